@@ -1,0 +1,18 @@
+/** The fanout-bun benchmark's handler: ring-bun's per-packet work, in each pool worker. */
+import type { FanoutHandlerContext } from "../src/fanout.ts";
+import type { Block } from "../src/packet.ts";
+import { countSources, SourceCounter } from "./_source_counter.ts";
+
+export function createHandler(ctx: FanoutHandlerContext) {
+  const view = ctx.capture.view;
+  const counts = new SourceCounter();
+  let packets = 0;
+  let bytes = 0;
+  return {
+    onBlock(block: Block) {
+      bytes += countSources(block, view, counts);
+      packets += block.packetCount;
+    },
+    report: () => ({ packets, bytes, sources: counts.distinct }),
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * One capturer of the benchmark, run as its own process so the harness can account its CPU
+ * from /proc. Prints "READY" when its socket is open, reads until a line arrives on stdin
+ * (stdin is the wake fd in the poll set, so even a native loop stops at once), `--count`
+ * packets, or `--max-seconds`; then prints one JSON line: packets, bytes, drops, sources.
+ *
+ *   bun bench/capturer.ts MODE IFACE --netns NS [--count N] [--max-seconds S] [--latency]
+ *
+ * MODE: recv | recvmmsg | ring-zig | ring-bun | ring-bun-view | fanout-zig | fanout-bun
+ * Per packet every mode does the same work: read the IPv4 source and count it per source.
+ * The fanout modes run 2 members (hash mode) in Bun Workers: fanout-zig runs the Zig loop in
+ * each, fanout-bun is `openFanout` with the same per-block work as ring-bun.
+ */
+
+import { parseArgs } from "node:util";
+import { native } from "../src/ffi.ts";
+import { openCapture } from "../src/capture.ts";
+import { CAPTURE_CONFIG } from "../src/_layout.ts";
+import { encodeFixedString, netnsPath } from "../src/_util.ts";
+import { openFanout } from "../src/fanout.ts";
+import { countSources, SourceCounter } from "./_source_counter.ts";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    netns: { type: "string" },
+    count: { type: "string", default: "4294967295" },
+    "max-seconds": { type: "string", default: "120" },
+    latency: { type: "boolean" },
+    "block-timeout-ms": { type: "string", default: "10" },
+  },
+});
+const [mode, iface] = positionals;
+const maxPackets = Math.min(Number(values.count), 0xffffffff);
+/** The ring of every ring mode: the library's defaults, with the block timeout the harness asks for. */
+const RING = { blockTimeoutMs: Number(values["block-timeout-ms"]) };
+const deadline = performance.now() + Number(values["max-seconds"]) * 1000;
+/** Stdin is polled beside the ring: the harness writes a line to stop us. */
+const STDIN_WAKE_FD = 0;
+const SLICE_MS = 200;
+let woken = false;
+const done = () => woken || performance.now() >= deadline;
+
+interface Result {
+  mode: string;
+  packets: number;
+  bytes: number;
+  drops: number;
+  sources: number;
+  latencyMs?: { median: number; max: number; samples: number };
+}
+
+function recvMode(batch: number): Promise<Result> {
+  const cfg = new Uint8Array(CAPTURE_CONFIG.size);
+  const dv = new DataView(cfg.buffer);
+  encodeFixedString(cfg, CAPTURE_CONFIG.ifname, 16, iface, "interface");
+  if (values.netns) encodeFixedString(cfg, CAPTURE_CONFIG.netns_path, 108, netnsPath(values.netns), "netns");
+  dv.setInt32(CAPTURE_CONFIG.wake_fd, STDIN_WAKE_FD, true);
+  const out = new Uint8Array(40);
+  // The socket lives for the whole run: one call, ready written to stdout (fd 1) once bound.
+  const status = native().recvLoop(cfg, batch, maxPackets, Math.max(1, deadline - performance.now()) | 0, 1, out);
+  if (status < 0) throw new Error(`recv loop failed: ${status}`);
+  const o = new DataView(out.buffer);
+  return Promise.resolve({
+    mode,
+    packets: Number(o.getBigUint64(0, true)),
+    bytes: Number(o.getBigUint64(8, true)),
+    drops: Number(o.getBigUint64(32, true)),
+    sources: o.getUint32(24, true),
+  });
+}
+
+function ringZig(): Promise<Result> {
+  using cap = openCapture(iface, { netns: values.netns, wakeFd: STDIN_WAKE_FD, ring: RING });
+  console.log("READY");
+  // One native call for the whole run: it returns on the count, the deadline or the wake-up.
+  const r = cap.nativeLoop(maxPackets, Math.max(1, deadline - performance.now()) | 0);
+  const { packets, bytes, sources } = { packets: r.packets, bytes: r.bytes, sources: r.sources };
+  return Promise.resolve({ mode, packets, bytes, drops: cap.stats().drops, sources });
+}
+
+function ringBun(): Promise<Result> {
+  using cap = openCapture(iface, { netns: values.netns, wakeFd: STDIN_WAKE_FD, ring: RING });
+  console.log("READY");
+  const view = cap.view;
+  const counts = new SourceCounter();
+  let packets = 0;
+  let bytes = 0;
+  const latencies: number[] = [];
+  while (!done() && packets < maxPackets) {
+    const block = cap.nextBlock(SLICE_MS);
+    if (!block) {
+      woken = cap.woken;
+      continue;
+    }
+    {
+      bytes += countSources(block, view, counts);
+      if (values.latency) block.forEach((p) => void latencies.push(Date.now() - p.timestampMs));
+      packets += block.packetCount;
+      block.release();
+    }
+  }
+  const result: Result = { mode, packets, bytes, drops: cap.stats().drops, sources: counts.distinct };
+  if (values.latency && latencies.length) {
+    latencies.sort((a, b) => a - b);
+    result.latencyMs = { median: latencies[latencies.length >> 1], max: latencies[latencies.length - 1], samples: latencies.length };
+  }
+  return Promise.resolve(result);
+}
+
+const FANOUT_WORKERS = 2;
+
+/** ring-bun's work through the friendliest API: `for...of` over the block's reusable PacketView. */
+function ringBunView(): Promise<Result> {
+  using cap = openCapture(iface, { netns: values.netns, wakeFd: STDIN_WAKE_FD, ring: RING });
+  console.log("READY");
+  const view = cap.view;
+  const counts = new SourceCounter();
+  let packets = 0;
+  let bytes = 0;
+  while (!done() && packets < maxPackets) {
+    const block = cap.nextBlock(SLICE_MS);
+    if (!block) {
+      woken = cap.woken;
+      continue;
+    }
+    for (const p of block) {
+      bytes += p.length;
+      const at = p.offset;
+      if (p.caplen >= 34 && view.getUint16(at + 12) === 0x0800) counts.add(view.getUint32(at + 26));
+    }
+    packets += block.packetCount;
+    block.release();
+  }
+  return Promise.resolve({ mode, packets, bytes, drops: cap.stats().drops, sources: counts.distinct });
+}
+
+/** Two Workers, each a fanout member running the Zig loop until stdin (the wake fd) is readable. */
+async function fanoutZig(): Promise<Result> {
+  const groupId = 1024 + (process.pid % 30000);
+  const url = new URL("./_zig_member.ts", import.meta.url);
+  const members = Array.from({ length: FANOUT_WORKERS }, () => new Worker(url, { type: "module" }));
+  const ready: Promise<void>[] = [];
+  const results = members.map((w, index) =>
+    new Promise<Result>((resolve, reject) => {
+      let onReady: () => void;
+      ready.push(new Promise<void>((r) => (onReady = r)));
+      w.onmessage = (e) => (e.data === "ready" ? onReady() : resolve(e.data));
+      w.onerror = (e) => reject(new Error(`member ${index}: ${e.message}`));
+      w.postMessage({ iface, netns: values.netns, ring: RING, groupId, maxPackets, maxMs: Math.max(1, deadline - performance.now()) | 0 });
+    })
+  );
+  await Promise.all(ready);
+  console.log("READY");
+  const all = await Promise.all(results);
+  for (const w of members) w.terminate();
+  return {
+    mode,
+    packets: all.reduce((a, r) => a + r.packets, 0),
+    bytes: all.reduce((a, r) => a + r.bytes, 0),
+    drops: all.reduce((a, r) => a + r.drops, 0),
+    sources: all.reduce((a, r) => a + r.sources, 0),
+    perWorker: all.map((r) => r.packets),
+  } as Result;
+}
+
+/** `openFanout` with 2 workers, each doing ring-bun's per-packet work; stdin stops the pool. */
+async function fanoutBun(): Promise<Result> {
+  type Counts = { packets: number; bytes: number; sources: number };
+  const pool = await openFanout<unknown, Counts>(iface, {
+    worker: new URL("./_fanout_handler.ts", import.meta.url),
+    workers: FANOUT_WORKERS,
+    mode: "hash",
+    netns: values.netns,
+    ring: RING,
+    reportIntervalMs: 60_000,
+  });
+  console.log("READY");
+  const stop = () => void pool.close();
+  process.stdin.once("data", stop);
+  const timer = setTimeout(stop, Math.max(1, deadline - performance.now()));
+  await pool.done;
+  clearTimeout(timer);
+  process.stdin.pause();
+  const { total, perWorker } = pool.stats();
+  const sources = (pool.result() as Counts[] | undefined)?.reduce((a, r) => a + (r?.sources ?? 0), 0) ?? 0;
+  return { mode, packets: total.packets, bytes: total.bytes, drops: total.drops, sources, perWorker: perWorker.map((w) => w.packets) } as Result;
+}
+
+const modes: Record<string, () => Promise<Result>> = {
+  recv: () => recvMode(1),
+  recvmmsg: () => recvMode(64),
+  "ring-zig": ringZig,
+  "ring-bun": ringBun,
+  "ring-bun-view": ringBunView,
+  "fanout-zig": fanoutZig,
+  "fanout-bun": fanoutBun,
+};
+const run = modes[mode];
+if (!run || !iface) {
+  console.error(`usage: bun bench/capturer.ts ${Object.keys(modes).join("|")} IFACE [--netns NS]`);
+  process.exit(2);
+}
+const result = await run();
+console.log(JSON.stringify(result));

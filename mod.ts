@@ -1,0 +1,54 @@
+/**
+ * ringcap: high-speed Linux packet capture for Bun and Deno, on AF_PACKET's TPACKET_V3 ring
+ * and PACKET_FANOUT, with zero-copy views over the mapped ring.
+ *
+ * @example Count UDP packets on eth0 for five seconds (run as root)
+ * ```ts
+ * import { openCapture } from "ringcap";
+ *
+ * using cap = openCapture("eth0", { filter: "udp" });
+ * let packets = 0, bytes = 0;
+ * for await (const block of cap.blocks({ signal: AbortSignal.timeout(5000) })) {
+ *   for (const p of block) {
+ *     packets++;
+ *     bytes += p.length;
+ *   }
+ * }
+ * console.log(packets, bytes, cap.stats());
+ * ```
+ *
+ * @module
+ */
+
+export {
+  Capture,
+  type CaptureInfo,
+  type CaptureOptions,
+  type CaptureStats,
+  FANOUT_MODES,
+  type FanoutMode,
+  type FanoutOptions,
+  openCapture,
+  type RingOptions,
+  Waker,
+} from "./src/capture.ts";
+export { Block, PacketView } from "./src/packet.ts";
+export {
+  type CreateFanoutHandler,
+  type FanoutCounters,
+  type FanoutHandler,
+  type FanoutHandlerContext,
+  FanoutPool,
+  type FanoutPoolOptions,
+  type FanoutPoolStats,
+  type FanoutReport,
+  type FanoutWorkerState,
+  type FanoutWorkerStats,
+  openFanout,
+} from "./src/fanout.ts";
+export { ETHERTYPE, formatIPv4, formatIPv6, IPPROTO, PacketDecoder } from "./src/decode.ts";
+export { Generator, type GeneratorOptions, type SendResult } from "./src/gen.ts";
+export { ClosedError, InterfaceError, PermissionError, RingcapError } from "./src/errors.ts";
+export { type BpfProgram, compileFilter, parseBpfText } from "./src/filter.ts";
+export { type PcapFormat, PcapWriter, type PcapWriterOptions } from "./src/pcap.ts";
+export { type Bench, createBench } from "./src/netns.ts";

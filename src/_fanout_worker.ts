@@ -1,0 +1,157 @@
+/**
+ * The worker side of a {@link FanoutPool} (see fanout.ts): opens one capture that joins the
+ * pool's fanout group, loads the user's handler module, and runs the block loop until the
+ * pool raises the stop flag and signals its waker. Private: started only by the pool.
+ *
+ * Everything that crosses back to the pool is numbers and small plain objects; ring memory
+ * never leaves this thread.
+ * @module
+ */
+
+import { readlinkSync } from "node:fs";
+import { type Capture, openCapture } from "./capture.ts";
+import type { FanoutHandler, FanoutHandlerContext, ToPool, WorkerInit } from "./fanout.ts";
+
+// The worker's global scope, declared here because the same file is checked with the window
+// types (Deno's default) and with Bun's.
+declare const self: {
+  onmessage: ((e: MessageEvent) => void) | null;
+  postMessage(message: unknown): void;
+  close(): void;
+};
+
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+
+function send(message: ToPool): void {
+  self.postMessage(message);
+}
+
+/**
+ * This thread's kernel id ("PID/task/TID"), or -1. A Deno pool watches /proc/self/task/TID to
+ * know when this thread is gone, since Deno Workers have no "close" event.
+ */
+function threadId(): number {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : -1;
+  } catch {
+    return -1;
+  }
+}
+
+function serializeError(e: unknown): { name: string; message: string; stack?: string; code?: string; errno?: number } {
+  if (e instanceof Error) {
+    const err = e as Error & { code?: unknown; errno?: unknown };
+    return {
+      name: err.name,
+      message: err.message,
+      stack: err.stack,
+      code: typeof err.code === "string" ? err.code : undefined,
+      errno: typeof err.errno === "number" ? err.errno : undefined,
+    };
+  }
+  return { name: "Error", message: String(e) };
+}
+
+function exit(index: number, code: number): void {
+  // Bun reports `self.close()` as exit code 1; process.exit() in a worker ends only the worker.
+  if (isBun) process.exit(code);
+  // Deno's Worker has no "close" event and no exit code: say it in the last message.
+  send({ type: "exit", index, code });
+  self.close();
+}
+
+async function loadHandler(init: WorkerInit, ctx: FanoutHandlerContext): Promise<FanoutHandler> {
+  const mod = await import(init.handlerUrl);
+  const create = typeof mod.createHandler === "function" ? mod.createHandler : mod.default;
+  if (typeof create !== "function") {
+    throw new TypeError(`${init.handlerUrl} must export createHandler(ctx) (or a default function) returning { onBlock }`);
+  }
+  const handler = await create(ctx);
+  if (!handler || typeof handler.onBlock !== "function") {
+    throw new TypeError(`createHandler in ${init.handlerUrl} must return an object with an onBlock(block, ctx) method`);
+  }
+  return handler;
+}
+
+async function run(init: WorkerInit): Promise<void> {
+  const stop = new Int32Array(init.stop);
+  let capture: Capture | null = null;
+  let handler: FanoutHandler | null = null;
+  let packets = 0;
+  let bytes = 0;
+  let blocks = 0;
+  let reportSeq = 0;
+
+  const report = (final: boolean) => {
+    const stats = capture && !capture.closed ? capture.stats() : { received: 0, drops: 0, freezes: 0 };
+    let data: unknown;
+    if (handler?.report) data = handler.report(final);
+    send({ type: "report", index: init.workerIndex, seq: reportSeq++, final, stats, packets, bytes, blocks, data });
+  };
+
+  try {
+    capture = openCapture(init.iface, init.capture);
+    send({ type: "opened", index: init.workerIndex, handle: capture.handle, tid: threadId() });
+    const ctx: FanoutHandlerContext = Object.freeze({
+      workerIndex: init.workerIndex,
+      workers: init.workers,
+      restarts: init.restarts,
+      data: init.data,
+      capture,
+    });
+    handler = await loadHandler(init, ctx);
+    send({ type: "ready", index: init.workerIndex, info: capture.info, handle: capture.handle });
+
+    const interval = init.reportIntervalMs;
+    let nextReport = performance.now() + interval;
+    // The block loop has no await in it: nextBlock blocks this thread (never the pool's), and
+    // the pool's waker ends the wait at once when it wants us to stop.
+    while (Atomics.load(stop, 0) === 0) {
+      const now = performance.now();
+      if (now >= nextReport) {
+        report(false);
+        nextReport = now + interval;
+      }
+      const block = capture.nextBlock(Math.max(1, Math.ceil(nextReport - now)));
+      if (!block) continue;
+      const n = block.packetCount;
+      if (n === 0) {
+        block.release();
+        continue;
+      }
+      blocks++;
+      packets += n;
+      // Wire lengths straight from the frame headers: a walk of a few words per packet.
+      const c = block.cursor();
+      while (c.next()) bytes += c.length;
+      handler.onBlock(block, ctx);
+      block.release();
+    }
+    report(true);
+    handler.close?.();
+    handler = null;
+    capture.close();
+    send({ type: "closed", index: init.workerIndex });
+    exit(init.workerIndex, 0);
+  } catch (e) {
+    send({ type: "error", index: init.workerIndex, error: serializeError(e) });
+    try {
+      if (capture && !capture.closed && handler) report(true);
+    } catch {
+      // The first error is the one worth reporting.
+    }
+    try {
+      handler?.close?.();
+    } catch {
+      // As above.
+    }
+    capture?.close();
+    exit(init.workerIndex, 1);
+  }
+}
+
+self.onmessage = (e: MessageEvent) => {
+  self.onmessage = null;
+  void run(e.data as WorkerInit);
+};

@@ -1,0 +1,168 @@
+// The README's copy-paste examples, run as they are written. A fenced block preceded by
+// `<!-- readme-test: KIND [/regex/] -->` is run here: KIND is `bun` (a script), `deno`
+// (the same through Deno), `sh` (ringcap command lines) or `bun-server` (a server whose
+// /metrics and /flows are fetched). The bench names its capture end `eth0`, so the snippets
+// need no edit; `from "ringcap"` is pointed at this checkout's mod.ts and `bunx ringcap` at
+// its src/cli.ts (as the installed package's bin would be). The regex, if any, must match
+// the output.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Bench, createBench, privileged } from "./_netns.ts";
+import { Generator } from "../src/gen.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const README = readFileSync(join(ROOT, "README.md"), "utf8");
+const BUN = process.execPath;
+const DENO = join(ROOT, ".tools/node_modules/.bin/deno");
+
+interface Snippet {
+  kind: "bun" | "deno" | "sh" | "bun-server";
+  expect?: RegExp;
+  code: string;
+  section: string;
+  line: number;
+}
+
+function snippets(): Snippet[] {
+  const out: Snippet[] = [];
+  const lines = README.split("\n");
+  let section = "";
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].startsWith("## ")) section = lines[i].slice(3).trim();
+    const m = /^<!-- readme-test: (bun-server|bun|deno|sh)(?: \/(.+)\/)? -->$/.exec(lines[i]);
+    if (!m) continue;
+    if (!/^```/.test(lines[i + 1] ?? "")) throw new Error(`README.md:${i + 1}: a readme-test marker must sit right above a fenced block`);
+    const end = lines.indexOf("```", i + 2);
+    out.push({
+      kind: m[1] as Snippet["kind"],
+      expect: m[2] ? new RegExp(m[2]) : undefined,
+      code: lines.slice(i + 2, end).join("\n"),
+      section,
+      line: i + 1,
+    });
+  }
+  return out;
+}
+
+const all = snippets();
+
+test("every way of using ringcap has a README example that is run here", () => {
+  for (const section of ["Command line", "In a script", "Inside a Bun server", "Deno"]) {
+    expect(all.filter((s) => s.section.startsWith(section)).length, section).toBeGreaterThan(0);
+  }
+});
+
+/** Rewrites the package import to this checkout (the code is otherwise untouched). */
+function localise(code: string): string {
+  return code.replaceAll(`from "ringcap"`, `from "${join(ROOT, "mod.ts")}"`);
+}
+
+function run(
+  argv: string[],
+  opts: { timeoutMs: number; until?: RegExp; cwd?: string },
+): Promise<{ code: number | null; out: string; err: string; match?: RegExpExecArray; kill: () => void; exited: Promise<number | null> }> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd });
+    let out = "";
+    let err = "";
+    let settled = false;
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+    const kill = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+    };
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+    }, opts.timeoutMs);
+    const check = () => {
+      if (settled || !opts.until) return;
+      const match = opts.until.exec(out);
+      if (match) {
+        settled = true;
+        resolve({ code: null, out, err, match, kill, exited });
+      }
+    };
+    child.stdout.on("data", (d) => {
+      out += d;
+      check();
+    });
+    child.stderr.on("data", (d) => (err += d));
+    exited.then((code) => {
+      clearTimeout(timer);
+      if (!settled) {
+        settled = true;
+        resolve({ code, out, err, kill, exited });
+      }
+    });
+  });
+}
+
+describe.skipIf(!privileged())("README examples on the namespace bench", () => {
+  let bench: Bench;
+  let dir: string;
+  let gen: Generator;
+  let tcp: Generator;
+  let sending: ReturnType<typeof setInterval>;
+  beforeAll(() => {
+    bench = createBench({ rx: "eth0", tx: "gen0" });
+    dir = mkdtempSync(join(tmpdir(), "ringcap-readme-"));
+    // Background traffic for every snippet: UDP, TCP (port 443 too) and IPv6, 2,000 frames a second.
+    gen = new Generator(bench.tx, { netns: bench.name, rate: 0, flows: 16 });
+    tcp = new Generator(bench.tx, { netns: bench.name, rate: 0, flows: 8, tcp: true, dstPort: 443 });
+    let ticks = 0;
+    sending = setInterval(() => {
+      if (++ticks > 6000) return clearInterval(sending); // at most 10 minutes
+      gen.send(100);
+      tcp.send(100);
+    }, 100);
+  });
+  afterAll(() => {
+    clearInterval(sending);
+    gen?.close();
+    tcp?.close();
+    bench?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const inNetns = (argv: string[]) => ["ip", "netns", "exec", bench.name, ...argv];
+
+  for (const s of all) {
+    test(`README.md:${s.line} (${s.section}, ${s.kind}) runs`, async () => {
+      if (s.kind === "sh") {
+        for (const line of s.code.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))) {
+          const cmd = line.replace(/^bunx ringcap /, `${BUN} ${join(ROOT, "src/cli.ts")} `);
+          const r = await run(inNetns(["bash", "-c", cmd]), { timeoutMs: 30_000, cwd: dir });
+          expect({ line, code: r.code, err: r.code === 0 ? "" : r.err }).toEqual({ line, code: 0, err: "" });
+          if (s.expect) expect(r.out + r.err).toMatch(s.expect);
+        }
+        return;
+      }
+      const file = join(dir, `snippet-${s.line}.ts`);
+      writeFileSync(file, localise(s.code));
+      if (s.kind === "bun-server") {
+        const r = await run(inNetns([BUN, file]), { timeoutMs: 60_000, until: /(http:\/\/[\w.:[\]]+)/ });
+        try {
+          expect(r.match, r.err).toBeTruthy();
+          const url = r.match![1];
+          await Bun.sleep(2500); // a report or two
+          const fetched = await run(inNetns([BUN, "-e", `const r = await fetch("${url}/metrics"); console.log(r.status); console.log(await r.text());`]), { timeoutMs: 20_000 });
+          expect(fetched.out).toStartWith("200\n");
+          expect(fetched.out).toMatch(/^ringcap_\w+ /m);
+          if (s.expect) expect(fetched.out).toMatch(s.expect);
+        } finally {
+          r.kill();
+          expect(await r.exited).toBe(0);
+        }
+        return;
+      }
+      const argv = s.kind === "bun"
+        ? [BUN, file]
+        : [DENO, "run", "--allow-ffi", "--allow-read", "--allow-env", "--allow-run", "--allow-sys", "--no-check", "--no-lock", file];
+      const r = await run(inNetns(argv), { timeoutMs: 40_000 });
+      expect({ code: r.code, err: r.code === 0 ? "" : r.err }).toEqual({ code: 0, err: "" });
+      if (s.expect) expect(r.out).toMatch(s.expect);
+    }, 90_000);
+  }
+});

@@ -1,0 +1,341 @@
+//! The traffic generator used by tests, the benchmark and the demo: AF_PACKET TX with
+//! `sendmmsg` batches, optional PACKET_QDISC_BYPASS, Ethernet/VLAN/QinQ, IPv4 or IPv6, UDP or TCP
+//! with correct checksums, many flows, and a sequence number in every payload.
+//!
+//! Addresses come only from the benchmarking ranges: 198.18.0.0/15 and 2001:db8::/32.
+
+const std = @import("std");
+const linux = std.os.linux;
+const abi = @import("abi.zig");
+const sys = @import("sys.zig");
+const handles = @import("handles.zig");
+const ring = @import("ring.zig");
+
+const Error = abi.Error;
+
+pub const batch_max = 256;
+const frame_size_min = 60;
+/// The largest frame we build: a 9000-byte jumbo payload plus Ethernet and two VLAN tags.
+const frame_size_max = 9000 + 14 + 8;
+const src_port_base: u16 = 10000;
+
+const Generator = struct {
+    fd: i32,
+    cfg: abi.GenConfig,
+    frames: []align(4096) u8,
+    frame_len: u32,
+    batch: u32,
+    seq_next: u64,
+    sent_total: u64,
+    start_ns: u64,
+    errno: sys.Errno,
+};
+
+pub var table: handles.Table(Generator) = .{};
+
+const Layout = struct {
+    l2_len: u32,
+    l3_len: u32,
+    l4_len: u32,
+    payload_len: u32,
+    frame_len: u32,
+};
+
+fn layoutFor(cfg: *const abi.GenConfig) Error!Layout {
+    const tags: u32 = if (cfg.flags & abi.gen_flag_qinq != 0) 2 else if (cfg.flags & abi.gen_flag_vlan != 0) 1 else 0;
+    const l2: u32 = 14 + 4 * tags;
+    const l3: u32 = if (cfg.flags & abi.gen_flag_ipv6 != 0) 40 else 20;
+    const l4: u32 = if (cfg.flags & abi.gen_flag_tcp != 0) 20 else 8;
+    const headers = l2 + l3 + l4;
+    const wanted = @max(cfg.frame_size_bytes, frame_size_min);
+    if (wanted > frame_size_max) return error.FrameTooLarge;
+    const payload = @max(abi.payload_size_bytes, wanted -| headers);
+    return .{ .l2_len = l2, .l3_len = l3, .l4_len = l4, .payload_len = payload, .frame_len = @max(frame_size_min, headers + payload) };
+}
+
+/// Ones-complement sum of `bytes` folded into `acc` (RFC 1071); an odd tail is padded with zero.
+fn sum16(acc: u32, bytes: []const u8) u32 {
+    var s: u64 = acc;
+    var i: usize = 0;
+    while (i + 1 < bytes.len) : (i += 2) s += std.mem.readInt(u16, bytes[i..][0..2], .big);
+    if (i < bytes.len) s += @as(u32, bytes[i]) << 8;
+    while (s >> 16 != 0) s = (s & 0xffff) + (s >> 16);
+    return @intCast(s);
+}
+
+fn finish(acc: u32) u16 {
+    var s = acc;
+    while (s >> 16 != 0) s = (s & 0xffff) + (s >> 16);
+    return ~@as(u16, @intCast(s));
+}
+
+fn put16(buf: []u8, at: usize, v: u16) void {
+    std.mem.writeInt(u16, buf[at..][0..2], v, .big);
+}
+
+fn put32(buf: []u8, at: usize, v: u32) void {
+    std.mem.writeInt(u32, buf[at..][0..4], v, .big);
+}
+
+/// Writes frame `seq` into `frame`. Bytes past the payload header stay zero from the mapping,
+/// and zeros add nothing to a ones-complement sum, so checksums cover only what we write.
+pub fn buildFrame(cfg: *const abi.GenConfig, l: Layout, src_mac: [6]u8, seq: u64, frame: []u8) void {
+    std.debug.assert(frame.len >= l.frame_len);
+    const flows: u64 = @max(cfg.flows, 1);
+    const flow: u32 = @intCast(seq % flows);
+    const ipv6 = cfg.flags & abi.gen_flag_ipv6 != 0;
+    const tcp = cfg.flags & abi.gen_flag_tcp != 0;
+
+    @memcpy(frame[0..6], cfg.dst_mac[0..6]);
+    @memcpy(frame[6..12], &src_mac);
+    var at: usize = 12;
+    const tci: u16 = (cfg.vlan_priority << 13) | (cfg.vlan_id & 0x0fff);
+    if (cfg.flags & abi.gen_flag_qinq != 0) {
+        put16(frame, at, if (cfg.vlan_tpid != 0) cfg.vlan_tpid else 0x88a8);
+        put16(frame, at + 2, tci);
+        put16(frame, at + 4, 0x8100);
+        put16(frame, at + 6, cfg.inner_vlan_id & 0x0fff);
+        at += 8;
+    } else if (cfg.flags & abi.gen_flag_vlan != 0) {
+        put16(frame, at, if (cfg.vlan_tpid != 0) cfg.vlan_tpid else 0x8100);
+        put16(frame, at + 2, tci);
+        at += 4;
+    }
+    put16(frame, at, if (ipv6) 0x86dd else 0x0800);
+    at += 2;
+    std.debug.assert(at == l.l2_len);
+
+    const l3 = at;
+    const l4 = l3 + l.l3_len;
+    const l4_total: u32 = l.l4_len + l.payload_len;
+    const proto: u8 = if (tcp) 6 else 17;
+    const src_port: u16 = src_port_base + @as(u16, @intCast((flow / 65536) % 50000));
+    const dst_port: u16 = if (cfg.dst_port != 0) cfg.dst_port else 9;
+
+    var pseudo: u32 = 0;
+    if (ipv6) {
+        put32(frame, l3, 0x6000_0000 | (flow & 0xfffff));
+        put16(frame, l3 + 4, @intCast(l4_total));
+        frame[l3 + 6] = proto;
+        frame[l3 + 7] = 64;
+        // Source 2001:db8:0:1::<flow>, destination 2001:db8:0:2::1.
+        @memset(frame[l3 + 8 .. l3 + 40], 0);
+        put32(frame, l3 + 8, 0x20010db8);
+        put32(frame, l3 + 12, 0x00000001);
+        put32(frame, l3 + 20, flow);
+        put32(frame, l3 + 24, 0x20010db8);
+        put32(frame, l3 + 28, 0x00000002);
+        put32(frame, l3 + 36, 1);
+        pseudo = sum16(0, frame[l3 + 8 .. l3 + 40]);
+        pseudo += l4_total + proto;
+    } else {
+        frame[l3] = 0x45;
+        frame[l3 + 1] = 0;
+        put16(frame, l3 + 2, @intCast(l.l3_len + l4_total));
+        put16(frame, l3 + 4, @truncate(seq));
+        put16(frame, l3 + 6, 0x4000);
+        frame[l3 + 8] = 64;
+        frame[l3 + 9] = proto;
+        put16(frame, l3 + 10, 0);
+        // Source 198.18.x.y (one per flow, 65536 before the port changes), destination 198.19.0.1.
+        put32(frame, l3 + 12, 0xc612_0000 | (flow & 0xffff));
+        put32(frame, l3 + 16, 0xc613_0001);
+        put16(frame, l3 + 10, finish(sum16(0, frame[l3 .. l3 + 20])));
+        pseudo = sum16(0, frame[l3 + 12 .. l3 + 20]);
+        pseudo += l4_total + proto;
+    }
+
+    put16(frame, l4, src_port);
+    put16(frame, l4 + 2, dst_port);
+    if (tcp) {
+        put32(frame, l4 + 4, @truncate(seq));
+        put32(frame, l4 + 8, 0);
+        frame[l4 + 12] = 5 << 4;
+        frame[l4 + 13] = if (cfg.tcp_flags != 0) @truncate(cfg.tcp_flags) else 0x18; // default PSH, ACK
+        put16(frame, l4 + 14, 65535);
+        put16(frame, l4 + 16, 0);
+        put16(frame, l4 + 18, 0);
+    } else {
+        put16(frame, l4 + 4, @intCast(l4_total));
+        put16(frame, l4 + 6, 0);
+    }
+    const payload = l4 + l.l4_len;
+    put32(frame, payload, abi.payload_magic);
+    std.mem.writeInt(u64, frame[payload + 4 ..][0..8], seq, .big);
+    put32(frame, payload + 12, flow);
+
+    const csum_at: usize = if (tcp) l4 + 16 else l4 + 6;
+    var c = finish(sum16(pseudo, frame[l4 .. payload + abi.payload_size_bytes]));
+    // UDP sends a computed zero as all ones (zero means "no checksum").
+    if (!tcp and c == 0) c = 0xffff;
+    put16(frame, csum_at, c);
+}
+
+pub fn open(cfg: *const abi.GenConfig, out_handle: *u32, out_errno: *i32) Error!void {
+    var err: sys.Errno = .{};
+    defer out_errno.* = err.value;
+    const name = try ring.interfaceName(&cfg.ifname);
+    const netns = sys.fixedName(&cfg.netns_path) orelse return error.InvalidArgument;
+    const l = try layoutFor(cfg);
+    const batch: u32 = if (cfg.batch == 0) 64 else @min(cfg.batch, batch_max);
+    if (cfg.vlan_id > 4095 or cfg.inner_vlan_id > 4095 or cfg.vlan_priority > 7) return error.InvalidArgument;
+
+    const index = try table.claim();
+    errdefer table.release(index);
+    const g = &table.items[index];
+    g.* = .{
+        .fd = -1,
+        .cfg = cfg.*,
+        .frames = &.{},
+        .frame_len = l.frame_len,
+        .batch = batch,
+        .seq_next = cfg.seq_start,
+        .sent_total = 0,
+        .start_ns = 0,
+        .errno = .{},
+    };
+    g.fd = try sys.inNetns(netns.ptr, &err, openSocket, .{ g, name, &err });
+    errdefer sys.close(g.fd);
+    const slot = std.mem.alignForward(usize, l.frame_len, 64);
+    g.frames = std.heap.page_allocator.alignedAlloc(u8, .fromByteUnits(4096), slot * batch) catch return error.OutOfMemory;
+    @memset(g.frames, 0);
+    out_handle.* = table.publish(index);
+}
+
+fn openSocket(g: *Generator, name: [:0]const u8, err: *sys.Errno) Error!i32 {
+    const fd = try sys.socket(linux.AF.PACKET, linux.SOCK.RAW, 0, err);
+    errdefer sys.close(fd);
+    var req: linux.ifreq = std.mem.zeroes(linux.ifreq);
+    @memcpy(req.ifrn.name[0..name.len], name);
+    sys.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req), err) catch |e|
+        return if (e == error.Unexpected and err.value == @intFromEnum(sys.E.NODEV)) error.NoSuchInterface else e;
+    const ifindex = req.ifru.ivalue;
+    try sys.ioctl(fd, linux.SIOCGIFFLAGS, @intFromPtr(&req), err);
+    if (!req.ifru.flags.UP) return error.InterfaceDown;
+    if (std.mem.allEqual(u8, g.cfg.src_mac[0..6], 0)) {
+        try sys.ioctl(fd, linux.SIOCGIFHWADDR, @intFromPtr(&req), err);
+        @memcpy(g.cfg.src_mac[0..6], req.ifru.hwaddr.data[0..6]);
+    }
+    if (g.cfg.flags & abi.gen_flag_qdisc_bypass != 0) {
+        const one: u32 = 1;
+        try sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.QDISC_BYPASS, std.mem.asBytes(&one), err);
+    }
+    // Protocol 0: the socket sends on the interface and receives nothing.
+    var addr = linux.sockaddr.ll{ .protocol = 0, .ifindex = ifindex, .hatype = 0, .pkttype = 0, .halen = 0, .addr = @splat(0) };
+    switch (sys.errnoOf(linux.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.ll)))) {
+        .SUCCESS => {},
+        .NODEV, .NXIO => |e| {
+            err.set(e);
+            return error.NoSuchInterface;
+        },
+        else => |e| {
+            err.set(e);
+            return error.Unexpected;
+        },
+    }
+    return fd;
+}
+
+/// Sends up to `count` more frames, paced at the configured rate since the first call, and
+/// returns after `max_ms` at the latest. `out.sent` counts frames the kernel accepted.
+pub fn send(handle: u32, count: u64, max_ms: u32, out: *abi.GenResult) Error!void {
+    const g = try table.get(handle);
+    const l = try layoutFor(&g.cfg);
+    const slot = std.mem.alignForward(usize, l.frame_len, 64);
+    const call_start = sys.monotonicNs();
+    if (g.start_ns == 0) g.start_ns = call_start;
+    const deadline = call_start + @as(u64, max_ms) * std.time.ns_per_ms;
+    const rate: u64 = g.cfg.rate_pps;
+    var src_mac: [6]u8 = undefined;
+    @memcpy(&src_mac, g.cfg.src_mac[0..6]);
+
+    var iov: [batch_max]std.posix.iovec_const = undefined;
+    var msgs: [batch_max]linux.mmsghdr = undefined;
+    var sent: u64 = 0;
+    out.* = .{ .sent = 0, .elapsed_ns = 0, .errno = 0 };
+    defer {
+        out.sent = sent;
+        out.elapsed_ns = sys.monotonicNs() - call_start;
+        out.errno = g.errno.value;
+    }
+    // Bounded by `count` frames and by the deadline, whichever comes first.
+    while (sent < count) {
+        const now = sys.monotonicNs();
+        if (now >= deadline) break;
+        var n: u64 = @min(g.batch, count - sent);
+        if (rate != 0) {
+            const due: u64 = (now - g.start_ns) * rate / std.time.ns_per_s;
+            if (due <= g.sent_total) {
+                const next_ns = g.start_ns + (g.sent_total + 1) * std.time.ns_per_s / rate;
+                sys.sleepNs(@min(next_ns -| now, deadline - now));
+                continue;
+            }
+            n = @min(n, due - g.sent_total);
+        }
+        for (0..n) |i| {
+            const frame = g.frames[i * slot ..][0..slot];
+            buildFrame(&g.cfg, l, src_mac, g.seq_next + i, frame);
+            iov[i] = .{ .base = frame.ptr, .len = l.frame_len };
+            msgs[i] = .{ .hdr = .{ .name = null, .namelen = 0, .iov = @ptrCast(&iov[i]), .iovlen = 1, .control = null, .controllen = 0, .flags = 0 }, .len = 0 };
+        }
+        var done: u64 = 0;
+        while (done < n) {
+            const rc = linux.sendmmsg(g.fd, msgs[done..].ptr, @intCast(n - done), 0);
+            switch (sys.errnoOf(rc)) {
+                .SUCCESS => done += rc,
+                .INTR => {},
+                // The device queue is full: give it a moment, unless time is up.
+                .NOBUFS, .AGAIN => {
+                    if (sys.monotonicNs() >= deadline) break;
+                    sys.sleepNs(20 * std.time.ns_per_us);
+                },
+                .MSGSIZE => |e| {
+                    g.errno.set(e);
+                    return error.FrameTooLarge;
+                },
+                .NETDOWN, .NXIO, .NODEV => |e| {
+                    g.errno.set(e);
+                    return error.NetworkDown;
+                },
+                else => |e| {
+                    g.errno.set(e);
+                    return error.Unexpected;
+                },
+            }
+        }
+        sent += done;
+        g.sent_total += done;
+        g.seq_next += done;
+        // Frames built but not sent are rebuilt with the same sequence numbers next time.
+        if (done < n) break;
+    }
+}
+
+pub fn frameLength(handle: u32) Error!u32 {
+    return (try table.get(handle)).frame_len;
+}
+
+pub fn close(handle: u32) void {
+    const taken = table.retire(handle) orelse return;
+    const g = taken.item;
+    sys.close(g.fd);
+    std.heap.page_allocator.free(g.frames);
+    g.* = undefined;
+    table.release(taken.index);
+}
+
+test "a generated IPv4 UDP frame has valid checksums and carries its sequence number" {
+    var cfg = std.mem.zeroes(abi.GenConfig);
+    cfg.flows = 3;
+    const l = try layoutFor(&cfg);
+    try std.testing.expectEqual(@as(u32, 60), l.frame_len);
+    var frame: [64]u8 = @splat(0);
+    buildFrame(&cfg, l, .{ 2, 0, 0, 0, 0, 1 }, 7, &frame);
+    try std.testing.expectEqual(@as(u16, 0), finish(sum16(0, frame[14..34])));
+    // Pseudo header + UDP segment sums to all ones when the checksum is right.
+    var pseudo = sum16(0, frame[26..34]);
+    pseudo += 17 + 26; // UDP length: 8 + 18 bytes of payload, which fills the frame to 60.
+    try std.testing.expectEqual(@as(u16, 0), finish(sum16(pseudo, frame[34..60])));
+    try std.testing.expectEqual(@as(u64, 7), std.mem.readInt(u64, frame[46..54], .big));
+    try std.testing.expectEqual(@as(u32, 1), std.mem.readInt(u32, frame[54..58], .big));
+}
