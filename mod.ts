@@ -38,6 +38,7 @@ export {
   type FanoutCounters,
   type FanoutHandler,
   type FanoutHandlerContext,
+  type FanoutMessage,
   FanoutPool,
   type FanoutPoolOptions,
   type FanoutPoolStats,

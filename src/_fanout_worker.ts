@@ -16,7 +16,7 @@ import type { FanoutHandler, FanoutHandlerContext, ToPool, WorkerInit } from "./
 // types (Deno's default) and with Bun's.
 declare const self: {
   onmessage: ((e: MessageEvent) => void) | null;
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: Transferable[]): void;
   close(): void;
 };
 
@@ -99,6 +99,9 @@ async function run(init: WorkerInit): Promise<void> {
       restarts: init.restarts,
       data: init.data,
       capture,
+      post: (data: unknown, transfer?: Transferable[]) => {
+        self.postMessage({ type: "data", index: init.workerIndex, data } satisfies ToPool, transfer ?? []);
+      },
     });
     handler = await loadHandler(init, ctx);
     send({ type: "ready", index: init.workerIndex, info: capture.info, handle: capture.handle });

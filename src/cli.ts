@@ -150,13 +150,13 @@ file's extension, or --format) and shows a live status line on stderr.
 Exit codes: 0 ok, 1 failure, 2 usage or filter syntax, 3 no such interface,
 4 no permission (grant CAP_NET_RAW), 5 interface down, 6 file unwritable or disk full.`;
 
-interface Tally {
+export interface Tally {
   packets: number;
   bytes: number;
 }
 
 /** The once-a-second status line: redrawn in place on a terminal, plain lines elsewhere. */
-class StatusLine {
+export class StatusLine {
   #io: CommandIO;
   #last = { packets: 0, bytes: 0, at: performance.now() };
   #drawn = false;
@@ -328,7 +328,7 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
   return 0;
 }
 
-function parseFormat(value: string): "pcap" | "pcapng" {
+export function parseFormat(value: string): "pcap" | "pcapng" {
   if (value !== "pcap" && value !== "pcapng") throw new UsageError(`--format must be pcap or pcapng, got ${JSON.stringify(value)}`);
   return value;
 }

@@ -57,6 +57,13 @@ export interface FanoutHandlerContext<D = unknown> {
   readonly data: D;
   /** This worker's capture: read frames through `capture.view`/`capture.bytes`. */
   readonly capture: Capture;
+  /**
+   * Sends `data` to the pool at once, where `pool.on("message", ...)` receives it, in order
+   * with this worker's reports. For streams that cannot wait for the next report (copied
+   * packets, alerts). Transfer only buffers this worker made, never ring memory: the ring is
+   * the kernel's again once the block is released.
+   */
+  post(data: unknown, transfer?: Transferable[]): void;
 }
 
 /**
@@ -171,8 +178,15 @@ export interface FanoutPoolStats {
   perWorker: FanoutWorkerStats[];
 }
 
+/** What a handler sent with `ctx.post()`. */
+export interface FanoutMessage {
+  workerIndex: number;
+  data: unknown;
+}
+
 type FanoutEvents<R> = {
   report: (report: FanoutReport<R>) => void;
+  message: (message: FanoutMessage) => void;
   error: (error: RingcapError) => void;
   restart: (info: { workerIndex: number; restarts: number; error: RingcapError }) => void;
 };
@@ -214,6 +228,7 @@ export type ToPool =
     blocks: number;
     data: unknown;
   }
+  | { type: "data"; index: number; data: unknown }
   | { type: "error"; index: number; error: SerializedError }
   | { type: "closed"; index: number }
   /** Deno only, the worker's last message: Deno Workers have no "close" event. */
@@ -296,9 +311,12 @@ function add(a: FanoutCounters, b: FanoutCounters): FanoutCounters {
 }
 
 function rebuild(e: SerializedError): Error {
-  const err = new Error(e.message);
+  const err = new Error(e.message) as Error & { code?: string; errno?: number };
   err.name = e.name;
   if (e.stack) err.stack = e.stack;
+  // Kept so that callers can branch on what failed inside the worker (e.g. "disk_full").
+  if (e.code !== undefined) err.code = e.code;
+  if (e.errno !== undefined) err.errno = e.errno;
   return err;
 }
 
@@ -386,6 +404,7 @@ export class FanoutPool<R = unknown> {
   #started = false;
   #listeners: { [K in keyof FanoutEvents<R>]: Set<FanoutEvents<R>[K]> } = {
     report: new Set(),
+    message: new Set(),
     error: new Set(),
     restart: new Set(),
   };
@@ -572,6 +591,9 @@ export class FanoutPool<R = unknown> {
         case "report":
           this.#onReport(m, msg);
           break;
+        case "data":
+          for (const fn of this.#listeners.message) fn({ workerIndex: m.index, data: msg.data });
+          break;
         case "error":
           failure ??= workerError(m.index, msg.error, !ready);
           break;
@@ -680,7 +702,7 @@ export class FanoutPool<R = unknown> {
 
   /**
    * Listens to reports as they arrive (every `reportIntervalMs` from each worker, and a final
-   * one each), to failures, or to restarts. Returns a function that removes the listener.
+   * one each), to what handlers `post()`, to failures, or to restarts. Returns a function that removes the listener.
    */
   on<K extends keyof FanoutEvents<R>>(event: K, fn: FanoutEvents<R>[K]): () => void {
     const set = this.#listeners[event] as Set<FanoutEvents<R>[K]>;
