@@ -92,11 +92,8 @@ const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 // deno-lint-ignore no-explicit-any
 const bunFfi: any = isBun ? await import(BUN_FFI) : null;
 
-function openBun(path: string): Native {
-  const { dlopen, toArrayBuffer } = bunFfi;
-  const symbols: Record<string, { args: string[]; returns: string }> = {};
-  for (const [name, sig] of Object.entries(SIGNATURES)) symbols[name] = { args: sig.args, returns: sig.returns };
-  const s = dlopen(path, symbols).symbols as Record<string, AnyFn>;
+/** The Native interface over a loaded library's symbols, the same for both runtimes. */
+function bindSymbols(path: string, s: Record<string, AnyFn>, mapMemory: Native["mapMemory"]): Native {
   return {
     path,
     abiVersion: s.ringcap_abi_version,
@@ -117,8 +114,16 @@ function openBun(path: string): Native {
     genClose: s.ringcap_gen_close,
     nativeLoop: s.ringcap_native_loop,
     recvLoop: s.ringcap_recv_loop,
-    mapMemory: (address, length) => toArrayBuffer(Number(address), 0, length),
+    mapMemory,
   };
+}
+
+function openBun(path: string): Native {
+  const { dlopen, toArrayBuffer } = bunFfi;
+  const symbols: Record<string, { args: string[]; returns: string }> = {};
+  for (const [name, sig] of Object.entries(SIGNATURES)) symbols[name] = { args: sig.args, returns: sig.returns };
+  const s = dlopen(path, symbols).symbols as Record<string, AnyFn>;
+  return bindSymbols(path, s, (address, length) => toArrayBuffer(Number(address), 0, length));
 }
 
 function openDeno(path: string): Native {
@@ -130,30 +135,9 @@ function openDeno(path: string): Native {
     symbols[name] = { parameters: sig.args.map(denoType), result: denoType(sig.returns) };
   }
   const s = Deno.dlopen(path, symbols).symbols as Record<string, AnyFn>;
-  return {
-    path,
-    abiVersion: s.ringcap_abi_version,
-    layoutJson: s.ringcap_layout_json,
-    captureOpen: s.ringcap_capture_open,
-    captureNextBlock: s.ringcap_capture_next_block,
-    captureReleaseBlock: s.ringcap_capture_release_block,
-    captureStats: s.ringcap_capture_stats,
-    captureErrno: s.ringcap_capture_errno,
-    captureClose: s.ringcap_capture_close,
-    wakerOpen: s.ringcap_waker_open,
-    wakerSignal: s.ringcap_waker_signal,
-    wakerReset: s.ringcap_waker_reset,
-    wakerClose: s.ringcap_waker_close,
-    genOpen: s.ringcap_gen_open,
-    genSend: s.ringcap_gen_send,
-    genFrameLength: s.ringcap_gen_frame_length,
-    genClose: s.ringcap_gen_close,
-    nativeLoop: s.ringcap_native_loop,
-    recvLoop: s.ringcap_recv_loop,
-    // Deno's argument order is (length, offset), the reverse of Bun's toArrayBuffer.
-    mapMemory: (address, length) =>
-      Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(address), length, 0),
-  };
+  // Deno's argument order is (length, offset), the reverse of Bun's toArrayBuffer.
+  return bindSymbols(path, s, (address, length) =>
+    Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(address), length, 0));
 }
 
 let loaded: Native | null = null;
