@@ -4,7 +4,10 @@
  *
  *   bun examples/pcap-rotate.ts -i eth0 -w out [--max-mb 100] [--max-seconds 60] [--files 10] [--seconds S] [--netns NAME] [FILTER]
  *
- * --files keeps only the newest N files (a ring of files); 0 keeps them all.
+ * A new file starts once the current one holds --max-mb millions of bytes or is --max-seconds
+ * old (0 turns either rule off), checked as each packet arrives. --files keeps only the newest
+ * N files (a ring of files); 0 keeps them all. Runs until --seconds pass or Ctrl-C, then
+ * prints { packets, files, drops } as JSON; "writing FILE" lines go to stderr.
  */
 
 import { parseArgs } from "node:util";
@@ -31,6 +34,10 @@ if (!values.interface || !values.write) {
 const maxBytes = Number(values["max-mb"]) * 1e6;
 const maxMs = Number(values["max-seconds"]) * 1000;
 const keep = Number(values.files);
+if (!(maxBytes >= 0 && maxMs >= 0 && Number.isInteger(keep) && keep >= 0)) {
+  console.error("--max-mb and --max-seconds must be numbers >= 0, --files an integer >= 0");
+  process.exit(2);
+}
 const filter = positionals.join(" ") || undefined;
 
 using cap = openCapture(values.interface, { netns: values.netns, filter });
@@ -54,7 +61,7 @@ rotate();
 let packets = 0;
 for await (const block of cap.blocks({ signal })) {
   for (const p of block) {
-    if (writer!.bytesWritten >= maxBytes || (maxMs > 0 && performance.now() - openedAt >= maxMs)) rotate();
+    if ((maxBytes > 0 && writer!.bytesWritten >= maxBytes) || (maxMs > 0 && performance.now() - openedAt >= maxMs)) rotate();
     writer!.write(p.vlanValid ? p.withVlanTag() : p.bytes, p.length + (p.vlanValid ? 4 : 0), p.sec, p.nsec);
     packets++;
   }

@@ -21,6 +21,7 @@ const decoder = new PacketDecoder();
 
 using cap = openCapture(args.iface, { netns: args.netns, snaplen: 128 });
 const signal = stopSignal(args.seconds);
+console.log(`top-talkers: capturing on ${args.iface}`);
 
 function print(final: boolean): void {
   const rows = [...talkers.values()].sort((a, b) => b.bytes - a.bytes).slice(0, top);
