@@ -47,7 +47,7 @@ export {
   type FanoutWorkerStats,
   openFanout,
 } from "./src/fanout.ts";
-export { ETHERTYPE, formatIPv4, formatIPv6, IPPROTO, PacketDecoder } from "./src/decode.ts";
+export { ETHERTYPE, FLOW_KEY_WORDS, formatIPv4, formatIPv6, IPPROTO, PacketDecoder } from "./src/decode.ts";
 export { Generator, type GeneratorOptions, type SendResult } from "./src/gen.ts";
 export { ClosedError, InterfaceError, PermissionError, RingcapError } from "./src/errors.ts";
 export { type BpfProgram, compileFilter, parseBpfText } from "./src/filter.ts";

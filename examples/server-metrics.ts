@@ -18,11 +18,9 @@
  * the workers' top flows gives the exact overall top.
  */
 
-import { type Block, type FanoutHandlerContext, type FanoutReport, openFanout, PacketDecoder } from "../mod.ts";
+import { type Block, type FanoutHandlerContext, type FanoutReport, FLOW_KEY_WORDS, openFanout, PacketDecoder } from "../mod.ts";
 import { exampleArgs, stopSignal } from "./_args.ts";
 
-/** Words in a flow key written by `PacketDecoder.writeFlowKey`. */
-const FLOW_KEY_WORDS = 10;
 /** Flows one worker keeps apart; a scan of random addresses must not grow the table without end. */
 const MAX_FLOWS = 65_536;
 /** How often workers report and the page is updated. */
