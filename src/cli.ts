@@ -8,7 +8,8 @@ import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { Generator } from "./gen.ts";
 import { InterfaceError, RingcapError } from "./errors.ts";
-import { type Capture, openCapture } from "./capture.ts";
+import { type Capture, type CaptureStats, openCapture } from "./capture.ts";
+import type { Block } from "./packet.ts";
 import { PacketDecoder } from "./decode.ts";
 import { type BpfProgram, compileFilter, parseBpfText } from "./filter.ts";
 import { PcapWriter } from "./pcap.ts";
@@ -189,7 +190,9 @@ function loadFilter(values: { bpf?: string; F?: string; d?: boolean }, positiona
   }
   const expr = values.F ? readFileSync(values.F, "utf8").replace(/#.*$/gm, "").trim() : positionals.join(" ").trim();
   if (!expr) return { expr: "" };
-  return { program: compileFilter(expr, { snaplen: snaplen || 262144 }), expr };
+  // asOnWire: the socket sees a stripped VLAN tag only as metadata; the filter should judge the
+  // frame as tcpdump -r judges the saved one (see onWireProgram in src/filter.ts).
+  return { program: compileFilter(expr, { snaplen: snaplen || 262144, asOnWire: true }), expr };
 }
 
 function programText(p: BpfProgram): string {
@@ -236,6 +239,7 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
     return 0;
   }
   const snaplen = num(values.snaplen, "-s", 0, 0, 262144);
+  const format = values.format === undefined ? undefined : parseFormat(values.format);
   const { program, expr } = loadFilter(values, positionals, snaplen);
   if (values.d) {
     if (!program) throw new UsageError("-d needs a filter expression");
@@ -259,53 +263,84 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
     promisc: !values["no-promisc"],
     ring: { blockSize, blockCount: Math.max(2, Math.floor((ringKiB * 1024) / blockSize)) },
   });
-  const writer = values.write
-    ? PcapWriter.open(values.write === "-" ? "/dev/stdout" : values.write, {
-      format: values.format === undefined ? undefined : parseFormat(values.format),
-      snaplen: snaplen || 262144,
-      ifName: values.interface,
-      linkType: linkTypeFor(cap.info.arpType),
-    })
-    : null;
+  let writer: PcapWriter | null = null;
+  try {
+    if (values.write) {
+      // "-" is fd 1 itself: opening /dev/stdout fails when stdout is a socket (ENXIO), as it is
+      // under programs that spawn with socket pairs.
+      writer = PcapWriter.open(values.write === "-" ? 1 : values.write, {
+        format,
+        snaplen: snaplen || 262144,
+        ifName: values.interface,
+        linkType: linkTypeFor(cap.info.arpType),
+      });
+    }
+  } catch (e) {
+    cap.close();
+    throw e;
+  }
   const showStatus = values["no-status"] ? false : values.status || (io.errIsTty && (writer !== null || !process.stdout.isTTY));
   const timeStyle = values.t === undefined ? "local" : values.t.length >= 2 ? "epoch" : "none";
-  io.err(`ringcap: capturing on ${values.interface}${expr ? ` (filter: ${expr})` : ""}, ` +
-    `${writer ? `writing to ${values.write}` : "printing packets"}, Ctrl-C to stop`);
+  const describe = { quiet: values.quiet === true };
 
   const tally: Tally = { packets: 0, bytes: 0 };
   const decoder = new PacketDecoder();
   const stop = new AbortController();
   const onSignal = () => stop.abort();
+  // Handlers first: a Ctrl-C right after the "capturing" line must end the capture cleanly.
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  io.err(`ringcap: capturing on ${values.interface}${expr ? ` (filter: ${expr})` : ""}, ` +
+    `${writer ? `writing to ${values.write}` : "printing packets"}, Ctrl-C to stop`);
   const status = new StatusLine(io);
   const ticker = showStatus ? setInterval(() => status.update(tally, cap.stats().drops), 1000) : null;
   const deadline = seconds ? setTimeout(() => stop.abort(), seconds * 1000) : null;
   const out: string[] = [];
+  const ring = cap.bytes;
+  const view = cap.view;
+  let limit = count || Infinity;
+  const take = (block: Block) => {
+    for (const p of block) {
+      if (tally.packets >= limit) break;
+      // The kernel took the outer VLAN tag out of the frame: count it, and put it back in files.
+      const wire = p.vlanValid ? p.length + 4 : p.length;
+      tally.packets++;
+      tally.bytes += wire;
+      if (writer) {
+        if (p.vlanValid) writer.write(p.withVlanTag(), wire, p.sec, p.nsec);
+        else writer.write(p.bytes, wire, p.sec, p.nsec);
+      } else {
+        const start = p.offset;
+        const caplen = p.caplen;
+        decoder.decode(ring, view, start, caplen, p.vlanValid ? p.vlanTci : -1, p.vlanValid ? p.vlanTpid : 0);
+        out.push(formatTime(p.sec, p.nsec, timeStyle) + describePacket(decoder, ring, start, caplen, wire, !!values.link, describe));
+      }
+    }
+    if (out.length) {
+      io.out(out.join("\n"));
+      out.length = 0;
+    }
+  };
   let failure: unknown = null;
+  let stats: CaptureStats | null = null;
   try {
-    const ring = cap.bytes;
-    const view = cap.view;
     for await (const block of cap.blocks({ signal: stop.signal })) {
-      for (const p of block) {
-        if (count && tally.packets >= count) break;
-        tally.packets++;
-        tally.bytes += p.length;
-        if (writer) {
-          if (p.vlanValid) writer.write(p.withVlanTag(), p.length + 4, p.sec, p.nsec);
-          else writer.write(p.bytes, p.length, p.sec, p.nsec);
-        } else {
-          const start = p.offset;
-          const caplen = p.caplen;
-          decoder.decode(ring, view, start, caplen, p.vlanValid ? p.vlanTci : -1, p.vlanValid ? p.vlanTpid : 0);
-          out.push(formatTime(p.sec, p.nsec, timeStyle) + describePacket(decoder, ring, start, caplen, p.length, !!values.link));
+      take(block);
+      if (tally.packets >= limit) break;
+    }
+    if (stop.signal.aborted && tally.packets < limit) {
+      // Ctrl-C or --seconds ends the capture at this moment: every packet the kernel has put in
+      // the ring by now is kept, none after it, and the summary gives the counters of this
+      // moment. The ring is read in order, so the packets to keep are the next ones, up to the
+      // kernel's count; a partly filled block is handed over within the block timeout.
+      stats = cap.stats();
+      limit = Math.min(limit, stats.received);
+      if (tally.packets < limit) {
+        for await (const block of cap.blocks({ signal: AbortSignal.timeout(DRAIN_MAX_MS) })) {
+          take(block);
+          if (tally.packets >= limit) break;
         }
       }
-      if (out.length) {
-        io.out(out.join("\n"));
-        out.length = 0;
-      }
-      if (count && tally.packets >= count) break;
     }
   } catch (e) {
     failure = e;
@@ -316,17 +351,21 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
     process.off("SIGTERM", onSignal);
     status.clear();
   }
-  const stats = cap.stats();
+  stats ??= cap.stats();
   cap.close();
   try {
     writer?.close();
   } catch (e) {
     failure ??= e;
   }
-  io.err(`${tally.packets} packets captured\n${stats.received} packets received by filter\n${stats.drops} packets dropped by kernel`);
+  // As tcpdump counts: "received by filter" includes the packets the kernel dropped.
+  io.err(`${tally.packets} packets captured\n${stats.received + stats.drops} packets received by filter\n${stats.drops} packets dropped by kernel`);
   if (failure) throw failure;
   return 0;
 }
+
+/** How long a capture ended by Ctrl-C or --seconds waits for the ring to hand over what it holds. */
+const DRAIN_MAX_MS = 2000;
 
 export function parseFormat(value: string): "pcap" | "pcapng" {
   if (value !== "pcap" && value !== "pcapng") throw new UsageError(`--format must be pcap or pcapng, got ${JSON.stringify(value)}`);
@@ -390,7 +429,7 @@ async function flows(args: string[], io: CommandIO): Promise<number> {
   using cap: Capture = openCapture(values.interface, {
     netns: values.netns,
     snaplen,
-    filter: expr ? compileFilter(expr, { snaplen: snaplen || 262144 }) : undefined,
+    filter: expr ? compileFilter(expr, { snaplen: snaplen || 262144, asOnWire: true }) : undefined,
   });
   const table = new Map<number, FlowRow>();
   const decoder = new PacketDecoder();
@@ -475,6 +514,7 @@ function exitCodeFor(e: RingcapError): number {
     case "filter_syntax":
     case "invalid_argument":
     case "bpf_text_invalid":
+    case "filter_vlan_unsupported":
       return EXIT.usage;
     case "no_such_interface":
     case "interface_name_invalid":

@@ -18,12 +18,18 @@
  *   4 for everything after `vlan`. Attached to a live socket that program never sees a tag the
  *   kernel stripped: `vlan` matches nothing, and `vlan and udp` reads the wrong bytes.
  * - Expressions without `vlan` compile to the same code either way.
- * Rewriting the dead program is not a local change (every later offset moves, and the optimizer
- * merges blocks), so with `strippedVlan: true` a program that tests for a VLAN TPID at [12] is
+ * - Either way `udp` on a live socket also accepts UDP inside a stripped tag, which `tcpdump -r`
+ *   of the saved frame does not: a live program sees the frame after stripping.
+ * Rewriting the dead program in place is not a local change (every later offset moves, and the
+ * optimizer merges blocks), so with `strippedVlan: true` a program that tests for a VLAN TPID at [12] is
  * compiled again by libpcap on an activated socket on `lo` (libpcap's link type for loopback is
  * Ethernet; if lo is down, the other interfaces are tried), which is exactly what `tcpdump -i`
  * attaches. Activating needs CAP_NET_RAW, as capturing does, and an interface that is up;
  * without them the error is "filter_vlan_unsupported" and says what to do instead.
+ *
+ * `asOnWire: true` avoids all of this: it takes the file program and, for frames whose tag was
+ * stripped, runs a copy that reads the frame as if the tag were back (see `onWireProgram`), so
+ * every expression accepts what `tcpdump -r` accepts from the saved file.
  * @module
  */
 
@@ -60,6 +66,16 @@ export interface CompileFilterOptions {
    * compile VLAN tests as ancillary loads, like `tcpdump -i` does. @default false
    */
   strippedVlan?: boolean;
+  /**
+   * The frames come from a Linux socket that strips the outer VLAN tag, and the program is to
+   * judge each frame as it was on the wire, tag in place: exactly as `tcpdump -r` judges the
+   * frame saved to a file. With `strippedVlan` alone (as with `tcpdump -i`), `udp` also accepts
+   * UDP inside a stripped 802.1Q tag, which in a file only `vlan and udp` accepts; this option
+   * makes every expression mean what it means on the saved file. It needs neither libpcap on a
+   * live socket nor CAP_NET_RAW (see {@link onWireProgram}); it wins over `strippedVlan`.
+   * @default false
+   */
+  asOnWire?: boolean;
 }
 
 /** What {@link checkStrippedVlan} found in a program. */
@@ -106,6 +122,8 @@ export function compileFilter(expression: string, options: CompileFilterOptions 
   const args = { expression, linkType, snaplen, optimize: options.optimize ?? true, netmask };
   const lib = _libpcap();
   const dead = lib.compile(args, null);
+  // Only Ethernet frames carry tags the kernel strips.
+  if (options.asOnWire) return linkType === LINKTYPE_ETHERNET ? onWireProgram(dead) : dead;
   if (!options.strippedVlan || !checkStrippedVlan(dead).readsVlanAtOffset12) return dead;
   if (linkType !== LINKTYPE_ETHERNET) {
     throw new RingcapError(
@@ -196,6 +214,166 @@ export function checkStrippedVlan(program: BpfProgram): VlanCheck {
     }
   }
   return { readsVlanAtOffset12, usesAncillary };
+}
+
+const SKF_AD_VLAN_TAG = SKF_AD_OFF + 44;
+const SKF_AD_VLAN_TAG_PRESENT = SKF_AD_OFF + 48;
+const SKF_AD_VLAN_TPID = SKF_AD_OFF + 60;
+// Where the tag sits in an Ethernet frame, and the scratch words the rewrite may borrow.
+const TAG_AT = 12;
+const TAG_BYTES = 4;
+const SCRATCH_ACC = 14;
+const SCRATCH_SAVE = 15;
+// Classic BPF opcodes the rewrite emits (linux/filter.h, linux/bpf_common.h).
+const OP = {
+  LD_W_ABS: 0x20,
+  LD_B_ABS: 0x30,
+  LD_LEN: 0x80,
+  LD_MEM: 0x60,
+  LDX_MEM: 0x61,
+  ST: 0x02,
+  STX: 0x03,
+  ADD_K: 0x04,
+  OR_X: 0x4c,
+  AND_K: 0x54,
+  LSH_K: 0x64,
+  RSH_K: 0x74,
+  JA: 0x05,
+  JEQ_K: 0x15,
+  TAX: 0x07,
+} as const;
+
+type _Insn = [code: number, jt: number, jf: number, k: number];
+
+/**
+ * Turns a program written for frames with their VLAN tags in place (libpcap's `pcap_open_dead`
+ * output, what `tcpdump -r` runs) into one that gives the same answers on a Linux socket, where
+ * the kernel has taken the outer tag out of the frame into packet metadata. The result runs
+ * the program unchanged on frames without a stripped tag, and on the others a copy that reads
+ * the frame as if the tag were back at offset 12: loads past the tag move 4 bytes down, loads
+ * of the tag come from the metadata (SKF_AD_VLAN_TPID, SKF_AD_VLAN_TAG) and the length grows
+ * by 4. Unlike compiling on a live socket (`strippedVlan`), it is exact for every expression,
+ * `udp` (no match inside a tag, as in a file) and `udp or vlan 200` included.
+ *
+ * One load stays approximate: `[x + k]` with k < 16 is moved down too, which is exact when the
+ * address is 16 or more; libpcap only emits such loads after an EtherType test that a tagged
+ * frame fails (X then holds an IP header length). Throws RingcapError "filter_vlan_unsupported"
+ * when the copy needs scratch words 14 and 15 and the program uses them, or outgrows the
+ * 8-bit jumps of classic BPF.
+ *
+ * @example
+ * ```ts
+ * const dead = compileFilter("udp or vlan 200");       // for files
+ * const live = onWireProgram(dead);                    // for openCapture, same answers
+ * ```
+ */
+export function onWireProgram(program: BpfProgram): BpfProgram {
+  const n = program.length;
+  const dv = new DataView(program.instructions.buffer, program.instructions.byteOffset, n * 8);
+  const insns: _Insn[] = [];
+  for (let i = 0; i < n; i++) {
+    insns.push([dv.getUint16(i * 8, true), dv.getUint8(i * 8 + 2), dv.getUint8(i * 8 + 3), dv.getUint32(i * 8 + 4, true)]);
+  }
+  let borrowsScratch = false;
+  const copy = insns.map((insn) => {
+    const out = _asTagged(insn);
+    if (out.some(([code, , , k]) => (code === OP.ST || code === OP.STX) && k >= SCRATCH_ACC)) borrowsScratch = true;
+    return out;
+  });
+  if (copy.every((c, i) => c.length === 1 && c[0].every((v, j) => v === insns[i][j]))) return program;
+  const fail = (why: string): never => {
+    throw new RingcapError(
+      "filter_vlan_unsupported",
+      `cannot make this filter see VLAN tags the kernel strips: ${why}; simplify the expression, or save ` +
+        "`tcpdump -i IFACE -ddd 'EXPR'` to a file and pass it with --bpf",
+    );
+  };
+  const scratchOps = new Set<number>([OP.LD_MEM, OP.LDX_MEM, OP.ST, OP.STX]);
+  const usesScratch = insns.some(([code, , , k]) => scratchOps.has(code) && k >= SCRATCH_ACC);
+  if (borrowsScratch && usesScratch) fail(`the program already uses scratch words ${SCRATCH_ACC} and ${SCRATCH_SAVE}`);
+
+  // The copy's layout: where each original instruction's replacement starts.
+  const starts: number[] = [];
+  let at = 0;
+  for (const c of copy) {
+    starts.push(at);
+    at += c.length;
+  }
+  starts.push(at);
+  const tagged: _Insn[] = [];
+  copy.forEach((c, i) => {
+    const [code, jt, jf, k] = c[0];
+    if ((code & 0x07) !== 0x05) {
+      tagged.push(...c);
+      return;
+    }
+    // A jump (always kept as one instruction): aim at the same instruction's place in the copy.
+    const from = starts[i] + 1;
+    if ((code & 0xf0) === 0x00) {
+      tagged.push([code, 0, 0, starts[i + 1 + k] - from]);
+      return;
+    }
+    const t = starts[i + 1 + jt] - from;
+    const f = starts[i + 1 + jf] - from;
+    if (t > 255 || f > 255) fail("a jump in the rewritten program would be longer than 255 instructions");
+    tagged.push([code, t, f, k]);
+  });
+  // ld vlan_tag_present; no tag: the program as it is; a tag: the copy.
+  const all: _Insn[] = [
+    [OP.LD_W_ABS, 0, 0, SKF_AD_VLAN_TAG_PRESENT],
+    [OP.JEQ_K, 1, 0, 0],
+    [OP.JA, 0, 0, n],
+    ...insns,
+    ...tagged,
+  ];
+  if (all.length > BPF_MAXINSNS) fail(`the program would have ${all.length} instructions, more than ${BPF_MAXINSNS}`);
+  return _encode(all);
+}
+
+/** One instruction's replacement when the frame is read as if its stripped tag were back at offset 12. */
+function _asTagged(insn: _Insn): _Insn[] {
+  const [code, , , k] = insn;
+  const cls = code & 0x07;
+  const mode = code & 0xe0;
+  const end = TAG_AT + TAG_BYTES;
+  if (cls === 0x00 && mode === 0x20) { // ld [k]
+    const size = [4, 2, 1, 0][(code >> 3) & 3];
+    if (k >= 0x8000_0000 || k + size <= TAG_AT) return [insn]; // metadata, or the addresses before the tag
+    if (k >= end) return [[code, 0, 0, k - TAG_BYTES]];
+    if (size === 2 && k === TAG_AT) return [[OP.LD_W_ABS, 0, 0, SKF_AD_VLAN_TPID]];
+    if (size === 2 && k === TAG_AT + 2) return [[OP.LD_W_ABS, 0, 0, SKF_AD_VLAN_TAG]];
+    if (size === 1) return _taggedByte(k);
+    // Any other load across the tag: assemble it byte by byte in a scratch word, keeping X.
+    const out: _Insn[] = [[OP.STX, 0, 0, SCRATCH_SAVE], ..._taggedByte(k), [OP.ST, 0, 0, SCRATCH_ACC]];
+    for (let j = k + 1; j < k + size; j++) {
+      out.push(..._taggedByte(j), [OP.TAX, 0, 0, 0], [OP.LD_MEM, 0, 0, SCRATCH_ACC], [OP.LSH_K, 0, 0, 8], [OP.OR_X, 0, 0, 0], [OP.ST, 0, 0, SCRATCH_ACC]);
+    }
+    out.push([OP.LD_MEM, 0, 0, SCRATCH_ACC], [OP.LDX_MEM, 0, 0, SCRATCH_SAVE]);
+    return out;
+  }
+  if (cls === 0x00 && mode === 0x40) { // ld [x + k]: see onWireProgram about k < 16
+    if (k >= 0x8000_0000) return [insn];
+    if (k < TAG_BYTES) throw new RingcapError("filter_vlan_unsupported", `cannot move the load [x + ${k}] past a stripped VLAN tag`);
+    return [[code, 0, 0, k - TAG_BYTES]];
+  }
+  if (cls === 0x00 && mode === OP.LD_LEN) return [insn, [OP.ADD_K, 0, 0, TAG_BYTES]];
+  if (cls === 0x01 && mode === OP.LD_LEN) { // ldx len, keeping A
+    return [[OP.ST, 0, 0, SCRATCH_SAVE], [OP.LD_LEN, 0, 0, 0], [OP.ADD_K, 0, 0, TAG_BYTES], [OP.TAX, 0, 0, 0], [OP.LD_MEM, 0, 0, SCRATCH_SAVE]];
+  }
+  if (cls === 0x01 && mode === 0xa0) { // ldx 4*([k]&0xf), keeping A
+    if (k + 1 <= TAG_AT) return [insn];
+    if (k >= end) return [[code, 0, 0, k - TAG_BYTES]];
+    return [[OP.ST, 0, 0, SCRATCH_SAVE], ..._taggedByte(k), [OP.AND_K, 0, 0, 0x0f], [OP.LSH_K, 0, 0, 2], [OP.TAX, 0, 0, 0], [OP.LD_MEM, 0, 0, SCRATCH_SAVE]];
+  }
+  return [insn];
+}
+
+/** Instructions that leave in A the byte at offset `j` of the frame with its tag in place. */
+function _taggedByte(j: number): _Insn[] {
+  if (j < TAG_AT) return [[OP.LD_B_ABS, 0, 0, j]];
+  if (j >= TAG_AT + TAG_BYTES) return [[OP.LD_B_ABS, 0, 0, j - TAG_BYTES]];
+  const word = j < TAG_AT + 2 ? SKF_AD_VLAN_TPID : SKF_AD_VLAN_TAG;
+  return [[OP.LD_W_ABS, 0, 0, word], (j - TAG_AT) % 2 === 0 ? [OP.RSH_K, 0, 0, 8] : [OP.AND_K, 0, 0, 0xff]];
 }
 
 /**
