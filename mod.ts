@@ -35,6 +35,7 @@ export {
 export { Block, PacketView } from "./src/packet.ts";
 export {
   type CreateFanoutHandler,
+  type FanoutCloseOptions,
   type FanoutCounters,
   type FanoutHandler,
   type FanoutHandlerContext,

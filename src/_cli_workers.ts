@@ -192,7 +192,8 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
   let writer: PcapWriter | null = null;
   try {
     if (write && !perWorkerFiles) {
-      writer = PcapWriter.open(write === "-" ? "/dev/stdout" : write, {
+      // "-" is fd 1 itself (opening /dev/stdout fails when stdout is a socket).
+      writer = PcapWriter.open(write === "-" ? 1 : write, {
         format,
         snaplen: snaplen || 262144,
         ifName: iface,
@@ -285,8 +286,10 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
   try {
-    // Every batch a worker posted arrives before its final report, which arrives before close resolves.
-    await pool.close();
+    // Each worker first takes what its ring holds at this moment (Ctrl-C and --seconds lose
+    // nothing the kernel had already captured). Every batch a worker posted arrives before its
+    // final report, which arrives before close resolves.
+    await pool.close({ drain: true });
   } catch (e) {
     failure ??= e;
   }
@@ -301,7 +304,9 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
   const s = pool.stats();
   const captured = perWorkerFiles ? taken.reduce((a, b) => a + b, 0) : tally.packets;
   const split = s.perWorker.map((w) => w.packets).join("/");
-  io.err(`${captured} packets captured\n${s.total.received} packets received by filter\n${s.total.drops} packets dropped by kernel` +
+  // As tcpdump counts: "received by filter" includes the packets the kernel dropped.
+  const received = s.total.received + s.total.drops;
+  io.err(`${captured} packets captured\n${received} packets received by filter\n${s.total.drops} packets dropped by kernel` +
     `\nper worker: ${split} packets seen`);
   if (failure) throw unwrapWorkerFailure(failure);
   return 0;

@@ -10,7 +10,12 @@
 
 import { readlinkSync } from "node:fs";
 import { type Capture, openCapture } from "./capture.ts";
-import type { FanoutHandler, FanoutHandlerContext, ToPool, WorkerInit } from "./fanout.ts";
+import { type FanoutHandler, type FanoutHandlerContext, RUN, STOP_AFTER_DRAIN, type ToPool, type WorkerInit } from "./fanout.ts";
+import type { Block } from "./packet.ts";
+
+/** How long a worker told to drain its ring may take before it stops anyway. */
+const DRAIN_MAX_MS = 2000;
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 // The worker's global scope, declared here because the same file is checked with the window
 // types (Deno's default) and with Bun's.
@@ -108,28 +113,41 @@ async function run(init: WorkerInit): Promise<void> {
 
     const interval = init.reportIntervalMs;
     let nextReport = performance.now() + interval;
+    const take = (block: Block) => {
+      const n = block.packetCount;
+      if (n > 0) {
+        blocks++;
+        packets += n;
+        // Wire lengths straight from the frame headers: a walk of a few words per packet.
+        const c = block.cursor();
+        while (c.next()) bytes += c.length;
+        handler!.onBlock(block, ctx);
+      }
+      block.release();
+    };
     // The block loop has no await in it: nextBlock blocks this thread (never the pool's), and
     // the pool's waker ends the wait at once when it wants us to stop.
-    while (Atomics.load(stop, 0) === 0) {
+    while (Atomics.load(stop, 0) === RUN) {
       const now = performance.now();
       if (now >= nextReport) {
         report(false);
         nextReport = now + interval;
       }
       const block = capture.nextBlock(Math.max(1, Math.ceil(nextReport - now)));
-      if (!block) continue;
-      const n = block.packetCount;
-      if (n === 0) {
-        block.release();
-        continue;
+      if (block) take(block);
+    }
+    if (Atomics.load(stop, 0) === STOP_AFTER_DRAIN) {
+      // Everything the kernel had put in the ring when the pool asked us to stop is kept. The
+      // ring is read in order, so those are the next packets up to the kernel's count; a partly
+      // filled block is handed over within the block timeout. The waker stays signalled, so
+      // nextBlock returns at once: pause a millisecond between looks.
+      const target = capture.stats().received;
+      const end = performance.now() + DRAIN_MAX_MS;
+      while (packets < target && performance.now() < end) {
+        const block = capture.nextBlock(0);
+        if (block) take(block);
+        else Atomics.wait(pause, 0, 0, 1);
       }
-      blocks++;
-      packets += n;
-      // Wire lengths straight from the frame headers: a walk of a few words per packet.
-      const c = block.cursor();
-      while (c.next()) bytes += c.length;
-      handler.onBlock(block, ctx);
-      block.release();
     }
     report(true);
     handler.close?.();

@@ -67,7 +67,11 @@ export interface CaptureOptions {
   promisc?: boolean;
   /** Bytes captured per frame; 0 captures whole frames. @default 0 */
   snaplen?: number;
-  /** A tcpdump expression (compiled with libpcap) or a compiled program. */
+  /**
+   * A tcpdump expression (compiled with libpcap) or a compiled program. An expression accepts
+   * what `tcpdump -r` accepts from a saved file, also for frames whose VLAN tag the kernel
+   * stripped (`vlan 100` matches them; `udp` alone does not match tagged UDP).
+   */
   filter?: string | BpfProgram;
   /** Join a PACKET_FANOUT group. */
   fanout?: FanoutOptions;
@@ -437,7 +441,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 function compile(expr: string, snaplen: number): BpfProgram {
   // libpcap is loaded by the filter module on its first use, not when ringcap is imported.
-  return compileFilter(expr, { snaplen: snaplen || 262144 });
+  return compileFilter(expr, { snaplen: snaplen || 262144, asOnWire: true });
 }
 
 /**

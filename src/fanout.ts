@@ -134,7 +134,7 @@ export interface FanoutPoolOptions<D = unknown, R = unknown> {
   restart?: boolean;
   /** Restarts allowed per worker before the pool gives up. @default 5 */
   maxRestarts?: number;
-  /** Close the pool on SIGINT and SIGTERM. @default false */
+  /** Close the pool on SIGINT and SIGTERM, after each worker has read what its ring holds. @default false */
   handleSignals?: boolean;
   /** How long one worker may take to open its capture and load the handler. @default 15000 */
   startTimeoutMs?: number;
@@ -190,6 +190,22 @@ type FanoutEvents<R> = {
   error: (error: RingcapError) => void;
   restart: (info: { workerIndex: number; restarts: number; error: RingcapError }) => void;
 };
+
+/** @internal Values of the pool's stop flag: run, stop after the current block, or read what the ring holds first. */
+export const RUN = 0;
+/** @internal */
+export const STOP_NOW = 1;
+/** @internal */
+export const STOP_AFTER_DRAIN = 2;
+
+/** Options of {@link FanoutPool.close}. */
+export interface FanoutCloseOptions {
+  /**
+   * Let each worker first hand its handler every frame the kernel had put in its ring when
+   * close() was called (bounded: at most 2 s). @default false
+   */
+  drain?: boolean;
+}
 
 /** @internal The message that starts a worker. */
 export interface WorkerInit {
@@ -509,7 +525,7 @@ export class FanoutPool<R = unknown> {
       await this.#closing.catch(() => {});
       throw this.#error ?? new ClosedError("fanout pool");
     }
-    if (this.#options.handleSignals) this.#signalsOff = onSignals(() => void this.close().catch(() => {}));
+    if (this.#options.handleSignals) this.#signalsOff = onSignals(() => void this.close({ drain: true }).catch(() => {}));
   }
 
   #fanoutOptions(): CaptureOptions["fanout"] {
@@ -763,17 +779,22 @@ export class FanoutPool<R = unknown> {
 
   /**
    * Stops every worker after the block it is on, waits for the final reports, and resolves
-   * when all workers have ended. Rejects with the failure when a worker failed. Idempotent.
-   * Frames still waiting in the rings are not read: to count everything that was sent, wait
-   * until `stats()` shows it before closing.
+   * when all workers have ended. Rejects with the failure when a worker failed. Idempotent
+   * (the first call's options count). Frames still waiting in the rings are not read unless
+   * `drain` is set: then each worker first takes what its ring held at this moment.
+   *
+   * @example
+   * ```ts
+   * process.on("SIGINT", () => void pool.close({ drain: true }));
+   * ```
    */
-  close(): Promise<void> {
-    this.#closing ??= this.#stopAll();
+  close(options: FanoutCloseOptions = {}): Promise<void> {
+    this.#closing ??= this.#stopAll(options.drain === true);
     return this.#closing;
   }
 
-  async #stopAll(): Promise<void> {
-    Atomics.store(this.#stop, 0, 1);
+  async #stopAll(drain: boolean): Promise<void> {
+    Atomics.store(this.#stop, 0, drain ? STOP_AFTER_DRAIN : STOP_NOW);
     this.#waker.signal();
     for (const m of this.#members) if (m.state === "running" || m.state === "starting") m.state = "stopping";
     if (this.#live === 0) this.#allEnded.resolve();

@@ -272,6 +272,28 @@ describe.skipIf(!canCapture)("fanout pools on the namespace bench", () => {
     expect(pool.result()).toEqual({ packets: 5000 });
   });
 
+  test("close({ drain: true }) hands the handlers every frame the rings held; close() stops after the current block", async () => {
+    const sendAndClose = async (drain: boolean) => {
+      // Blocks of 50 ms of traffic and a handler that takes 100 ms over each: the rings hold a
+      // backlog of a few blocks when the generator ends, far from full.
+      const pool = await openFanout<{ msPerBlock: number }, { packets: number }>(bench.rx, options({
+        workers: 2,
+        mode: "lb",
+        ring: { ...ring, blockTimeoutMs: 50 },
+        worker: handler("slow"),
+        workerData: { msPerBlock: 100 },
+        merge: (a, b) => ({ packets: a.packets + b.packets }),
+      }));
+      await runGen(bench, ["--count", "20000", "--rate", "100000"]);
+      await pool.close({ drain });
+      return { packets: pool.result()?.packets, drops: pool.stats().total.drops };
+    };
+    expect(await sendAndClose(true)).toEqual({ packets: 20_000, drops: 0 });
+    const undrained = await sendAndClose(false);
+    expect(undrained.drops).toBe(0);
+    expect(undrained.packets).toBeLessThan(20_000);
+  });
+
   test("bad options and bad handler modules are refused with a clear error", async () => {
     const code = async (p: Promise<unknown>) => {
       try {
