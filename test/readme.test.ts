@@ -131,12 +131,20 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
   for (const s of all) {
     test(`README.md:${s.line} (${s.section}, ${s.kind}) runs`, async () => {
       if (s.kind === "sh") {
+        let output = "";
         for (const line of s.code.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))) {
           const cmd = line.replace(/^bunx ringcap /, `${BUN} ${join(ROOT, "src/cli.ts")} `);
           const r = await run(inNetns(["bash", "-c", cmd]), { timeoutMs: 30_000, cwd: dir });
           expect({ line, code: r.code, err: r.code === 0 ? "" : r.err }).toEqual({ line, code: 0, err: "" });
-          if (s.expect) expect(r.out + r.err).toMatch(s.expect);
+          output += r.out + r.err;
+          // A file the line wrote is one tcpdump reads.
+          const written = / -w (\S+)/.exec(line)?.[1];
+          if (written) {
+            const check = await run(["tcpdump", "-r", join(dir, written), "-c", "1"], { timeoutMs: 10_000 });
+            expect({ line, code: check.code }).toEqual({ line, code: 0 });
+          }
         }
+        if (s.expect) expect(output).toMatch(s.expect);
         return;
       }
       const file = join(dir, `snippet-${s.line}.ts`);
