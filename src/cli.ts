@@ -535,9 +535,14 @@ function exitCodeFor(e: RingcapError): number {
 /** Runs the CLI with `argv` (without the program name); resolves to the exit code. */
 export async function main(argv: string[], io: CommandIO = defaultIO): Promise<number> {
   const [command, ...rest] = argv;
-  if (!command || command === "help" || command === "--help" || command === "-h") {
+  if (!command) {
+    // Usage errors go to stderr: stdout may be a pipe that expects packets.
+    io.err(HELP);
+    return 2;
+  }
+  if (command === "help" || command === "--help" || command === "-h") {
     io.out(HELP);
-    return command ? 0 : 2;
+    return 0;
   }
   const fn = COMMANDS[command];
   if (!fn) {

@@ -523,6 +523,9 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     const unknown = await ringcap(["frob"]).done;
     expect(unknown.code).toBe(2);
     expect(unknown.err).toContain('unknown command "frob"');
+    // No command at all: the help goes to stderr, not into a pipe that expects packets.
+    const none = await ringcap([]).done;
+    expect({ code: none.code, out: none.out, help: none.err.includes("usage: ringcap <command>") }).toEqual({ code: 2, out: "", help: true });
   });
 
   test("flows --json prints one JSON line per interval with the generator's flows", async () => {
