@@ -48,7 +48,18 @@ export {
   type FanoutWorkerStats,
   openFanout,
 } from "./src/fanout.ts";
-export { ETHERTYPE, FLOW_KEY_WORDS, formatIPv4, formatIPv6, IPPROTO, PacketDecoder } from "./src/decode.ts";
+export {
+  ETHERTYPE,
+  FLOW_KEY_WORDS,
+  formatFlowKey,
+  formatIPv4,
+  formatIPv6,
+  type FlowTuple,
+  flowTuple,
+  IPPROTO,
+  PacketDecoder,
+} from "./src/decode.ts";
+export { type FlowCount, FlowTable, type FlowTableOptions } from "./src/flows.ts";
 export { Generator, type GeneratorOptions, type SendResult } from "./src/gen.ts";
 export { ClosedError, InterfaceError, PermissionError, RingcapError } from "./src/errors.ts";
 export { type BpfProgram, compileFilter, parseBpfText } from "./src/filter.ts";

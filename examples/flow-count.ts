@@ -10,7 +10,7 @@
  * each worker's top flows are exact and merging them gives the exact overall top.
  */
 
-import { type Block, type FanoutHandlerContext, openFanout } from "../mod.ts";
+import { type Block, type FanoutHandlerContext, FlowTable, openFanout, PacketDecoder } from "../mod.ts";
 import { exampleArgs, stopSignal } from "./_args.ts";
 
 interface FlowRow {
@@ -25,102 +25,25 @@ interface FlowReport {
   top: FlowRow[];
 }
 
-interface Flow {
-  /** The tuple as bytes: protocol, source and destination address, source and destination port. */
-  key: Uint8Array;
-  packets: number;
-  bytes: number;
-}
-
-/** The handler each worker runs: a hash table of flows keyed by the 5-tuple's bytes. */
+/** The handler each worker runs: an exact table of IP flows, keyed by the decoder's 5-tuple. */
 export function createHandler(ctx: FanoutHandlerContext<{ top: number }>) {
   const ring = ctx.capture.bytes;
   const view = ctx.capture.view;
-  const flows = new Map<number, Flow>();
-
-  // Where the tuple's parts are, for the frame being looked at (set by `locate`).
-  let proto = 0, src = 0, addrLen = 0, l4 = -1;
-
-  function locate(frame: number, caplen: number): boolean {
-    if (caplen < 34) return false;
-    const type = view.getUint16(frame + 12);
-    if (type === 0x0800) {
-      const ihl = (ring[frame + 14] & 0x0f) * 4;
-      proto = ring[frame + 23];
-      src = frame + 26;
-      addrLen = 4;
-      // Later fragments carry no ports.
-      const fragment = view.getUint16(frame + 20) & 0x1fff;
-      l4 = fragment === 0 ? frame + 14 + ihl : -1;
-    } else if (type === 0x86dd && caplen >= 54) {
-      proto = ring[frame + 20];
-      src = frame + 22;
-      addrLen = 16;
-      l4 = frame + 54;
-    } else return false;
-    if ((proto !== 6 && proto !== 17) || l4 + 4 > frame + caplen) l4 = -1;
-    return true;
-  }
-
-  function hashTuple(): number {
-    let h = (0x811c9dc5 ^ proto) >>> 0;
-    for (let i = 0; i < addrLen * 2; i++) h = Math.imul(h ^ ring[src + i], 0x01000193);
-    if (l4 >= 0) h = Math.imul(h ^ view.getUint32(l4), 0x01000193);
-    return h >>> 0;
-  }
-
-  function sameTuple(key: Uint8Array): boolean {
-    if (key[0] !== proto || key.length !== 1 + addrLen * 2 + 4) return false;
-    for (let i = 0; i < addrLen * 2; i++) if (key[1 + i] !== ring[src + i]) return false;
-    const at = 1 + addrLen * 2;
-    const ports = l4 >= 0 ? view.getUint32(l4) : 0;
-    return ((key[at] << 24) | (key[at + 1] << 16) | (key[at + 2] << 8) | key[at + 3]) >>> 0 === ports;
-  }
-
-  function copyTuple(): Uint8Array {
-    const key = new Uint8Array(1 + addrLen * 2 + 4);
-    key[0] = proto;
-    key.set(ring.subarray(src, src + addrLen * 2), 1);
-    if (l4 >= 0) key.set(ring.subarray(l4, l4 + 4), 1 + addrLen * 2);
-    return key;
-  }
-
+  const decoder = new PacketDecoder();
+  const table = new FlowTable();
   return {
     onBlock(block: Block) {
       const c = block.cursor();
       while (c.next()) {
-        if (!locate(c.offset, c.caplen)) continue;
-        // Open addressing over the Map's number keys: a collision moves on to the next slot.
-        let h = hashTuple();
-        let flow = flows.get(h);
-        while (flow && !sameTuple(flow.key)) flow = flows.get((h = (h + 1) >>> 0));
-        if (!flow) flows.set(h, (flow = { key: copyTuple(), packets: 0, bytes: 0 }));
-        flow.packets++;
-        flow.bytes += c.length;
+        const d = decoder.decode(ring, view, c.offset, c.caplen);
+        if (d.ipVersion !== 0) table.add(d, c.length);
       }
     },
     report(): FlowReport {
-      const top = [...flows.values()].sort((a, b) => b.bytes - a.bytes).slice(0, ctx.data.top);
-      return { flows: flows.size, top: top.map((f) => ({ flow: describe(f.key), packets: f.packets, bytes: f.bytes })) };
+      const top = table.top(ctx.data.top).map((f) => ({ flow: f.flow, packets: f.packets, bytes: f.bytes }));
+      return { flows: table.size, top };
     },
   };
-}
-
-function describe(key: Uint8Array): string {
-  const v6 = key.length === 37;
-  const n = v6 ? 16 : 4;
-  const addr = (at: number) =>
-    v6
-      ? Array.from({ length: 8 }, (_, i) => ((key[at + 2 * i] << 8) | key[at + 2 * i + 1]).toString(16)).join(":")
-      : Array.from(key.subarray(at, at + 4)).join(".");
-  const port = (at: number) => (key[at] << 8) | key[at + 1];
-  const name = key[0] === 6 ? "tcp" : key[0] === 17 ? "udp" : `proto ${key[0]}`;
-  const p = 1 + 2 * n;
-  const ports = key[0] === 6 || key[0] === 17;
-  const sep = v6 ? "." : ":";
-  return ports
-    ? `${addr(1)}${sep}${port(p)} > ${addr(1 + n)}${sep}${port(p + 2)} ${name}`
-    : `${addr(1)} > ${addr(1 + n)} ${name}`;
 }
 
 async function main(): Promise<void> {
@@ -168,7 +91,8 @@ async function main(): Promise<void> {
     await Promise.race([new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true })), pool.done]);
   } finally {
     clearInterval(ticker);
-    await pool.close();
+    // The workers first count what their rings still hold: the final numbers miss nothing.
+    await pool.close({ drain: true });
   }
   print("final");
 }

@@ -18,7 +18,7 @@
  * the workers' top flows gives the exact overall top.
  */
 
-import { type Block, type FanoutHandlerContext, type FanoutReport, FLOW_KEY_WORDS, openFanout, PacketDecoder } from "../mod.ts";
+import { type Block, type FanoutHandlerContext, type FanoutReport, FlowTable, openFanout, PacketDecoder } from "../mod.ts";
 import { exampleArgs, stopSignal } from "./_args.ts";
 
 /** Flows one worker keeps apart; a scan of random addresses must not grow the table without end. */
@@ -47,57 +47,34 @@ interface WorkerReport {
   top: FlowRow[];
 }
 
-const PROTOCOLS: Record<number, string> = { 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp" };
-
-/** The handler each worker runs: an exact flow table keyed by the decoder's flow key. */
+/** The handler each worker runs: an exact flow table (ringcap's FlowTable) of IP flows. */
 export function createHandler(ctx: FanoutHandlerContext<{ top: number }>) {
   const ring = ctx.capture.bytes;
   const view = ctx.capture.view;
   const decoder = new PacketDecoder();
-  const keys = new Uint32Array(FLOW_KEY_WORDS * MAX_FLOWS);
-  const slotOf = new Map<number, number>(); // flow hash (probed on collision) -> row index
-  const rows: FlowRow[] = [];
-  let untracked = 0;
+  const table = new FlowTable({ maxFlows: MAX_FLOWS });
+  let notIp = 0;
 
   return {
     onBlock(block: Block) {
       const c = block.cursor();
       while (c.next()) {
         const d = decoder.decode(ring, view, c.offset, c.caplen);
-        if (d.ipVersion === 0) {
-          untracked++;
-          continue;
-        }
-        // Open addressing over the Map's number keys: a collision moves on to the next hash.
-        let h = d.flowHash();
-        let slot = slotOf.get(h);
-        while (slot !== undefined && !d.flowKeyEquals(keys, slot * FLOW_KEY_WORDS)) slot = slotOf.get((h = (h + 1) >>> 0));
-        if (slot === undefined) {
-          if (rows.length === MAX_FLOWS) {
-            untracked++;
-            continue;
-          }
-          slot = rows.length;
-          d.writeFlowKey(keys, slot * FLOW_KEY_WORDS);
-          slotOf.set(h, slot);
-          rows.push({
-            proto: PROTOCOLS[d.ipProtocol] ?? String(d.ipProtocol),
-            src: d.srcAddress(),
-            sport: d.srcPort,
-            dst: d.dstAddress(),
-            dport: d.dstPort,
-            packets: 0,
-            bytes: 0,
-          });
-        }
-        const row = rows[slot];
-        row.packets++;
-        row.bytes += c.length;
+        if (d.ipVersion === 0) notIp++;
+        else table.add(d, c.length);
       }
     },
     report(): WorkerReport {
-      const top = [...rows].sort((a, b) => b.bytes - a.bytes).slice(0, ctx.data.top);
-      return { flows: rows.length, untracked, top };
+      const top = table.top(ctx.data.top).map((f) => ({
+        proto: f.protocolName || String(f.protocol),
+        src: f.src,
+        sport: f.srcPort,
+        dst: f.dst,
+        dport: f.dstPort,
+        packets: f.packets,
+        bytes: f.bytes,
+      }));
+      return { flows: table.size, untracked: table.untracked + notIp, top };
     },
   };
 }
@@ -329,7 +306,7 @@ async function main(): Promise<void> {
     clearInterval(ticker);
     // true: close open WebSockets and keep-alive connections too, or the process would linger.
     await server.stop(true);
-    await pool.close().catch((e) => (failed ??= e));
+    await pool.close({ drain: true }).catch((e) => (failed ??= e));
   }
   const s = snapshot();
   console.log(`server-metrics: stopped; ${s.packets} packets, ${s.bytes} bytes, ${s.drops} dropped, ${s.flows} flows`);

@@ -14,6 +14,7 @@ import { PacketDecoder } from "./decode.ts";
 import { type BpfProgram, compileFilter, parseBpfText } from "./filter.ts";
 import { PcapWriter } from "./pcap.ts";
 import { describePacket, formatTime } from "./format.ts";
+import { type FlowCount, FlowTable } from "./flows.ts";
 
 export interface CommandIO {
   out: (line: string) => void;
@@ -385,17 +386,69 @@ export function linkTypeFor(arpType: number): number {
   }
 }
 
-const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME] [-G WORKERS] [EXPR]
+const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
+                    [-s SNAPLEN] [-G WORKERS] [EXPR]
 
 A live top-talkers table by 5-tuple (packets, bytes, rate), refreshed in place on a terminal,
-or one JSON line per interval when stdout is not a terminal (or with --json).`;
+or one JSON line per interval when stdout is not a terminal (or with --json). With -G, that
+many fanout workers count in hash mode (every packet of a flow goes to the same worker, so
+the merged table is exact). EXPR is a tcpdump filter.`;
 
-interface FlowRow {
-  key: string;
+/** One row of the flows table. */
+export interface FlowsRow {
+  flow: string;
   packets: number;
   bytes: number;
-  lastPackets: number;
-  lastBytes: number;
+  pps: number;
+  bps: number;
+}
+
+/** What `ringcap flows` shows each interval. */
+export interface FlowsSnapshot {
+  flows: number;
+  /** Packets of flows beyond the table's size. */
+  untracked: number;
+  drops: number;
+  top: FlowsRow[];
+}
+
+/** Rates of a flow counted over `seconds`. */
+export function flowsRow(f: FlowCount, seconds: number): FlowsRow {
+  const secs = Math.max(1e-3, seconds);
+  return {
+    flow: f.flow,
+    packets: f.packets,
+    bytes: f.bytes,
+    pps: Math.round(f.packetsSinceMark / secs),
+    bps: Math.round((f.bytesSinceMark * 8) / secs),
+  };
+}
+
+/** Prints a snapshot: one JSON line, or the table redrawn in place. */
+export function printFlows(io: CommandIO, json: boolean, iface: string, s: FlowsSnapshot): void {
+  if (json) {
+    io.out(JSON.stringify({ time: new Date().toISOString(), flows: s.flows, untracked: s.untracked, drops: s.drops, top: s.top }));
+    return;
+  }
+  const lines = [`ringcap flows on ${iface}: ${s.flows} flows, ${s.drops} dropped by kernel   (Ctrl-C to stop)`, ""];
+  lines.push(`${"packets".padStart(12)} ${"bytes".padStart(14)} ${"pps".padStart(10)} ${"Mbps".padStart(9)}  flow`);
+  for (const r of s.top) {
+    lines.push(`${String(r.packets).padStart(12)} ${String(r.bytes).padStart(14)} ${String(r.pps).padStart(10)} ${(r.bps / 1e6).toFixed(2).padStart(9)}  ${r.flow}`);
+  }
+  io.out(`\x1b[H\x1b[2J${lines.join("\n")}`);
+}
+
+/** The parsed `flows` options, shared with the -G path (_cli_flows_workers.ts). */
+export interface FlowsArgs {
+  iface: string;
+  netns?: string;
+  top: number;
+  intervalMs: number;
+  seconds: number;
+  json: boolean;
+  snaplen: number;
+  filter?: BpfProgram;
+  workers: number;
 }
 
 async function flows(args: string[], io: CommandIO): Promise<number> {
@@ -410,6 +463,7 @@ async function flows(args: string[], io: CommandIO): Promise<number> {
       seconds: { type: "string" },
       netns: { type: "string" },
       snaplen: { type: "string", short: "s" },
+      workers: { type: "string", short: "G" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -419,73 +473,56 @@ async function flows(args: string[], io: CommandIO): Promise<number> {
     return 0;
   }
   if (!values.interface) throw new UsageError("flows needs -i IFACE");
-  const top = num(values.top, "--top", 10, 1, 10_000);
   const intervalMs = Number(values.interval ?? "1") * 1000;
   if (!(intervalMs >= 100 && intervalMs <= 3_600_000)) throw new UsageError("--interval must be between 0.1 and 3600 seconds");
-  const seconds = num(values.seconds, "--seconds", 0, 0, 31_536_000);
-  const json = values.json || !process.stdout.isTTY;
   const snaplen = num(values.snaplen, "-s", 128, 0, 262144);
   const expr = positionals.join(" ").trim();
-  using cap: Capture = openCapture(values.interface, {
+  const a: FlowsArgs = {
+    iface: values.interface,
     netns: values.netns,
+    top: num(values.top, "--top", 10, 1, 10_000),
+    intervalMs,
+    seconds: num(values.seconds, "--seconds", 0, 0, 31_536_000),
+    json: values.json || !process.stdout.isTTY,
     snaplen,
     filter: expr ? compileFilter(expr, { snaplen: snaplen || 262144, asOnWire: true }) : undefined,
-  });
-  const table = new Map<number, FlowRow>();
+    workers: num(values.workers, "-G", 1, 1, 1024),
+  };
+  if (a.workers > 1) {
+    const { flowsWithWorkers } = await import("./_cli_flows_workers.ts");
+    return flowsWithWorkers(a, io);
+  }
+  using cap: Capture = openCapture(a.iface, { netns: a.netns, snaplen: a.snaplen, filter: a.filter });
+  const table = new FlowTable();
   const decoder = new PacketDecoder();
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.on("SIGINT", onSignal);
-  const deadline = seconds ? setTimeout(() => stop.abort(), seconds * 1000) : null;
+  process.on("SIGTERM", onSignal);
+  const deadline = a.seconds ? setTimeout(() => stop.abort(), a.seconds * 1000) : null;
   let lastAt = performance.now();
   const report = () => {
     const now = performance.now();
-    const secs = Math.max(1e-3, (now - lastAt) / 1000);
+    const secs = (now - lastAt) / 1000;
     lastAt = now;
-    const rows = [...table.values()].sort((a, b) => b.bytes - a.bytes).slice(0, top).map((f) => ({
-      flow: f.key,
-      packets: f.packets,
-      bytes: f.bytes,
-      pps: Math.round((f.packets - f.lastPackets) / secs),
-      bps: Math.round(((f.bytes - f.lastBytes) * 8) / secs),
-    }));
-    for (const f of table.values()) {
-      f.lastPackets = f.packets;
-      f.lastBytes = f.bytes;
-    }
-    const drops = cap.stats().drops;
-    if (json) {
-      io.out(JSON.stringify({ time: new Date().toISOString(), flows: table.size, drops, top: rows }));
-      return;
-    }
-    const lines = [`ringcap flows on ${values.interface}: ${table.size} flows, ${drops} dropped by kernel   (Ctrl-C to stop)`, ""];
-    lines.push(`${"packets".padStart(12)} ${"bytes".padStart(14)} ${"pps".padStart(10)} ${"Mbps".padStart(9)}  flow`);
-    for (const r of rows) {
-      lines.push(`${String(r.packets).padStart(12)} ${String(r.bytes).padStart(14)} ${String(r.pps).padStart(10)} ${(r.bps / 1e6).toFixed(2).padStart(9)}  ${r.flow}`);
-    }
-    io.out(`\x1b[H\x1b[2J${lines.join("\n")}`);
+    const top = table.top(a.top).map((f) => flowsRow(f, secs));
+    table.mark();
+    printFlows(io, a.json, a.iface, { flows: table.size, untracked: table.untracked, drops: cap.stats().drops, top });
   };
-  const ticker = setInterval(report, intervalMs);
+  const ticker = setInterval(report, a.intervalMs);
   try {
     const ring = cap.bytes;
     const view = cap.view;
     for await (const block of cap.blocks({ signal: stop.signal })) {
-      block.forEach((p) => {
-        const d = decoder.decode(ring, view, p.offset, p.caplen, p.vlanValid ? p.vlanTci : -1, p.vlanValid ? p.vlanTpid : 0);
-        const h = d.flowHash();
-        let row = table.get(h);
-        if (!row) {
-          row = { key: d.flowKey(), packets: 0, bytes: 0, lastPackets: 0, lastBytes: 0 };
-          table.set(h, row);
-        }
-        row.packets++;
-        row.bytes += p.length;
-      });
+      for (const p of block) {
+        table.add(decoder.decode(ring, view, p.offset, p.caplen, p.vlanValid ? p.vlanTci : -1, p.vlanValid ? p.vlanTpid : 0), p.length);
+      }
     }
   } finally {
     clearInterval(ticker);
     if (deadline) clearTimeout(deadline);
     process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
   report();
   return 0;

@@ -650,23 +650,42 @@ const PROTOCOL_NAMES: Record<number, string> = {
   [IPPROTO.UDPLITE]: "udplite",
 };
 
+/** A flow key's parts, as {@link flowTuple} reads them. */
+export interface FlowTuple {
+  /** 4 or 6; 0 for frames that are not IP (then only `etherType` is set). */
+  ipVersion: 0 | 4 | 6;
+  /** IP protocol number, or -1 when not IP. */
+  protocol: number;
+  /** Lower-case protocol name ("tcp", "udp", "icmp6", ...), or "" when it has none here. */
+  protocolName: string;
+  /** Source address as text ("198.18.0.1", "2001:db8::1"), "" when not IP. */
+  src: string;
+  dst: string;
+  /** Ports, or -1 for protocols without them (and later fragments). */
+  srcPort: number;
+  dstPort: number;
+  /** The EtherType of a frame that is not IP, else -1. */
+  etherType: number;
+}
+
 /**
- * The text of a flow key written by {@link PacketDecoder.writeFlowKey}, the same text
- * {@link PacketDecoder.flowKey} gives for the packet. For printing a flow table long after
- * its packets were released.
+ * The parts of a flow key written by {@link PacketDecoder.writeFlowKey}: for labelling a flow
+ * long after its packets were released. Returns null for an `at` outside the array.
  *
  * @example
  * ```ts
  * const key = new Uint32Array(FLOW_KEY_WORDS);
  * decoder.writeFlowKey(key);
- * formatFlowKey(key); // "tcp 198.18.0.1:40000 > 198.19.0.1:443"
+ * flowTuple(key); // { ipVersion: 4, protocol: 6, protocolName: "tcp", src: "198.18.0.1", srcPort: 40000, ... }
  * ```
  */
-export function formatFlowKey(key: Uint32Array, at = 0): string {
-  if (at < 0 || at + FLOW_KEY_WORDS > key.length) return "";
+export function flowTuple(key: Uint32Array, at = 0): FlowTuple | null {
+  if (at < 0 || at + FLOW_KEY_WORDS > key.length) return null;
   const head = key[at];
   const version = head >>> 24;
-  if (version !== 4 && version !== 6) return `ether 0x${(head & 0xffff).toString(16).padStart(4, "0")}`;
+  if (version !== 4 && version !== 6) {
+    return { ipVersion: 0, protocol: -1, protocolName: "", src: "", dst: "", srcPort: -1, dstPort: -1, etherType: head & 0xffff };
+  }
   const protocol = (head >>> 16) & 0xff;
   let src: string;
   let dst: string;
@@ -685,10 +704,38 @@ export function formatFlowKey(key: Uint32Array, at = 0): string {
     }
     dst = formatGroups();
   }
-  const name = PROTOCOL_NAMES[protocol];
-  if (name === undefined) return `${version === 4 ? "ip" : "ip6"} ${src} > ${dst} proto ${protocol}`;
-  if ((head & KEY_HAS_PORTS) === 0) return `${name} ${src} > ${dst}`;
+  const hasPorts = (head & KEY_HAS_PORTS) !== 0;
   const ports = key[at + 9];
-  if (version === 6) return `${name} [${src}]:${ports >>> 16} > [${dst}]:${ports & 0xffff}`;
-  return `${name} ${src}:${ports >>> 16} > ${dst}:${ports & 0xffff}`;
+  return {
+    ipVersion: version,
+    protocol,
+    protocolName: PROTOCOL_NAMES[protocol] ?? "",
+    src,
+    dst,
+    srcPort: hasPorts ? ports >>> 16 : -1,
+    dstPort: hasPorts ? ports & 0xffff : -1,
+    etherType: -1,
+  };
+}
+
+/**
+ * The text of a flow key written by {@link PacketDecoder.writeFlowKey}, the same text
+ * {@link PacketDecoder.flowKey} gives for the packet. For printing a flow table long after
+ * its packets were released.
+ *
+ * @example
+ * ```ts
+ * const key = new Uint32Array(FLOW_KEY_WORDS);
+ * decoder.writeFlowKey(key);
+ * formatFlowKey(key); // "tcp 198.18.0.1:40000 > 198.19.0.1:443"
+ * ```
+ */
+export function formatFlowKey(key: Uint32Array, at = 0): string {
+  const t = flowTuple(key, at);
+  if (t === null) return "";
+  if (t.ipVersion === 0) return `ether 0x${t.etherType.toString(16).padStart(4, "0")}`;
+  if (t.protocolName === "") return `${t.ipVersion === 4 ? "ip" : "ip6"} ${t.src} > ${t.dst} proto ${t.protocol}`;
+  if (t.srcPort < 0) return `${t.protocolName} ${t.src} > ${t.dst}`;
+  if (t.ipVersion === 6) return `${t.protocolName} [${t.src}]:${t.srcPort} > [${t.dst}]:${t.dstPort}`;
+  return `${t.protocolName} ${t.src}:${t.srcPort} > ${t.dst}:${t.dstPort}`;
 }

@@ -528,8 +528,8 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     expect({ code: none.code, out: none.out, help: none.err.includes("usage: ringcap <command>") }).toEqual({ code: 2, out: "", help: true });
   });
 
-  test("flows --json prints one JSON line per interval with the generator's flows", async () => {
-    const proc = new Proc(BUN, [CLI, "flows", ...on, "--json", "--seconds", "3", "--interval", "0.5", "--top", "3"]);
+  test.each([[[]], [["-G", "2"]]])("flows --json %p prints one JSON line per interval with the generator's flows", async (workers: string[]) => {
+    const proc = new Proc(BUN, [CLI, "flows", ...on, ...workers, "--json", "--seconds", "3", "--interval", "0.5", "--top", "3"]);
     // It is capturing once the first line is out.
     for (let i = 0; i < 200 && proc.outBytes === 0 && proc.child.exitCode === null; i++) await Bun.sleep(25);
     send(bench, { flows: 4, rate: 2000 }, 400);

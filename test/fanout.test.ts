@@ -337,7 +337,7 @@ describe.skipIf(!canCapture)("fanout pools on the namespace bench", () => {
     expect(err).toBe("");
     const final = out.slice(out.lastIndexOf("final"));
     expect(final).toMatch(/^final: 8 flows, 20000 packets, 1200000 bytes, 0 dropped/);
-    expect(final).toContain("198.18.0.0:10000 > 198.19.0.1:9 udp");
+    expect(final).toContain("udp 198.18.0.0:10000 > 198.19.0.1:9");
     expect(final.trim().split("\n").length).toBe(1 + 5);
   }, 20_000);
 });
