@@ -9,7 +9,7 @@
 
 import { parseArgs } from "node:util";
 import { spawn } from "node:child_process";
-import { createBench, openCapture, PacketDecoder } from "../mod.ts";
+import { createBench, FlowTable, openCapture, PacketDecoder } from "../mod.ts";
 
 const { values } = parseArgs({
   options: { rate: { type: "string", default: "300000" }, count: { type: "string", default: "3000000" } },
@@ -29,8 +29,7 @@ let genOut = "";
 gen.stdout.on("data", (d) => (genOut += d));
 const genDone = new Promise<number>((resolve) => gen.on("exit", (code) => resolve(code ?? 1)));
 
-interface Flow { key: string; packets: number; bytes: number }
-const flows = new Map<number, Flow>();
+const flows = new FlowTable();
 const decoder = new PacketDecoder();
 let packets = 0;
 let bytes = 0;
@@ -51,7 +50,8 @@ const ticker = setInterval(() => {
 
 const stop = new AbortController();
 genDone.then(() => setTimeout(() => stop.abort(), 300));
-setTimeout(() => stop.abort(), 70_000);
+// A bound on the whole run, cleared when the capture ends so it does not keep the process alive.
+const hardStop = setTimeout(() => stop.abort(), 70_000);
 const view = cap.view;
 const bytesOfRing = cap.bytes;
 for await (const block of cap.blocks({ signal: stop.signal })) {
@@ -59,24 +59,19 @@ for await (const block of cap.blocks({ signal: stop.signal })) {
     const caplen = p.caplen;
     packets++;
     bytes += p.length;
-    const d = decoder.decode(bytesOfRing, view, p.offset, caplen);
-    const h = d.flowHash();
-    const f = flows.get(h);
-    if (f) {
-      f.packets++;
-      f.bytes += p.length;
-    } else flows.set(h, { key: d.flowKey(), packets: 1, bytes: p.length });
+    flows.add(decoder.decode(bytesOfRing, view, p.offset, caplen), p.length);
   });
 }
 clearInterval(ticker);
+clearTimeout(hardStop);
 
 const code = await genDone;
 const sent = code === 0 ? JSON.parse(genOut.trim()).sent : NaN;
 const s = cap.stats();
 console.log(`\n${sent} frames sent, ${packets} captured, ${s.drops} dropped by kernel, ${flows.size} flows`);
 console.log("\ntop flows:");
-for (const f of [...flows.values()].sort((a, b) => b.packets - a.packets).slice(0, 10)) {
-  console.log(`  ${String(f.packets).padStart(9)} pkts ${String(f.bytes).padStart(11)} bytes  ${f.key}`);
+for (const f of flows.top(10, "packets")) {
+  console.log(`  ${String(f.packets).padStart(9)} pkts ${String(f.bytes).padStart(11)} bytes  ${f.flow}`);
 }
 if (packets + s.drops !== sent) {
   console.error(`mismatch: sent ${sent} but captured + dropped = ${packets + s.drops}`);

@@ -341,3 +341,12 @@ interface PromFamily {
   type: string;
   metrics: { value: string; labels?: Record<string, string> }[];
 }
+
+// `make demo` runs examples/demo.ts with 3,000,000 frames; a small run keeps it from rotting.
+test.skipIf(!canCapture)("demo.ts (make demo) sends, captures and accounts for every frame, and lists the flows", () => {
+  const r = spawnSync(BUN, [example("demo.ts"), "--count", "64000", "--rate", "40000"], { encoding: "utf8", timeout: 60_000 });
+  expect({ code: r.status, err: r.stderr }).toEqual({ code: 0, err: "" });
+  expect(r.stdout).toMatch(/^ {2}1 s +[\d,]+ pps +[\d.]+ Mbps {2}captured [\d,]+ {2}kernel drops 0$/m);
+  expect(r.stdout).toContain("64000 frames sent, 64000 captured, 0 dropped by kernel, 64 flows");
+  expect(r.stdout).toMatch(/^ +1000 pkts +128000 bytes {2}udp 198\.18\.0\.\d+:10000 > 198\.19\.0\.1:9$/m);
+}, 70_000);
