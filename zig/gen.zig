@@ -339,3 +339,33 @@ test "a generated IPv4 UDP frame has valid checksums and carries its sequence nu
     try std.testing.expectEqual(@as(u64, 7), std.mem.readInt(u64, frame[46..54], .big));
     try std.testing.expectEqual(@as(u32, 1), std.mem.readInt(u32, frame[54..58], .big));
 }
+
+test "a generated IPv6 TCP frame behind a VLAN tag has a valid checksum and addresses from 2001:db8::/32" {
+    var cfg = std.mem.zeroes(abi.GenConfig);
+    cfg.flows = 5;
+    cfg.flags = abi.gen_flag_ipv6 | abi.gen_flag_tcp | abi.gen_flag_vlan;
+    cfg.vlan_id = 100;
+    cfg.vlan_priority = 5;
+    cfg.tcp_flags = 0x02;
+    const l = try layoutFor(&cfg);
+    try std.testing.expectEqual(@as(u32, 18), l.l2_len);
+    var frame: [frame_size_max]u8 = @splat(0);
+    buildFrame(&cfg, l, .{ 2, 0, 0, 0, 0, 1 }, 12, &frame);
+    try std.testing.expectEqual(@as(u16, 0x8100), std.mem.readInt(u16, frame[12..14], .big));
+    try std.testing.expectEqual(@as(u16, (5 << 13) | 100), std.mem.readInt(u16, frame[14..16], .big));
+    try std.testing.expectEqual(@as(u16, 0x86dd), std.mem.readInt(u16, frame[16..18], .big));
+    const ip = frame[18..];
+    try std.testing.expectEqual(@as(u8, 6), ip[6]);
+    // Source and destination both in the documentation range 2001:db8::/32.
+    for ([_]usize{ 8, 24 }) |at| try std.testing.expectEqual(@as(u32, 0x20010db8), std.mem.readInt(u32, ip[at..][0..4], .big));
+    const segment_len = l.l4_len + l.payload_len;
+    try std.testing.expectEqual(segment_len, std.mem.readInt(u16, ip[4..6], .big));
+    // Pseudo header (addresses, upper-layer length, next header) + segment sums to all ones.
+    var pseudo = sum16(0, ip[8..40]);
+    pseudo += segment_len + 6;
+    const tcp = ip[40..][0..segment_len];
+    try std.testing.expectEqual(@as(u16, 0), finish(sum16(pseudo, tcp)));
+    try std.testing.expectEqual(@as(u8, 0x02), tcp[13]);
+    try std.testing.expectEqual(@as(u64, 12), std.mem.readInt(u64, tcp[20 + 4 ..][0..8], .big));
+    try std.testing.expectEqual(@as(u32, 12 % 5), std.mem.readInt(u32, tcp[20 + 12 ..][0..4], .big));
+}
