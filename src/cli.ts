@@ -14,6 +14,7 @@ import { PacketDecoder } from "./decode.ts";
 import { type BpfProgram, compileFilter, parseBpfText } from "./filter.ts";
 import { PcapWriter } from "./pcap.ts";
 import { describePacket, formatTime } from "./format.ts";
+import { bench } from "./_cli_bench.ts";
 import { type FlowCount, FlowTable } from "./flows.ts";
 
 export interface CommandIO {
@@ -534,11 +535,12 @@ commands:
   capture   capture packets like tcpdump: print them, or write pcap/pcapng (-w)
   flows     live top-talkers table by 5-tuple
   gen       send synthetic frames (for testing a setup)
+  bench     run the benchmark in a namespace of its own (see BENCHMARKS.md)
   help      this text
 
 Run \`ringcap <command> --help\` for a command's options.`;
 
-const COMMANDS: Record<string, (args: string[], io: CommandIO) => Promise<number>> = { capture, flows, gen };
+const COMMANDS: Record<string, (args: string[], io: CommandIO) => Promise<number>> = { capture, flows, gen, bench };
 
 /**
  * Exit codes, documented in `ringcap help`: 1 other failure, 2 usage or filter syntax,
