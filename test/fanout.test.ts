@@ -13,7 +13,23 @@ const handler = (name: string) => new URL(`./_fanout_handlers/${name}.ts`, impor
 // 16 MiB per worker: plenty at 200k pps, and four workers stay cheap.
 const ring = { blockSize: 1 << 20, blockCount: 16, frameSize: 2048, blockTimeoutMs: 10 };
 
-/** What a pool could leave behind: descriptors, packet sockets and their mappings, threads. */
+/**
+ * Threads that run a Worker (Bun names them "Worker"). The runtime starts threads of its own
+ * lazily (JIT, heap helpers, the allocator's scavenger) and keeps them: those are not a pool's.
+ */
+function workerThreads(): number {
+  let n = 0;
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      if (readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim() === "Worker") n++;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return n;
+}
+
+/** What a pool could leave behind: descriptors, packet sockets and their mappings, Worker threads. */
 function resources() {
   const fds = readdirSync("/proc/self/fd");
   let sockets = 0;
@@ -25,7 +41,7 @@ function resources() {
     }
   }
   const maps = readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.includes("socket:[")).length;
-  return { fds: fds.length, sockets, maps, tasks: readdirSync("/proc/self/task").length };
+  return { fds: fds.length, sockets, maps, tasks: workerThreads() };
 }
 
 async function until(cond: () => boolean, maxMs: number, stepMs = 20): Promise<boolean> {
