@@ -61,7 +61,23 @@ const handler = (name: string) => new URL(`../_fanout_handlers/${name}.ts`, impo
 // 16 MiB per worker: plenty at 100k pps.
 const ring = { blockSize: 1 << 20, blockCount: 16, frameSize: 2048, blockTimeoutMs: 10 };
 
-/** What a pool could leave behind: descriptors, packet sockets and their mappings, threads. */
+/**
+ * Threads that run a Worker (Deno names them "worker-N"). The runtime keeps pool threads of its
+ * own that come and go with other work: those are not a fanout pool's.
+ */
+function workerThreads(): number {
+  let n = 0;
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      if (/^worker-\d+$/.test(readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim())) n++;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return n;
+}
+
+/** What a pool could leave behind: descriptors, packet sockets and their mappings, Worker threads. */
 function resources() {
   const fds = readdirSync("/proc/self/fd");
   let sockets = 0;
@@ -73,7 +89,7 @@ function resources() {
     }
   }
   const maps = readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => l.includes("socket:[")).length;
-  return { fds: fds.length, sockets, maps, tasks: readdirSync("/proc/self/task").length };
+  return { fds: fds.length, sockets, maps, tasks: workerThreads() };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -165,6 +181,7 @@ Deno.test("Deno: a 2-worker hash pool sees 100,000 frames each exactly once, and
       `fds/sockets/maps/tasks ${JSON.stringify(before)} -> ${JSON.stringify(during)} -> ${JSON.stringify(after)}`,
   );
   assert(closeMs < 500, `close took ${closeMs.toFixed(0)} ms: the waker did not end the workers' waits`);
+  assertEquals(during.tasks - before.tasks, 2, "the pool runs one Worker thread per member");
   for (const k of ["fds", "sockets", "maps", "tasks"] as const) assert(after[k] <= before[k], `${k}: ${before[k]} -> ${after[k]}`);
 });
 
