@@ -215,6 +215,7 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
   const tally: Tally = { packets: 0, bytes: 0 };
   const decoder = new PacketDecoder();
   const linkLevel = values.link === true;
+  const describe = { quiet: values.quiet === true };
   const lines: string[] = [];
   let failure: unknown = null;
   const emit = (bytes: Uint8Array, view: DataView, start: number, caplen: number, wire: number, sec: number, nsec: number): boolean => {
@@ -224,7 +225,7 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
     if (writer) writer.write(bytes.subarray(start, start + caplen), wire, sec, nsec);
     else {
       decoder.decode(bytes, view, start, caplen);
-      lines.push(formatTime(sec, nsec, timeStyle) + describePacket(decoder, bytes, start, caplen, wire, linkLevel));
+      lines.push(formatTime(sec, nsec, timeStyle) + describePacket(decoder, bytes, start, caplen, wire, linkLevel, describe));
     }
     return true;
   };

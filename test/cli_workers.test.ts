@@ -182,6 +182,21 @@ describe.skipIf(!privileged())("ringcap capture -G on the namespace bench", () =
     expect(r.err).toContain("25 packets captured");
   }, 30_000);
 
+  test("-G prints the same lines as one capture does (-e -q -t), VLAN tags and all", async () => {
+    const flags = ["-e", "-q", "-t", "-c", "40", "--seconds", "20"];
+    const one = startCapture(bench, flags);
+    const two = startCapture(bench, ["-G", "2", ...flags]);
+    await Promise.all([one.started, two.started]);
+    await runGen(bench, ["--count", "20", "--rate", "2000", "--flows", "4", "--tcp", "--vlan", "7"]);
+    await runGen(bench, ["--count", "20", "--rate", "2000", "--flows", "4", "--ipv6", "--seq-start", "20"]);
+    const [a, b] = await Promise.all([one.result, two.result]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    const lines = a.out.trimEnd().split("\n");
+    expect(lines.length).toBe(40);
+    expect(lines.filter((l) => l.includes("vlan 7")).length).toBe(20);
+    expect(b.out.trimEnd().split("\n")).toEqual(lines);
+  }, 30_000);
+
   test("SIGINT during a -G capture leaves a complete file holding every packet the summary counts", async () => {
     const file = join(dir, "sigint.pcapng");
     const cap = startCapture(bench, ["-G", "2", "-w", file, "--seconds", "30"]);
