@@ -18,6 +18,7 @@ export async function flowsWithWorkers(a: FlowsArgs, io: CommandIO): Promise<num
     netns: a.netns,
     snaplen: a.snaplen,
     filter: a.filter,
+    ring: a.ring,
     reportIntervalMs: a.intervalMs,
   });
   const latest: (FlowsWorkerReport | undefined)[] = new Array(a.workers);

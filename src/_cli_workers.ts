@@ -8,6 +8,7 @@
  */
 
 import { type FanoutMode, openFanout } from "./fanout.ts";
+import type { RingOptions } from "./capture.ts";
 import type { BpfProgram } from "./filter.ts";
 import { PacketDecoder } from "./decode.ts";
 import { describePacket, formatTime } from "./format.ts";
@@ -43,6 +44,7 @@ export interface WorkerCaptureArgs {
   count: number;
   seconds: number;
   workers: number;
+  ring: RingOptions;
 }
 
 interface Batch {
@@ -153,11 +155,6 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
   const perWorkerFiles = values["per-worker-files"] === true;
   if (perWorkerFiles && (!write || write === "-")) throw new UsageError("--per-worker-files needs -w FILE (not stdout)");
   const format = values.format === undefined ? undefined : parseFormat(values.format as string);
-  const ringKiB = values.buffer === undefined ? 65536 : Number(values.buffer);
-  if (!Number.isInteger(ringKiB) || ringKiB < 64 || ringKiB > 16 * 1024 * 1024) {
-    throw new UsageError(`-B must be a whole number from 64 to ${16 * 1024 * 1024}, got ${JSON.stringify(values.buffer)}`);
-  }
-  const blockSize = ringKiB >= 64 * 1024 ? 1 << 20 : 1 << 16;
   const paths = perWorkerFiles ? perWorkerPaths(write!, workers) : undefined;
 
   const shared = new Int32Array(new SharedArrayBuffer(4 * (1 + workers)));
@@ -181,7 +178,7 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
     workerData,
     workers,
     mode: mode as FanoutMode,
-    ring: { blockSize, blockCount: Math.max(2, Math.floor((ringKiB * 1024) / blockSize)) },
+    ring: args.ring,
     filter: program,
     snaplen,
     promisc: !values["no-promisc"],

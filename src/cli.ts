@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { Generator } from "./gen.ts";
 import { InterfaceError, RingcapError } from "./errors.ts";
-import { type Capture, type CaptureStats, openCapture } from "./capture.ts";
+import { type Capture, type CaptureStats, openCapture, type RingOptions } from "./capture.ts";
 import type { Block } from "./packet.ts";
 import { PacketDecoder } from "./decode.ts";
 import { type BpfProgram, compileFilter, parseBpfText } from "./filter.ts";
@@ -142,7 +142,9 @@ file's extension, or --format) and shows a live status line on stderr.
   -e           print link-level headers (MAC addresses, VLAN tags)
   -q           quiet: print less protocol detail (no TCP flags)
   -t / -tt     no timestamp / Unix-epoch timestamps
-  -B KiB       ring size in KiB (default 65536)
+  -B KiB       ring size in KiB (default 65536; per worker with -G)
+  --block-timeout MS  the kernel hands over a partly filled block after MS milliseconds
+               (default 10): longer means fewer wake-ups (less CPU at low rates), later packets
   -F FILE      read the filter expression from FILE
   --bpf FILE   use a compiled program (tcpdump -ddd output) instead of EXPR
   -d           print the compiled filter (like tcpdump -d) and exit
@@ -152,6 +154,17 @@ file's extension, or --format) and shows a live status line on stderr.
 
 Exit codes: 0 ok, 1 failure, 2 usage or filter syntax, 3 no such interface,
 4 no permission (grant CAP_NET_RAW), 5 interface down, 6 file unwritable or disk full.`;
+
+/** The ring of `-B KiB` (1 MiB blocks from 64 MiB up, else 64 KiB blocks) and `--block-timeout MS`. */
+export function ringOptions(bufferKiB: string | undefined, blockTimeoutMs: string | undefined): RingOptions {
+  const ringKiB = num(bufferKiB, "-B", 65536, 64, 16 * 1024 * 1024);
+  const blockSize = ringKiB >= 64 * 1024 ? 1 << 20 : 1 << 16;
+  return {
+    blockSize,
+    blockCount: Math.max(2, Math.floor((ringKiB * 1024) / blockSize)),
+    blockTimeoutMs: num(blockTimeoutMs, "--block-timeout", 10, 1, 60_000),
+  };
+}
 
 export interface Tally {
   packets: number;
@@ -224,6 +237,7 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
       quiet: { type: "boolean", short: "q" },
       t: { type: "boolean", short: "t", multiple: true },
       buffer: { type: "string", short: "B" },
+      "block-timeout": { type: "string" },
       F: { type: "string", short: "F" },
       bpf: { type: "string" },
       d: { type: "boolean", short: "d" },
@@ -252,18 +266,17 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
   const count = num(values.count, "-c", 0, 0);
   const seconds = num(values.seconds, "--seconds", 0, 0, 31_536_000);
   const workers = num(values.workers, "-G", 1, 1, 1024);
+  const geometry = ringOptions(values.buffer, values["block-timeout"]);
   if (workers > 1) {
     const { captureWithWorkers } = await import("./_cli_workers.ts");
-    return captureWithWorkers({ values, program, expr, snaplen, count, seconds, workers }, io);
+    return captureWithWorkers({ values, program, expr, snaplen, count, seconds, workers, ring: geometry }, io);
   }
-  const ringKiB = num(values.buffer, "-B", 65536, 64, 16 * 1024 * 1024);
-  const blockSize = ringKiB >= 64 * 1024 ? 1 << 20 : 1 << 16;
   const cap = openCapture(values.interface, {
     netns: values.netns,
     snaplen,
     filter: program,
     promisc: !values["no-promisc"],
-    ring: { blockSize, blockCount: Math.max(2, Math.floor((ringKiB * 1024) / blockSize)) },
+    ring: geometry,
   });
   let writer: PcapWriter | null = null;
   try {
@@ -388,7 +401,7 @@ export function linkTypeFor(arpType: number): number {
 }
 
 const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
-                    [-s SNAPLEN] [-G WORKERS] [EXPR]
+                    [-s SNAPLEN] [-G WORKERS] [-B KiB] [--block-timeout MS] [EXPR]
 
 A live top-talkers table by 5-tuple (packets, bytes, rate), refreshed in place on a terminal,
 or one JSON line per interval when stdout is not a terminal (or with --json). With -G, that
@@ -450,6 +463,7 @@ export interface FlowsArgs {
   snaplen: number;
   filter?: BpfProgram;
   workers: number;
+  ring: RingOptions;
 }
 
 async function flows(args: string[], io: CommandIO): Promise<number> {
@@ -465,6 +479,8 @@ async function flows(args: string[], io: CommandIO): Promise<number> {
       netns: { type: "string" },
       snaplen: { type: "string", short: "s" },
       workers: { type: "string", short: "G" },
+      buffer: { type: "string", short: "B" },
+      "block-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -488,12 +504,13 @@ async function flows(args: string[], io: CommandIO): Promise<number> {
     snaplen,
     filter: expr ? compileFilter(expr, { snaplen: snaplen || 262144, asOnWire: true }) : undefined,
     workers: num(values.workers, "-G", 1, 1, 1024),
+    ring: ringOptions(values.buffer, values["block-timeout"]),
   };
   if (a.workers > 1) {
     const { flowsWithWorkers } = await import("./_cli_flows_workers.ts");
     return flowsWithWorkers(a, io);
   }
-  using cap: Capture = openCapture(a.iface, { netns: a.netns, snaplen: a.snaplen, filter: a.filter });
+  using cap: Capture = openCapture(a.iface, { netns: a.netns, snaplen: a.snaplen, filter: a.filter, ring: a.ring });
   const table = new FlowTable();
   const decoder = new PacketDecoder();
   const stop = new AbortController();

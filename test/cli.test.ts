@@ -515,6 +515,8 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
       ["gen", "-i", bench.tx, "--netns", bench.name],
       ["flows", "--netns", bench.name],
       ["flows", ...on, "--interval", "0"],
+      ["capture", ...on, "--block-timeout", "0"],
+      ["flows", ...on, "-B", "12"],
     ];
     const results = await Promise.all(cases.map((args) => ringcap(args).done));
     results.forEach((r, i) => {
