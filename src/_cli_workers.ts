@@ -273,7 +273,7 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
   const deadline = seconds ? setTimeout(stop, seconds * 1000) : null;
   // Merges what has waited long enough, and notices when the workers have taken COUNT packets.
   const poll = setInterval(() => {
-    if (!writer || !perWorkerFiles) drain(false);
+    if (!perWorkerFiles) drain(false);
     if (count && Atomics.load(shared, RESERVED) >= count) stop();
   }, 50);
 
