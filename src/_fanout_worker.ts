@@ -118,9 +118,7 @@ async function run(init: WorkerInit): Promise<void> {
       if (n > 0) {
         blocks++;
         packets += n;
-        // Wire lengths straight from the frame headers: a walk of a few words per packet.
-        const c = block.cursor();
-        while (c.next()) bytes += c.length;
+        bytes += block.wireBytes;
         handler!.onBlock(block, ctx);
       }
       block.release();
