@@ -68,7 +68,7 @@ export const CAPTURE_INFO = {
   mac: 64,
 } as const;
 
-export const BLOCK_INFO = { size: 32, index: 0, packet_count: 4, offset_bytes: 8, length_bytes: 12, sequence: 16, wire_bytes: 24 } as const;
+export const BLOCK_INFO = { size: 24, index: 0, packet_count: 4, offset_bytes: 8, length_bytes: 12, sequence: 16 } as const;
 
 export const CAPTURE_STATS = { size: 24, packets: 0, drops: 8, freezes: 16 } as const;
 

@@ -306,8 +306,6 @@ export class Capture implements RingOwner {
       o.getUint32(BLOCK_INFO.offset_bytes, true),
       o.getUint32(BLOCK_INFO.packet_count, true),
       o.getBigUint64(BLOCK_INFO.sequence, true),
-      // Two halves: a u64 read as one would be a BigInt per block.
-      o.getUint32(BLOCK_INFO.wire_bytes, true) + o.getUint32(BLOCK_INFO.wire_bytes + 4, true) * 0x1_0000_0000,
     );
     this.#held = block;
     return block;

@@ -41,7 +41,7 @@ export interface Native {
 }
 
 /** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 2;
 
 type Sig = { args: string[]; returns: string };
 

@@ -267,20 +267,17 @@ export class Block {
   readonly packetCount: number;
   /** The kernel's block sequence number; consecutive blocks differ by one. */
   readonly sequence: bigint;
-  /** The packets' wire lengths added up (counted natively when the block was handed over). */
-  readonly wireBytes: number;
   #view: PacketView | null = null;
   #cursor: FrameCursor | null = null;
 
   /** @internal */
-  constructor(owner: RingOwner, index: number, offset: number, packetCount: number, sequence: bigint, wireBytes: number) {
+  constructor(owner: RingOwner, index: number, offset: number, packetCount: number, sequence: bigint) {
     this.#owner = owner;
     this.#generation = owner.generation;
     this.index = index;
     this.offset = offset;
     this.packetCount = packetCount;
     this.sequence = sequence;
-    this.wireBytes = wireBytes;
   }
 
   /** True until the block is released. */

@@ -160,8 +160,6 @@ pub const BlockInfo = extern struct {
     offset_bytes: u32,
     length_bytes: u32,
     sequence: u64,
-    /// Sum of the packets' wire lengths (tp_len): byte counters need no walk of their own.
-    wire_bytes: u64,
 };
 
 /// Accumulated PACKET_STATISTICS since the capture opened.
@@ -224,7 +222,7 @@ comptime {
     std.debug.assert(@sizeOf(linux.tpacket_block_desc) == 48);
     std.debug.assert(@offsetOf(linux.tpacket_hdr_v1, "seq_num") == 16);
     std.debug.assert(@sizeOf(CaptureInfo) == 72);
-    std.debug.assert(@sizeOf(BlockInfo) == 32);
+    std.debug.assert(@sizeOf(BlockInfo) == 24);
 }
 
 const Entry = struct { []const u8, usize };
@@ -291,7 +289,6 @@ const layout_entries = [_]Entry{
     .{ "BlockInfo.offset_bytes", @offsetOf(BlockInfo, "offset_bytes") },
     .{ "BlockInfo.length_bytes", @offsetOf(BlockInfo, "length_bytes") },
     .{ "BlockInfo.sequence", @offsetOf(BlockInfo, "sequence") },
-    .{ "BlockInfo.wire_bytes", @offsetOf(BlockInfo, "wire_bytes") },
     .{ "CaptureStats.size", @sizeOf(CaptureStats) },
     .{ "CaptureStats.packets", @offsetOf(CaptureStats, "packets") },
     .{ "CaptureStats.drops", @offsetOf(CaptureStats, "drops") },

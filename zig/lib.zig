@@ -11,7 +11,7 @@ const native_loop = @import("native_loop.zig");
 const recv_loop = @import("recv_loop.zig");
 
 /// Bumped whenever an export or a struct that crosses the boundary changes.
-pub const abi_version: u32 = 3;
+pub const abi_version: u32 = 2;
 
 /// A panic inside a host process must not pull in stack-trace machinery: say why and stop.
 pub const panic = std.debug.FullPanic(panicHandler);

@@ -71,10 +71,10 @@ export fn ringcap_native_loop(handle: u32, max_packets: u32, max_ms: u32, out: ?
         var offset: u32 = std.mem.readInt(u32, block[first_at..][0..4], .little);
         for (0..info.packet_count) |_| {
             const hdr: *const linux.tpacket3_hdr = @ptrCast(@alignCast(block + offset));
+            result.bytes += hdr.len;
             counter.add((block + offset + hdr.mac)[0..hdr.snaplen]);
             offset += hdr.next_offset;
         }
-        result.bytes += info.wire_bytes;
         result.distinct_sources = counter.distinct;
         result.packets += info.packet_count;
         result.blocks += 1;

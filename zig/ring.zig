@@ -71,25 +71,8 @@ pub const Capture = struct {
             .offset_bytes = self.current * self.block_size_bytes,
             .length_bytes = bd.hdr.bh1.blk_len,
             .sequence = bd.hdr.bh1.seq_num,
-            .wire_bytes = self.wireBytes(bd),
         };
         return self.current;
-    }
-
-    /// The block's packets' wire lengths added up. The reader walks the same headers next, so
-    /// this walk leaves them in cache for it.
-    fn wireBytes(self: *Capture, bd: *const linux.tpacket_block_desc) u64 {
-        const block: [*]const u8 = @ptrCast(bd);
-        var offset: usize = bd.hdr.bh1.offset_to_first_pkt;
-        var total: u64 = 0;
-        for (0..bd.hdr.bh1.num_pkts) |_| {
-            // The kernel keeps every header inside the block; a walk past it is a broken ring.
-            std.debug.assert(offset + @sizeOf(linux.tpacket3_hdr) <= self.block_size_bytes);
-            const hdr: *const linux.tpacket3_hdr = @ptrCast(@alignCast(block + offset));
-            total += hdr.len;
-            offset += hdr.next_offset;
-        }
-        return total;
     }
 
     /// Waits up to `timeout_ms` (negative: forever) for the current block to reach the reader.
