@@ -121,9 +121,16 @@ export function describePacket(
       return `${prefix}${ip}${src}.${d.srcPort} > ${dst}.${d.dstPort}: UDP, length ${udpPayload}`;
     }
     case 1:
-      return `${prefix}${ip}${src} > ${dst}: ICMP ${ICMP_TYPES[d.icmpType] ?? `type ${d.icmpType}`}, length ${payload}`;
-    case 58:
-      return `${prefix}${ip}${src} > ${dst}: ICMP6, ${ICMP6_TYPES[d.icmpType] ?? `type ${d.icmpType}`}, length ${payload}`;
+    case 58: {
+      // tcpdump gives the whole ICMP message's length, and an echo's id and sequence number.
+      const message = d.ipTotalLength >= 0 && d.l4Offset >= 0 ? Math.max(0, d.ipTotalLength - (d.l4Offset - d.l3Offset)) : payload;
+      const v6 = d.ipProtocol === 58;
+      const name = (v6 ? ICMP6_TYPES : ICMP_TYPES)[d.icmpType] ?? `type ${d.icmpType}`;
+      const echo = v6 ? d.icmpType === 128 || d.icmpType === 129 : d.icmpType === 0 || d.icmpType === 8;
+      const at = start + d.l4Offset + 4;
+      const idSeq = echo && d.l4Offset + 8 <= caplen ? `, id ${(bytes[at] << 8) | bytes[at + 1]}, seq ${(bytes[at + 2] << 8) | bytes[at + 3]}` : "";
+      return `${prefix}${ip}${src} > ${dst}: ${v6 ? "ICMP6, " : "ICMP "}${name}${idSeq}, length ${message}`;
+    }
     default:
       return `${prefix}${ip}${src} > ${dst}: ip-proto-${d.ipProtocol} ${payload}`;
   }
