@@ -14,7 +14,6 @@
 
 import type { FanoutHandlerContext } from "./fanout.ts";
 import type { Block } from "./packet.ts";
-import { TP_STATUS, TPACKET3_HDR } from "./_layout.ts";
 import { type PcapFormat, PcapWriter } from "./pcap.ts";
 import { linkTypeFor } from "./cli.ts";
 
@@ -64,8 +63,6 @@ export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
   const data = ctx.data;
   const shared = new Int32Array(data.shared);
   const slot = unconsumedSlot(ctx.workerIndex);
-  const ring = ctx.capture.bytes;
-  const view = ctx.capture.view;
   const limited = data.count > 0;
   let full = false;
   let taken = 0;
@@ -78,8 +75,8 @@ export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
       linkType: linkTypeFor(ctx.capture.info.arpType),
     })
     : null;
-  // A frame with its tag put back (files), reused; grown for a frame longer than any before.
-  let tagged = new Uint8Array(ctx.capture.info.frameSize);
+  // One frame as it was on the wire (files), reused; grown for a frame longer than any before.
+  let frame = new Uint8Array(ctx.capture.info.frameSize);
 
   /** Reserves one packet of the shared count; false once the count is used up. */
   function reserve(): boolean {
@@ -101,19 +98,11 @@ export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
   }
 
   function writeFiles(block: Block): void {
-    const c = block.cursor();
-    while (c.next()) {
+    for (const p of block) {
       if (!reserve()) return;
-      const h = c.header;
-      const sec = view.getUint32(h + TPACKET3_HDR.sec, true);
-      const nsec = view.getUint32(h + TPACKET3_HDR.nsec, true);
-      if (view.getUint32(h + TPACKET3_HDR.status, true) & TP_STATUS.VLAN_VALID) {
-        if (tagged.length < c.caplen + VLAN_TAG_BYTES) tagged = new Uint8Array(c.caplen + VLAN_TAG_BYTES);
-        const n = putBackTag(tagged, 0, h, c.offset, c.caplen);
-        writer!.write(tagged.subarray(0, n), c.length + VLAN_TAG_BYTES, sec, nsec);
-      } else {
-        writer!.write(ring.subarray(c.offset, c.offset + c.caplen), c.length, sec, nsec);
-      }
+      if (frame.length < p.caplen + VLAN_TAG_BYTES) frame = new Uint8Array(p.caplen + VLAN_TAG_BYTES);
+      const n = p.copyWithVlanTag(frame);
+      writer!.write(frame.subarray(0, n), p.length + (n - p.caplen), p.sec, p.nsec);
       taken++;
     }
   }
@@ -128,19 +117,14 @@ export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
     const dv = new DataView(out.buffer);
     let at = 0;
     let packets = 0;
-    const c = block.cursor();
-    while (c.next()) {
+    for (const p of block) {
       if (!reserve()) break;
-      const h = c.header;
-      const vlan = (view.getUint32(h + TPACKET3_HDR.status, true) & TP_STATUS.VLAN_VALID) !== 0;
-      dv.setUint32(at, view.getUint32(h + TPACKET3_HDR.sec, true), true);
-      dv.setUint32(at + 4, view.getUint32(h + TPACKET3_HDR.nsec, true), true);
-      let caplen = c.caplen;
-      if (vlan) caplen = putBackTag(out, at + RECORD_HEADER_BYTES, h, c.offset, c.caplen);
-      else out.set(ring.subarray(c.offset, c.offset + caplen), at + RECORD_HEADER_BYTES);
-      dv.setUint32(at + 8, caplen, true);
-      dv.setUint32(at + 12, c.length + (vlan ? VLAN_TAG_BYTES : 0), true);
-      at += RECORD_HEADER_BYTES + caplen;
+      const n = p.copyWithVlanTag(out, at + RECORD_HEADER_BYTES);
+      dv.setUint32(at, p.sec, true);
+      dv.setUint32(at + 4, p.nsec, true);
+      dv.setUint32(at + 8, n, true);
+      dv.setUint32(at + 12, p.length + (n - p.caplen), true);
+      at += RECORD_HEADER_BYTES + n;
       packets++;
     }
     if (packets === 0) return;
@@ -148,21 +132,6 @@ export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
     Atomics.add(shared, slot, at);
     const batch: CliBatch = { buffer: out.buffer, bytes: at, packets };
     ctx.post(batch, [out.buffer]);
-  }
-
-  /** Copies the frame at `from` into `out` at `at` with its stripped tag put back; returns its length. */
-  function putBackTag(out: Uint8Array, at: number, header: number, from: number, caplen: number): number {
-    const status = view.getUint32(header + TPACKET3_HDR.status, true);
-    const tpid = status & TP_STATUS.VLAN_TPID_VALID ? view.getUint16(header + TPACKET3_HDR.vlan_tpid, true) : 0x8100;
-    const tci = view.getUint16(header + TPACKET3_HDR.vlan_tci, true);
-    const macs = Math.min(12, caplen);
-    out.set(ring.subarray(from, from + macs), at);
-    out[at + macs] = tpid >> 8;
-    out[at + macs + 1] = tpid & 0xff;
-    out[at + macs + 2] = tci >> 8;
-    out[at + macs + 3] = tci & 0xff;
-    out.set(ring.subarray(from + macs, from + caplen), at + macs + VLAN_TAG_BYTES);
-    return caplen + VLAN_TAG_BYTES;
   }
 
   return {

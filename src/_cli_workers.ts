@@ -14,7 +14,7 @@ import { PacketDecoder } from "./decode.ts";
 import { describePacket, formatTime } from "./format.ts";
 import { PcapWriter } from "./pcap.ts";
 import { RingcapError } from "./errors.ts";
-import { type CommandIO, linkTypeFor, parseFormat, StatusLine, type Tally, UsageError } from "./cli.ts";
+import { captureSummary, type CommandIO, linkTypeFor, parseFormat, StatusLine, type Tally, UsageError } from "./cli.ts";
 import {
   type CliBatch,
   type CliWorkerData,
@@ -240,13 +240,8 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
     }
   };
 
-  let stopped = false;
-  let wake = () => {};
-  const stopping = new Promise<void>((resolve) => (wake = resolve));
-  const stop = () => {
-    stopped = true;
-    wake();
-  };
+  let stop = () => {};
+  const stopping = new Promise<void>((resolve) => (stop = resolve));
   pool.on("message", (m) => {
     merger.push(m.workerIndex, m.data as CliBatch);
     drain(false);
@@ -263,11 +258,12 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   const status = new StatusLine(io);
-  const filesTally = (): Tally => (perWorkerFiles ? { packets: taken.reduce((a, b) => a + b, 0), bytes: pool.stats().total.bytes } : tally);
+  // Packets taken so far: merged here, or written by the workers themselves (as they report).
+  const captured = (): Tally => (perWorkerFiles ? { packets: taken.reduce((a, b) => a + b, 0), bytes: pool.stats().total.bytes } : tally);
   const ticker = showStatus
     ? setInterval(() => {
       const s = pool.stats();
-      status.update(filesTally(), s.total.drops, s.perWorker.map((w) => w.packets));
+      status.update(captured(), s.total.drops, s.perWorker.map((w) => w.packets));
     }, 1000)
     : null;
   const deadline = seconds ? setTimeout(stop, seconds * 1000) : null;
@@ -277,7 +273,7 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
     if (count && Atomics.load(shared, RESERVED) >= count) stop();
   }, 50);
 
-  if (!stopped) await stopping;
+  await stopping;
   clearInterval(poll);
   if (ticker) clearInterval(ticker);
   if (deadline) clearTimeout(deadline);
@@ -300,12 +296,7 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
     failure ??= e;
   }
   const s = pool.stats();
-  const captured = perWorkerFiles ? taken.reduce((a, b) => a + b, 0) : tally.packets;
-  const split = s.perWorker.map((w) => w.packets).join("/");
-  // As tcpdump counts: "received by filter" includes the packets the kernel dropped.
-  const received = s.total.received + s.total.drops;
-  io.err(`${captured} packets captured\n${received} packets received by filter\n${s.total.drops} packets dropped by kernel` +
-    `\nper worker: ${split} packets seen`);
+  io.err(`${captureSummary(captured().packets, s.total)}\nper worker: ${s.perWorker.map((w) => w.packets).join("/")} packets seen`);
   if (failure) throw unwrapWorkerFailure(failure);
   return 0;
 }

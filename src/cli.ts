@@ -314,6 +314,8 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
   const ring = cap.bytes;
   const view = cap.view;
   let limit = count || Infinity;
+  // A tagged frame as it was on the wire, reused; grown for a frame longer than any before.
+  let frame = new Uint8Array(cap.info.frameSize);
   const take = (block: Block) => {
     for (const p of block) {
       if (tally.packets >= limit) break;
@@ -322,8 +324,10 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
       tally.packets++;
       tally.bytes += wire;
       if (writer) {
-        if (p.vlanValid) writer.write(p.withVlanTag(), wire, p.sec, p.nsec);
-        else writer.write(p.bytes, wire, p.sec, p.nsec);
+        if (p.vlanValid) {
+          if (frame.length < p.caplen + 4) frame = new Uint8Array(p.caplen + 4);
+          writer.write(frame.subarray(0, p.copyWithVlanTag(frame)), wire, p.sec, p.nsec);
+        } else writer.write(p.bytes, wire, p.sec, p.nsec);
       } else {
         const start = p.offset;
         const caplen = p.caplen;
@@ -373,10 +377,14 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
   } catch (e) {
     failure ??= e;
   }
-  // As tcpdump counts: "received by filter" includes the packets the kernel dropped.
-  io.err(`${tally.packets} packets captured\n${stats.received + stats.drops} packets received by filter\n${stats.drops} packets dropped by kernel`);
+  io.err(captureSummary(tally.packets, stats));
   if (failure) throw failure;
   return 0;
+}
+
+/** tcpdump's closing lines; as there, "received by filter" includes what the kernel dropped. */
+export function captureSummary(captured: number, stats: CaptureStats): string {
+  return `${captured} packets captured\n${stats.received + stats.drops} packets received by filter\n${stats.drops} packets dropped by kernel`;
 }
 
 /** How long a capture ended by Ctrl-C or --seconds waits for the ring to hand over what it holds. */

@@ -130,16 +130,32 @@ export class PacketView {
    * was on the wire (a copy). Without a stripped tag, the same as `copy()`.
    */
   withVlanTag(): Uint8Array {
-    const tci = this.vlanTci;
-    if (tci < 0) return this.copy();
-    const src = this.bytes;
-    const out = new Uint8Array(src.length + 4);
-    out.set(src.subarray(0, 12), 0);
-    const dv = new DataView(out.buffer);
-    dv.setUint16(12, this.vlanTpid);
-    dv.setUint16(14, tci);
-    out.set(src.subarray(12), 16);
+    const out = new Uint8Array(this.caplen + (this.vlanValid ? 4 : 0));
+    this.copyWithVlanTag(out);
     return out;
+  }
+  /**
+   * Copies the captured frame, with a stripped VLAN tag put back, into `out` at `at`, without
+   * allocating; returns the bytes written (caplen, plus 4 with a tag). `out` must have room.
+   */
+  copyWithVlanTag(out: Uint8Array, at = 0): number {
+    const start = this.offset;
+    const caplen = this.caplen;
+    const ring = this.#owner.bytes;
+    const tci = this.vlanTci;
+    if (tci < 0) {
+      out.set(ring.subarray(start, start + caplen), at);
+      return caplen;
+    }
+    const macs = Math.min(12, caplen);
+    const tpid = this.vlanTpid;
+    out.set(ring.subarray(start, start + macs), at);
+    out[at + macs] = tpid >> 8;
+    out[at + macs + 1] = tpid & 0xff;
+    out[at + macs + 2] = tci >> 8;
+    out[at + macs + 3] = tci & 0xff;
+    out.set(ring.subarray(start + macs, start + caplen), at + macs + 4);
+    return caplen + 4;
   }
   /** Decodes the layers (Ethernet to L4) with one decoder reused by this view. */
   decode(): PacketDecoder {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RingcapError } from "../src/errors.ts";
-import { type BpfProgram, checkStrippedVlan, compileFilter, parseBpfText, programFromInstructions } from "../src/filter.ts";
+import { type BpfProgram, checkStrippedVlan, compileFilter, onWireProgram, parseBpfText, programFromInstructions } from "../src/filter.ts";
 import { PcapWriter } from "../src/pcap.ts";
 
 const BUN = process.execPath;
@@ -211,5 +211,41 @@ describe("parseBpfText and programFromInstructions", () => {
     expect(thrown(() => programFromInstructions([[6, 0, 0, 2 ** 32]])).message).toContain("32-bit");
     expect(thrown(() => programFromInstructions([[6, 0, 0] as unknown as [number, number, number, number]])).code)
       .toBe("invalid_argument");
+  });
+});
+
+describe("onWireProgram (filters judged as on the wire when the kernel strips the tag)", () => {
+  const SKF_AD = 0xfffff000;
+  const rows = (p: BpfProgram) => text(p).trimEnd().split("\n").slice(1);
+
+  test("frames without a stripped tag run the program unchanged; tagged ones a copy that reads past the tag", () => {
+    // ldh [12]; jeq 0x0800; ldb [23]; jeq 17; ret 1; ret 0: IPv4 and UDP.
+    const dead = programFromInstructions([[0x28, 0, 0, 12], [0x15, 0, 3, 0x0800], [0x30, 0, 0, 23], [0x15, 0, 1, 17], [0x06, 0, 0, 1], [0x06, 0, 0, 0]]);
+    const live = onWireProgram(dead);
+    expect(rows(live)).toEqual([
+      `32 0 0 ${SKF_AD + 48}`, // ld vlan_tag_present
+      "21 1 0 0", // no tag: fall into the original
+      "5 0 0 6", // a tag: jump over it to the copy
+      ...rows(dead),
+      `32 0 0 ${SKF_AD + 60}`, // the EtherType at [12] is now the tag's TPID...
+      "21 0 3 2048",
+      "48 0 0 19", // ...and the protocol byte sits 4 bytes earlier in the stripped frame
+      "21 0 1 17",
+      "6 0 0 1",
+      "6 0 0 0",
+    ]);
+  });
+
+  test("a program that reads nothing at or past the tag is returned as it is", () => {
+    const dead = programFromInstructions([[0x20, 0, 0, 2], [0x15, 0, 1, 0x02000001], [0x06, 0, 0, 1], [0x06, 0, 0, 0]]);
+    expect(onWireProgram(dead)).toBe(dead);
+  });
+
+  test("a program that already uses the scratch words the rewrite needs is refused with filter_vlan_unsupported", () => {
+    // ld [10] spans the tag (assembled byte by byte in M[14]), and the program stores into M[14] itself.
+    const dead = programFromInstructions([[0x02, 0, 0, 14], [0x20, 0, 0, 10], [0x06, 0, 0, 0]]);
+    const e = thrown(() => onWireProgram(dead));
+    expect(e.code).toBe("filter_vlan_unsupported");
+    expect(e.message).toContain("scratch words 14 and 15");
   });
 });
