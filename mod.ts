@@ -47,7 +47,7 @@ export {
   type FanoutWorkerState,
   type FanoutWorkerStats,
   openFanout,
-} from "./src/fanout.ts";
+} from "./src/fanout/pool.ts";
 export {
   ETHERTYPE,
   FLOW_KEY_WORDS,
@@ -62,6 +62,5 @@ export {
 export { type FlowCount, FlowTable, type FlowTableOptions } from "./src/flows.ts";
 export { Generator, type GeneratorOptions, type SendResult } from "./src/gen.ts";
 export { ClosedError, InterfaceError, PermissionError, RingcapError } from "./src/errors.ts";
-export { type BpfProgram, compileFilter, parseBpfText } from "./src/filter.ts";
+export { type BpfProgram, compileFilter, parseBpfText } from "./src/bpf/filter.ts";
 export { type PcapFormat, PcapWriter, type PcapWriterOptions } from "./src/pcap.ts";
-export { type Bench, createBench } from "./src/netns.ts";

@@ -9,7 +9,8 @@
 
 import { parseArgs } from "node:util";
 import { spawn } from "node:child_process";
-import { createBench, FlowTable, openCapture, PacketDecoder } from "../mod.ts";
+import { FlowTable, openCapture, PacketDecoder } from "../mod.ts";
+import { createBench } from "../testing.ts";
 
 const { values } = parseArgs({
   options: { rate: { type: "string", default: "300000" }, count: { type: "string", default: "3000000" } },
@@ -22,7 +23,7 @@ console.log(`namespace ${bench.name}: sending on ${bench.tx}, capturing on ${ben
 using cap = openCapture(bench.rx, { netns: bench.name });
 console.log(`ring: ${cap.info.blockCount} blocks x ${cap.info.blockSize / 1024} KiB, block timeout ${cap.info.blockTimeoutMs} ms`);
 
-const cli = new URL("../src/cli.ts", import.meta.url).pathname;
+const cli = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const gen = spawn(process.execPath, [cli, "gen", "-i", bench.tx, "--netns", bench.name, "--rate", String(rate),
   "--count", String(count), "--flows", "64", "--size", "128", "--max-seconds", "60", "--json"], { stdio: ["ignore", "pipe", "inherit"] });
 let genOut = "";

@@ -4,11 +4,11 @@
  */
 
 import { ClosedError, InterfaceError, RingcapError, statusError } from "./errors.ts";
-import { native, type Native } from "./ffi.ts";
-import { BLOCK_INFO, CAPTURE_CONFIG, CAPTURE_FLAG, CAPTURE_INFO, CAPTURE_STATS } from "./_layout.ts";
+import { native, type Native } from "./native/library.ts";
+import { BLOCK_INFO, CAPTURE_CONFIG, CAPTURE_FLAG, CAPTURE_INFO, CAPTURE_STATS } from "./native/layout.ts";
 import { Block, type PacketView, type RingOwner } from "./packet.ts";
-import { encodeFixedString, interfaceNames, netnsPath } from "./_util.ts";
-import { type BpfProgram, compileFilter } from "./filter.ts";
+import { encodeFixedString, interfaceNames, netnsPath } from "./native/util.ts";
+import { type BpfProgram, compileFilter } from "./bpf/filter.ts";
 
 /**
  * Ring geometry. The defaults hold 64 MiB: at one million minimum-size frames a second

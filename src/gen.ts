@@ -5,9 +5,9 @@
  */
 
 import { ClosedError, InterfaceError, RingcapError, statusError } from "./errors.ts";
-import { native, type Native } from "./ffi.ts";
-import { GEN_CONFIG, GEN_FLAG, GEN_RESULT } from "./_layout.ts";
-import { encodeFixedString, interfaceNames, netnsPath, parseMac } from "./_util.ts";
+import { native, type Native } from "./native/library.ts";
+import { GEN_CONFIG, GEN_FLAG, GEN_RESULT } from "./native/layout.ts";
+import { encodeFixedString, interfaceNames, netnsPath, parseMac } from "./native/util.ts";
 
 export interface GeneratorOptions {
   /** Open the socket inside this network namespace (name or path). */

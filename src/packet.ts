@@ -5,7 +5,7 @@
  */
 
 import { ClosedError, RingcapError } from "./errors.ts";
-import { BLOCK_DESC, TP_STATUS, TPACKET3_HDR } from "./_layout.ts";
+import { BLOCK_DESC, TP_STATUS, TPACKET3_HDR } from "./native/layout.ts";
 import { PacketDecoder } from "./decode.ts";
 
 /**

@@ -3,10 +3,10 @@
 import { spawn } from "node:child_process";
 import type { Capture } from "../src/capture.ts";
 import type { Bench } from "./_netns.ts";
-import { PAYLOAD_MAGIC } from "../src/_layout.ts";
+import { PAYLOAD_MAGIC } from "../src/native/layout.ts";
 
 export const BUN = process.execPath;
-export const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
+export const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
 
 /** Runs `ringcap gen` in its own process (the other core), resolving to its JSON result. */
 export function runGen(bench: Bench, args: string[]): Promise<{ sent: number; pps: number; frameLength: number }> {

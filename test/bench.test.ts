@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { privileged } from "./_netns.ts";
 
-const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
+const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const RING_DESIGNS = ["ring-zig", "ring-bun", "ring-bun-view", "fanout-zig", "fanout-bun"];
 const hasTcpdump = spawnSync("sh", ["-c", "command -v tcpdump"]).status === 0;
 

@@ -11,7 +11,7 @@ import { Generator, type GeneratorOptions } from "../src/gen.ts";
 import { PcapWriter } from "../src/pcap.ts";
 
 const BUN = process.execPath;
-const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
+const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const MAGIC = [0x52, 0x43, 0x41, 0x50]; // "RCAP", before the u64 sequence number in every generated payload
 const SUMMARY = /^(\d+) packets captured\n(\d+) packets received by filter\n(\d+) packets dropped by kernel$/m;
 const STATUS = /^(\d+) packets, (\d+) pps, (\d+\.\d) Mbps, (\d+) dropped by kernel$/;

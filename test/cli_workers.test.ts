@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { BUN, CLI, runGen, SeqTally } from "./_traffic.ts";
 import { readPcap } from "./_pcap_read.ts";
-import { BatchMerger, perWorkerPaths } from "../src/_cli_workers.ts";
+import { BatchMerger, perWorkerPaths } from "../src/cli/capture_workers.ts";
 
 interface Running {
   proc: Subprocess<"ignore", "pipe", "pipe">;

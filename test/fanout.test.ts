@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { spawn } from "node:child_process";
-import { type FanoutPoolOptions, type FanoutReport, openFanout } from "../src/fanout.ts";
+import { type FanoutPoolOptions, type FanoutReport, openFanout } from "../src/fanout/pool.ts";
 import { RingcapError } from "../src/errors.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { BUN, runGen } from "./_traffic.ts";

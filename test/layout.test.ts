@@ -1,7 +1,7 @@
 // The two sides of the boundary agree: every offset and size TypeScript uses equals Zig's.
 import { expect, test } from "bun:test";
-import { nativeLayout } from "../src/ffi.ts";
-import { LAYOUT_TABLES } from "../src/_layout.ts";
+import { nativeLayout } from "../src/native/library.ts";
+import { LAYOUT_TABLES } from "../src/native/layout.ts";
 import { STATUS_NAMES } from "../src/errors.ts";
 
 test("every struct offset and size in TypeScript matches Zig's @offsetOf/@sizeOf", () => {

@@ -3,7 +3,7 @@
 // (the same through Deno), `sh` (ringcap command lines) or `bun-server` (a server whose
 // /metrics and /flows are fetched). The bench names its capture end `eth0`, so the snippets
 // need no edit; `from "ringcap"` is pointed at this checkout's mod.ts and `bunx ringcap` at
-// its src/cli.ts (as the installed package's bin would be). The regex, if any, must match
+// its src/cli/main.ts (as the installed package's bin would be). The regex, if any, must match
 // the output.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
@@ -133,7 +133,7 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
       if (s.kind === "sh") {
         let output = "";
         for (const line of s.code.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))) {
-          const cmd = line.replace(/^bunx ringcap /, `${BUN} ${join(ROOT, "src/cli.ts")} `);
+          const cmd = line.replace(/^bunx ringcap /, `${BUN} ${join(ROOT, "src/cli/main.ts")} `);
           const r = await run(inNetns(["bash", "-c", cmd]), { timeoutMs: 30_000, cwd: dir });
           expect({ line, code: r.code, err: r.code === 0 ? "" : r.err }).toEqual({ line, code: 0, err: "" });
           output += r.out + r.err;

@@ -3,11 +3,12 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { createBench, type FanoutPool, Generator, openCapture, openFanout, RingcapError } from "../../mod.ts";
+import { type FanoutPool, Generator, openCapture, openFanout, RingcapError } from "../../mod.ts";
+import { createBench } from "../../testing.ts";
 import type { SeqReport } from "../_fanout_handlers/seq.ts";
 
 const BUN = new URL("../../.tools/node_modules/.bin/bun", import.meta.url).pathname;
-const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
+const CLI = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 
 Deno.test("Deno: 100,000 sequence-numbered frames are each captured exactly once", async () => {
   using bench = createBench();

@@ -12,10 +12,10 @@
  * @module
  */
 
-import type { FanoutHandlerContext } from "./fanout.ts";
-import type { Block } from "./packet.ts";
-import { type PcapFormat, PcapWriter } from "./pcap.ts";
-import { linkTypeFor } from "./cli.ts";
+import type { FanoutHandlerContext } from "../fanout/pool.ts";
+import type { Block } from "../packet.ts";
+import { type PcapFormat, PcapWriter } from "../pcap.ts";
+import { linkTypeFor } from "./main.ts";
 
 /** What the main thread gives every worker. */
 export interface CliWorkerData {

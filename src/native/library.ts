@@ -6,7 +6,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { RingcapError } from "./errors.ts";
+import { RingcapError } from "../errors.ts";
 
 /** Every native entry point, with arguments as plain numbers and typed arrays. */
 export interface Native {

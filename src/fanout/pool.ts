@@ -39,11 +39,11 @@ import {
   type FanoutMode,
   type RingOptions,
   Waker,
-} from "./capture.ts";
-import { ClosedError, PermissionError, RingcapError } from "./errors.ts";
-import { native } from "./ffi.ts";
-import type { BpfProgram } from "./filter.ts";
-import type { Block } from "./packet.ts";
+} from "../capture.ts";
+import { ClosedError, PermissionError, RingcapError } from "../errors.ts";
+import { native } from "../native/library.ts";
+import type { BpfProgram } from "../bpf/filter.ts";
+import type { Block } from "../packet.ts";
 
 /** What a handler module's `createHandler` receives, and what `onBlock` gets again. */
 export interface FanoutHandlerContext<D = unknown> {
@@ -545,7 +545,7 @@ export class FanoutPool<R = unknown> {
   }
 
   #startWorker(m: Member): Promise<void> {
-    const worker = new Worker(new URL("./_fanout_worker.ts", import.meta.url), { type: "module" });
+    const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
     m.worker = worker;
     m.state = "starting";
     m.handle = -1;

@@ -2,7 +2,7 @@
 
 import { readdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { RingcapError } from "./errors.ts";
+import { RingcapError } from "../errors.ts";
 
 const encoder = new TextEncoder();
 

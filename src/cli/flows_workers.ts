@@ -5,13 +5,13 @@
  * @module
  */
 
-import { openFanout } from "./fanout.ts";
-import { type CommandIO, type FlowsArgs, flowsRow, printFlows } from "./cli.ts";
-import type { FlowsWorkerReport } from "./_cli_flows_handler.ts";
+import { openFanout } from "../fanout/pool.ts";
+import { type CommandIO, type FlowsArgs, flowsRow, printFlows } from "./main.ts";
+import type { FlowsWorkerReport } from "./flows_handler.ts";
 
 export async function flowsWithWorkers(a: FlowsArgs, io: CommandIO): Promise<number> {
   const pool = await openFanout<{ top: number }, FlowsWorkerReport>(a.iface, {
-    worker: new URL("./_cli_flows_handler.ts", import.meta.url),
+    worker: new URL("./flows_handler.ts", import.meta.url),
     workerData: { top: a.top },
     workers: a.workers,
     mode: "hash",

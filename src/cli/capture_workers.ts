@@ -7,14 +7,14 @@
  * @module
  */
 
-import { type FanoutMode, openFanout } from "./fanout.ts";
-import type { RingOptions } from "./capture.ts";
-import type { BpfProgram } from "./filter.ts";
-import { PacketDecoder } from "./decode.ts";
-import { describePacket, formatTime } from "./format.ts";
-import { PcapWriter } from "./pcap.ts";
-import { RingcapError } from "./errors.ts";
-import { captureSummary, type CommandIO, linkTypeFor, parseFormat, StatusLine, type Tally, UsageError } from "./cli.ts";
+import { type FanoutMode, openFanout } from "../fanout/pool.ts";
+import type { RingOptions } from "../capture.ts";
+import type { BpfProgram } from "../bpf/filter.ts";
+import { PacketDecoder } from "../decode.ts";
+import { describePacket, formatTime } from "../format.ts";
+import { PcapWriter } from "../pcap.ts";
+import { RingcapError } from "../errors.ts";
+import { captureSummary, type CommandIO, linkTypeFor, parseFormat, StatusLine, type Tally, UsageError } from "./main.ts";
 import {
   type CliBatch,
   type CliWorkerData,
@@ -22,7 +22,7 @@ import {
   RECORD_HEADER_BYTES,
   RESERVED,
   unconsumedSlot,
-} from "./_cli_capture_handler.ts";
+} from "./capture_handler.ts";
 
 /** The fanout modes that make sense for a capture to file or screen. */
 const CLI_MODES = ["hash", "lb", "cpu", "rollover", "rnd", "qm"] as const;
@@ -174,7 +174,7 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
   });
   const taken: number[] = new Array(workers).fill(0);
   const pool = await openFanout<CliWorkerData, CliWorkerReport>(iface, {
-    worker: new URL("./_cli_capture_handler.ts", import.meta.url),
+    worker: new URL("./capture_handler.ts", import.meta.url),
     workerData,
     workers,
     mode: mode as FanoutMode,

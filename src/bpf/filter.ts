@@ -34,7 +34,7 @@
  */
 
 import { existsSync, readdirSync } from "node:fs";
-import { RingcapError } from "./errors.ts";
+import { RingcapError } from "../errors.ts";
 
 /**
  * A classic BPF program: 8 bytes per instruction (u16 code, u8 jt, u8 jf, u32 k) in host byte

@@ -9,9 +9,9 @@
  */
 
 import { readlinkSync } from "node:fs";
-import { type Capture, openCapture } from "./capture.ts";
-import { type FanoutHandler, type FanoutHandlerContext, RUN, STOP_AFTER_DRAIN, type ToPool, type WorkerInit } from "./fanout.ts";
-import type { Block } from "./packet.ts";
+import { type Capture, openCapture } from "../capture.ts";
+import { type FanoutHandler, type FanoutHandlerContext, RUN, STOP_AFTER_DRAIN, type ToPool, type WorkerInit } from "./pool.ts";
+import type { Block } from "../packet.ts";
 
 /** How long a worker told to drain its ring may take before it stops anyway. */
 const DRAIN_MAX_MS = 2000;

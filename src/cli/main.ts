@@ -6,16 +6,16 @@
 
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
-import { Generator } from "./gen.ts";
-import { InterfaceError, RingcapError } from "./errors.ts";
-import { type Capture, type CaptureStats, openCapture, type RingOptions } from "./capture.ts";
-import type { Block } from "./packet.ts";
-import { PacketDecoder } from "./decode.ts";
-import { type BpfProgram, compileFilter, parseBpfText } from "./filter.ts";
-import { PcapWriter } from "./pcap.ts";
-import { describePacket, formatTime } from "./format.ts";
-import { bench } from "./_cli_bench.ts";
-import { type FlowCount, FlowTable } from "./flows.ts";
+import { Generator } from "../gen.ts";
+import { InterfaceError, RingcapError } from "../errors.ts";
+import { type Capture, type CaptureStats, openCapture, type RingOptions } from "../capture.ts";
+import type { Block } from "../packet.ts";
+import { PacketDecoder } from "../decode.ts";
+import { type BpfProgram, compileFilter, parseBpfText } from "../bpf/filter.ts";
+import { PcapWriter } from "../pcap.ts";
+import { describePacket, formatTime } from "../format.ts";
+import { bench } from "./bench.ts";
+import { type FlowCount, FlowTable } from "../flows.ts";
 
 export interface CommandIO {
   out: (line: string) => void;
@@ -268,7 +268,7 @@ async function capture(args: string[], io: CommandIO): Promise<number> {
   const workers = num(values.workers, "-G", 1, 1, 1024);
   const geometry = ringOptions(values.buffer, values["block-timeout"]);
   if (workers > 1) {
-    const { captureWithWorkers } = await import("./_cli_workers.ts");
+    const { captureWithWorkers } = await import("./capture_workers.ts");
     return captureWithWorkers({ values, program, expr, snaplen, count, seconds, workers, ring: geometry }, io);
   }
   const cap = openCapture(values.interface, {
@@ -515,7 +515,7 @@ async function flows(args: string[], io: CommandIO): Promise<number> {
     ring: ringOptions(values.buffer, values["block-timeout"]),
   };
   if (a.workers > 1) {
-    const { flowsWithWorkers } = await import("./_cli_flows_workers.ts");
+    const { flowsWithWorkers } = await import("./flows_workers.ts");
     return flowsWithWorkers(a, io);
   }
   using cap: Capture = openCapture(a.iface, { netns: a.netns, snaplen: a.snaplen, filter: a.filter, ring: a.ring });

@@ -7,10 +7,10 @@
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import type { CommandIO } from "./cli.ts";
+import type { CommandIO } from "./main.ts";
 
 /** The harness, found relative to this file: the package ships bench/*.ts beside src/. */
-export const HARNESS = new URL("../bench/run.ts", import.meta.url).pathname;
+export const HARNESS = new URL("../../bench/run.ts", import.meta.url).pathname;
 
 /**
  * Runs the benchmark with `args` (the harness's flags: `--runs`, `--smoke`, `--json FILE`, ...)

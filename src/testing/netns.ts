@@ -14,7 +14,6 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { openCapture } from "./capture.ts";
 
 export interface Bench {
   name: string;
@@ -110,26 +109,4 @@ export function createBench(options: BenchOptions = {}): Bench {
     throw e;
   }
   return bench;
-}
-
-/**
- * Whether this process can make namespaces and open AF_PACKET sockets. Under CI=true a missing
- * capability is an error (privileged tests must run there); elsewhere tests skip and say why.
- */
-export function privileged(): boolean {
-  let reason = "";
-  try {
-    const b = createBench();
-    try {
-      openCapture(b.rx, { netns: b.name, ring: { blockSize: 4096, blockCount: 2, frameSize: 2048 } }).close();
-    } finally {
-      b.destroy();
-    }
-    return true;
-  } catch (e) {
-    reason = (e as Error).message;
-  }
-  if (process.env.CI === "true") throw new Error(`CI=true but packet capture is not possible here: ${reason}`);
-  console.warn(`skipping tests that need root or CAP_NET_RAW+CAP_SYS_ADMIN: ${reason}`);
-  return false;
 }

@@ -4,10 +4,10 @@
  * @module
  */
 
-import type { FanoutHandlerContext } from "./fanout.ts";
-import type { Block } from "./packet.ts";
-import { PacketDecoder } from "./decode.ts";
-import { type FlowCount, FlowTable } from "./flows.ts";
+import type { FanoutHandlerContext } from "../fanout/pool.ts";
+import type { Block } from "../packet.ts";
+import { PacketDecoder } from "../decode.ts";
+import { type FlowCount, FlowTable } from "../flows.ts";
 
 /** What each worker reports. */
 export interface FlowsWorkerReport {
