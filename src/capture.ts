@@ -115,19 +115,29 @@ export interface CaptureInfo {
   fanoutGroupId: number;
 }
 
-const DEFAULT_RING: Required<RingOptions> = {
+/** The ring a capture gets when `ring` leaves a field out (64 MiB: 64 blocks of 1 MiB). */
+export const DEFAULT_RING: Readonly<Required<RingOptions>> = Object.freeze({
   blockSize: 1 << 20,
   blockCount: 64,
   frameSize: 2048,
   blockTimeoutMs: 10,
-};
+});
 
-function u32Option(value: number | undefined, fallback: number, name: string): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-    throw new RingcapError("invalid_argument", `${name} must be an integer from 0 to 4294967295, got ${value}`);
+/**
+ * The fanout mode named `mode` ("hash" when undefined); any other name is a RingcapError
+ * "fanout_invalid" that lists the modes. The pool, the CLI and the capture all check with this.
+ */
+export function fanoutMode(mode: unknown): FanoutMode {
+  const m = mode ?? "hash";
+  if (typeof m !== "string" || !Object.hasOwn(FANOUT_MODES, m)) {
+    throw new RingcapError("fanout_invalid", `unknown fanout mode ${JSON.stringify(mode)}: use one of ${Object.keys(FANOUT_MODES).join(", ")}`);
   }
-  return v;
+  return m as FanoutMode;
+}
+
+/** A fanout group id: an integer from 0 to 65535 (a RingcapError "fanout_invalid" otherwise). */
+export function fanoutGroupId(id: unknown): number {
+  return intOption(id, "fanout groupId", { min: 0, max: 0xffff, code: "fanout_invalid" });
 }
 
 /**

@@ -8,6 +8,9 @@ import { ClosedError, RingcapError } from "./errors.ts";
 import { BLOCK_DESC, TP_STATUS, TPACKET3_HDR } from "./native/layout.ts";
 import { PacketDecoder } from "./decode.ts";
 
+/** Bytes of one 802.1Q/802.1ad tag (TPID and TCI). */
+export const VLAN_TAG_BYTES = 4;
+
 /**
  * What a block and its views need from the capture that owns the ring. `generation` changes
  * every time a block is released, which is how a stale view knows it must not read.
@@ -74,6 +77,14 @@ export class PacketView {
   get length(): number {
     return this.#check().getUint32(this.#hdr + TPACKET3_HDR.len, true);
   }
+  /**
+   * Length of the frame as it was on the wire: `length`, plus the 4 bytes of a VLAN tag the
+   * kernel stripped into `vlanTci`. What tcpdump and pcap files call the original length.
+   */
+  get wireLength(): number {
+    const length = this.length;
+    return this.vlanValid ? length + VLAN_TAG_BYTES : length;
+  }
   /** True when fewer bytes were captured than were on the wire. */
   get truncated(): boolean {
     return this.caplen < this.length;
@@ -130,7 +141,7 @@ export class PacketView {
    * was on the wire (a copy). Without a stripped tag, the same as `copy()`.
    */
   withVlanTag(): Uint8Array {
-    const out = new Uint8Array(this.caplen + (this.vlanValid ? 4 : 0));
+    const out = new Uint8Array(this.caplen + (this.vlanValid ? VLAN_TAG_BYTES : 0));
     this.copyWithVlanTag(out);
     return out;
   }
@@ -154,8 +165,8 @@ export class PacketView {
     out[at + macs + 1] = tpid & 0xff;
     out[at + macs + 2] = tci >> 8;
     out[at + macs + 3] = tci & 0xff;
-    out.set(ring.subarray(start + macs, start + caplen), at + macs + 4);
-    return caplen + 4;
+    out.set(ring.subarray(start + macs, start + caplen), at + macs + VLAN_TAG_BYTES);
+    return caplen + VLAN_TAG_BYTES;
   }
   /** Decodes the layers (Ethernet to L4) with one decoder reused by this view. */
   decode(): PacketDecoder {

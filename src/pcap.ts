@@ -7,9 +7,30 @@
 
 import { closeSync, openSync, writeSync } from "node:fs";
 import { ClosedError, RingcapError } from "./errors.ts";
+import { intOption, MAX_SNAPLEN } from "./options.ts";
 
 /** The file format: classic pcap with nanosecond timestamps, or pcapng. */
 export type PcapFormat = "pcap" | "pcapng";
+
+/**
+ * The pcap LINKTYPE for an interface's ARPHRD type (`CaptureInfo.arpType`): AF_PACKET's raw
+ * sockets give Ethernet framing on Ethernet and on loopback (a fake Ethernet header), raw IP
+ * on ARPHRD_NONE (tun).
+ */
+export function linkTypeFor(arpType: number): number {
+  switch (arpType) {
+    case 1: // ARPHRD_ETHER
+    case 772: // ARPHRD_LOOPBACK
+      return LINKTYPE_ETHERNET;
+    case 0xfffe: // ARPHRD_NONE
+      return LINKTYPE_RAW;
+    default:
+      return LINKTYPE_ETHERNET;
+  }
+}
+
+const LINKTYPE_ETHERNET = 1;
+const LINKTYPE_RAW = 101;
 
 /** Options for {@link PcapWriter.open}. */
 export interface PcapWriterOptions {
@@ -17,7 +38,7 @@ export interface PcapWriterOptions {
   format?: PcapFormat;
   /** The LINKTYPE_* of the frames. @default 1 (Ethernet) */
   linkType?: number;
-  /** Longest captured length kept per packet; longer data is truncated. @default 262144 */
+  /** Longest captured length kept per packet; longer data is truncated. @default MAX_SNAPLEN (262144) */
   snaplen?: number;
   /** The interface name recorded in the pcapng Interface Description Block (if_name). @default none */
   ifName?: string;
@@ -87,14 +108,8 @@ export class PcapWriter {
    * ```
    */
   static open(target: string | number, options: PcapWriterOptions = {}): PcapWriter {
-    const linkType = options.linkType ?? 1;
-    const snaplen = options.snaplen ?? 262144;
-    if (!Number.isInteger(linkType) || linkType < 0 || linkType > 0xffff) {
-      throw new RingcapError("invalid_argument", `linkType must be an integer from 0 to 65535, got ${linkType}`);
-    }
-    if (!Number.isInteger(snaplen) || snaplen < 1 || snaplen > 0x7fffffff) {
-      throw new RingcapError("invalid_argument", `snaplen must be an integer from 1 to 2147483647, got ${snaplen}`);
-    }
+    const linkType = intOption(options.linkType, "linkType", { min: 0, max: 0xffff }, LINKTYPE_ETHERNET);
+    const snaplen = intOption(options.snaplen, "snaplen", { min: 1, max: 0x7fffffff }, MAX_SNAPLEN);
     const format = options.format ?? (typeof target === "string" && target.endsWith(".pcapng") ? "pcapng" : "pcap");
     if (format !== "pcap" && format !== "pcapng") {
       throw new RingcapError("invalid_argument", `format must be "pcap" or "pcapng", got ${JSON.stringify(format)}`);
