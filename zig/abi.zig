@@ -1,8 +1,14 @@
-//! The C ABI shared with TypeScript: status codes and the extern structs that cross the boundary.
-//! TypeScript mirrors every name and offset here; `layout_json` lets a test compare the two sides.
+//! The C ABI shared with TypeScript, described once. `Status` is the one list of status codes
+//! (the `Error` set and `status()` are derived from it), the extern structs and flag
+//! namespaces below are the only statement of their layouts and bits, and an export table
+//! (`lib.zig`'s `exports`) is the only list of symbols. `describe` turns all of it into the
+//! JSON that `ringcap_describe` hands to TypeScript, whose test compares it with its own table.
 
 const std = @import("std");
 const linux = std.os.linux;
+
+/// Bumped whenever an export or a struct that crosses the boundary changes.
+pub const version: u32 = 3;
 
 /// Every exported function returns one of these. Zero and positive values are success
 /// (some calls return a block index); negative values are listed here and nowhere else.
@@ -38,80 +44,95 @@ pub const Status = enum(i32) {
     unexpected = -28,
 };
 
-/// The Zig side of `Status`: functions return these, exports map them with `status`.
-pub const Error = error{
-    TimedOut,
-    Woken,
-    BadHandle,
-    TooManyHandles,
-    InvalidArgument,
-    InterfaceNameInvalid,
-    NoSuchInterface,
-    InterfaceDown,
-    PermissionDenied,
-    NotSupported,
-    BlockSizeNotPageMultiple,
-    BlockSizeNotFrameMultiple,
-    FrameSizeInvalid,
-    BlockCountInvalid,
-    RingTooLarge,
-    RingRejected,
-    OutOfMemory,
-    FilterInvalid,
-    FanoutInvalid,
-    FanoutGroupBusy,
-    NetnsFailed,
-    BlockNotHeld,
-    BlockAlreadyHeld,
-    SystemResources,
-    NetworkDown,
-    FrameTooLarge,
-    BlockTimeoutInvalid,
-    Unexpected,
+/// The Zig side of `Status`: one error per negative status, its name in CamelCase
+/// (`timed_out` is `error.TimedOut`). Functions return these; exports map them with `status`.
+pub const Error = blk: {
+    var set = error{};
+    for (@typeInfo(Status).@"enum".field_names) |name| {
+        if (@intFromEnum(@field(Status, name)) >= 0) continue;
+        set = set || @TypeOf(@field(anyerror, camelCase(name)));
+    }
+    break :blk set;
 };
 
+/// The status an error stands for, matched by name at compile time.
 pub fn status(err: Error) Status {
     return switch (err) {
-        error.TimedOut => .timed_out,
-        error.Woken => .woken,
-        error.BadHandle => .bad_handle,
-        error.TooManyHandles => .too_many_handles,
-        error.InvalidArgument => .invalid_argument,
-        error.InterfaceNameInvalid => .interface_name_invalid,
-        error.NoSuchInterface => .no_such_interface,
-        error.InterfaceDown => .interface_down,
-        error.PermissionDenied => .permission_denied,
-        error.NotSupported => .not_supported,
-        error.BlockSizeNotPageMultiple => .block_size_not_page_multiple,
-        error.BlockSizeNotFrameMultiple => .block_size_not_frame_multiple,
-        error.FrameSizeInvalid => .frame_size_invalid,
-        error.BlockCountInvalid => .block_count_invalid,
-        error.RingTooLarge => .ring_too_large,
-        error.RingRejected => .ring_rejected,
-        error.OutOfMemory => .out_of_memory,
-        error.FilterInvalid => .filter_invalid,
-        error.FanoutInvalid => .fanout_invalid,
-        error.FanoutGroupBusy => .fanout_group_busy,
-        error.NetnsFailed => .netns_failed,
-        error.BlockNotHeld => .block_not_held,
-        error.BlockAlreadyHeld => .block_already_held,
-        error.SystemResources => .system_resources,
-        error.NetworkDown => .network_down,
-        error.FrameTooLarge => .frame_too_large,
-        error.BlockTimeoutInvalid => .block_timeout_invalid,
-        error.Unexpected => .unexpected,
+        inline else => |e| comptime @field(Status, snakeCase(@errorName(e))),
     };
+}
+
+/// What an export returns for `err`.
+pub fn code(err: Error) i32 {
+    return @intFromEnum(status(err));
+}
+
+/// What an export returns for `result`: 0, or the status of its error.
+pub fn codeOf(result: Error!void) i32 {
+    result catch |err| return code(err);
+    return 0;
 }
 
 pub const ifname_size = 16;
 pub const netns_path_size = 108;
+/// The magic number at the start of every generated payload, big-endian "RCAP".
+pub const payload_magic: u32 = 0x52434150;
+/// Payload layout after the L4 header: magic u32, sequence u64, flow u32 (all big-endian).
+pub const payload_size_bytes = 16;
 
-/// Capture flags (CaptureConfig.flags).
-pub const capture_flag_promisc: u32 = 1 << 0;
-pub const capture_flag_ignore_outgoing: u32 = 1 << 1;
-pub const capture_flag_fill_rxhash: u32 = 1 << 2;
-pub const capture_flag_fanout: u32 = 1 << 3;
-pub const capture_flag_allow_down: u32 = 1 << 4;
+/// Bits of CaptureConfig.flags.
+pub const CaptureFlag = struct {
+    pub const promisc: u32 = 1 << 0;
+    pub const ignore_outgoing: u32 = 1 << 1;
+    pub const fill_rxhash: u32 = 1 << 2;
+    pub const fanout: u32 = 1 << 3;
+    pub const allow_down: u32 = 1 << 4;
+};
+
+/// Bits of GenConfig.flags.
+pub const GenFlag = struct {
+    pub const ipv6: u32 = 1 << 0;
+    pub const tcp: u32 = 1 << 1;
+    pub const vlan: u32 = 1 << 2;
+    pub const qinq: u32 = 1 << 3;
+    pub const qdisc_bypass: u32 = 1 << 4;
+};
+
+/// Bits of CaptureConfig.fanout_flags: the kernel's PACKET_FANOUT_FLAG_*.
+pub const FanoutFlag = struct {
+    pub const rollover: u32 = linux.PACKET.FANOUT_FLAG_ROLLOVER;
+    pub const unique_id: u32 = linux.PACKET.FANOUT_FLAG_UNIQUEID;
+    pub const ignore_outgoing: u32 = linux.PACKET.FANOUT_FLAG_IGNORE_OUTGOING;
+    pub const defrag: u32 = linux.PACKET.FANOUT_FLAG_DEFRAG;
+};
+
+/// Values of CaptureConfig.fanout_mode: the kernel's PACKET_FANOUT_*.
+pub const FanoutMode = struct {
+    pub const hash: u32 = linux.PACKET.FANOUT_HASH;
+    pub const lb: u32 = linux.PACKET.FANOUT_LB;
+    pub const cpu: u32 = linux.PACKET.FANOUT_CPU;
+    pub const rollover: u32 = linux.PACKET.FANOUT_ROLLOVER;
+    pub const rnd: u32 = linux.PACKET.FANOUT_RND;
+    pub const qm: u32 = linux.PACKET.FANOUT_QM;
+    pub const cbpf: u32 = linux.PACKET.FANOUT_CBPF;
+    pub const ebpf: u32 = linux.PACKET.FANOUT_EBPF;
+};
+
+/// The tp_status bits of a packet header (and block_status) that TypeScript reads.
+pub const TpStatus = struct {
+    pub const user: u32 = tpStatusBit("USER");
+    pub const copy: u32 = tpStatusBit("COPY");
+    pub const losing: u32 = tpStatusBit("LOSING");
+    pub const csumnotready: u32 = tpStatusBit("CSUMNOTREADY");
+    pub const vlan_valid: u32 = tpStatusBit("VLAN_VALID");
+    pub const blk_tmo: u32 = tpStatusBit("BLK_TMO");
+    pub const vlan_tpid_valid: u32 = tpStatusBit("VLAN_TPID_VALID");
+    pub const csum_valid: u32 = tpStatusBit("CSUM_VALID");
+};
+
+fn tpStatusBit(comptime name: []const u8) u32 {
+    return 1 << @bitOffsetOf(@FieldType(linux.TP_STATUS, "rx"), name);
+}
 
 /// What TypeScript fills to open a capture. Zero is a usable value for every field but the
 /// interface name and geometry; TypeScript applies the documented defaults.
@@ -124,9 +145,12 @@ pub const CaptureConfig = extern struct {
     block_timeout_ms: u32,
     /// 0 means the whole frame.
     snaplen_bytes: u32,
+    /// CaptureFlag bits.
     flags: u32,
     fanout_group_id: u32,
+    /// A FanoutMode value.
     fanout_mode: u32,
+    /// FanoutFlag bits.
     fanout_flags: u32,
     /// PACKET_FANOUT_DATA for the ebpf mode: a program fd, or -1.
     fanout_ebpf_fd: i32,
@@ -172,18 +196,12 @@ pub const CaptureStats = extern struct {
     freezes: u64,
 };
 
-/// Generator flags (GenConfig.flags).
-pub const gen_flag_ipv6: u32 = 1 << 0;
-pub const gen_flag_tcp: u32 = 1 << 1;
-pub const gen_flag_vlan: u32 = 1 << 2;
-pub const gen_flag_qinq: u32 = 1 << 3;
-pub const gen_flag_qdisc_bypass: u32 = 1 << 4;
-
 pub const GenConfig = extern struct {
     ifname: [ifname_size]u8,
     netns_path: [netns_path_size]u8,
     dst_mac: [8]u8,
     src_mac: [8]u8,
+    /// GenFlag bits.
     flags: u32,
     /// Ethernet frame length without FCS, VLAN tags included; 0 means the minimum (60).
     frame_size_bytes: u32,
@@ -209,11 +227,6 @@ pub const GenResult = extern struct {
     _reserved: u32 = 0,
 };
 
-/// The magic number at the start of every generated payload, big-endian "RCAP".
-pub const payload_magic: u32 = 0x52434150;
-/// Payload layout after the L4 header: magic u32, sequence u64, flow u32 (all big-endian).
-pub const payload_size_bytes = 16;
-
 comptime {
     // The kernel structs TypeScript reads at fixed offsets.
     std.debug.assert(@sizeOf(linux.tpacket3_hdr) == 48);
@@ -223,108 +236,247 @@ comptime {
     std.debug.assert(@offsetOf(linux.tpacket_hdr_v1, "seq_num") == 16);
     std.debug.assert(@sizeOf(CaptureInfo) == 72);
     std.debug.assert(@sizeOf(BlockInfo) == 24);
+    std.debug.assert(TpStatus.user == 1 and TpStatus.csum_valid == 1 << 7);
 }
 
-const Entry = struct { []const u8, usize };
+// ---------------------------------------------------------------------------------------------
+// The description: names and offsets as TypeScript reads them.
 
-const block_hdr_offset = @offsetOf(linux.tpacket_block_desc, "hdr");
+/// One struct as TypeScript sees it: its size and the offset of each field it reads.
+pub const Layout = struct {
+    name: []const u8,
+    size: usize,
+    fields: []const Field,
+
+    pub const Field = struct { name: []const u8, offset: usize };
+
+    /// Every field of extern struct `T` by its Zig name, but `_`-prefixed padding.
+    pub fn of(comptime T: type) Layout {
+        return comptime blk: {
+            var fields: []const Field = &.{};
+            for (@typeInfo(T).@"struct".field_names) |name| {
+                if (name[0] == '_') continue;
+                fields = fields ++ .{Field{ .name = name, .offset = @offsetOf(T, name) }};
+            }
+            const type_name = @typeName(T);
+            const short = type_name[if (std.mem.lastIndexOfScalar(u8, type_name, '.')) |dot| dot + 1 else 0..];
+            break :blk .{ .name = short, .size = @sizeOf(T), .fields = fields };
+        };
+    }
+};
+
 const variant_offset = @offsetOf(linux.tpacket3_hdr, "variant");
+const block_hdr_offset = @offsetOf(linux.tpacket_block_desc, "hdr");
 
-/// Every offset and size TypeScript relies on, as name/value pairs.
-const layout_entries = [_]Entry{
-    .{ "tpacket3_hdr.size", @sizeOf(linux.tpacket3_hdr) },
-    .{ "tpacket3_hdr.next_offset", @offsetOf(linux.tpacket3_hdr, "next_offset") },
-    .{ "tpacket3_hdr.sec", @offsetOf(linux.tpacket3_hdr, "sec") },
-    .{ "tpacket3_hdr.nsec", @offsetOf(linux.tpacket3_hdr, "nsec") },
-    .{ "tpacket3_hdr.snaplen", @offsetOf(linux.tpacket3_hdr, "snaplen") },
-    .{ "tpacket3_hdr.len", @offsetOf(linux.tpacket3_hdr, "len") },
-    .{ "tpacket3_hdr.status", @offsetOf(linux.tpacket3_hdr, "status") },
-    .{ "tpacket3_hdr.mac", @offsetOf(linux.tpacket3_hdr, "mac") },
-    .{ "tpacket3_hdr.net", @offsetOf(linux.tpacket3_hdr, "net") },
-    .{ "tpacket3_hdr.rxhash", variant_offset + @offsetOf(linux.tpacket_hdr_variant1, "rxhash") },
-    .{ "tpacket3_hdr.vlan_tci", variant_offset + @offsetOf(linux.tpacket_hdr_variant1, "vlan_tci") },
-    .{ "tpacket3_hdr.vlan_tpid", variant_offset + @offsetOf(linux.tpacket_hdr_variant1, "vlan_tpid") },
-    .{ "block_desc.size", @sizeOf(linux.tpacket_block_desc) },
-    .{ "block_desc.version", @offsetOf(linux.tpacket_block_desc, "version") },
-    .{ "block_desc.block_status", block_hdr_offset + @offsetOf(linux.tpacket_hdr_v1, "block_status") },
-    .{ "block_desc.num_pkts", block_hdr_offset + @offsetOf(linux.tpacket_hdr_v1, "num_pkts") },
-    .{ "block_desc.offset_to_first_pkt", block_hdr_offset + @offsetOf(linux.tpacket_hdr_v1, "offset_to_first_pkt") },
-    .{ "block_desc.blk_len", block_hdr_offset + @offsetOf(linux.tpacket_hdr_v1, "blk_len") },
-    .{ "block_desc.seq_num", block_hdr_offset + @offsetOf(linux.tpacket_hdr_v1, "seq_num") },
-    .{ "block_desc.ts_first_pkt", block_hdr_offset + @offsetOf(linux.tpacket_hdr_v1, "ts_first_pkt") },
-    .{ "block_desc.ts_last_pkt", block_hdr_offset + @offsetOf(linux.tpacket_hdr_v1, "ts_last_pkt") },
-    .{ "CaptureConfig.size", @sizeOf(CaptureConfig) },
-    .{ "CaptureConfig.ifname", @offsetOf(CaptureConfig, "ifname") },
-    .{ "CaptureConfig.netns_path", @offsetOf(CaptureConfig, "netns_path") },
-    .{ "CaptureConfig.block_size_bytes", @offsetOf(CaptureConfig, "block_size_bytes") },
-    .{ "CaptureConfig.block_count", @offsetOf(CaptureConfig, "block_count") },
-    .{ "CaptureConfig.frame_size_bytes", @offsetOf(CaptureConfig, "frame_size_bytes") },
-    .{ "CaptureConfig.block_timeout_ms", @offsetOf(CaptureConfig, "block_timeout_ms") },
-    .{ "CaptureConfig.snaplen_bytes", @offsetOf(CaptureConfig, "snaplen_bytes") },
-    .{ "CaptureConfig.flags", @offsetOf(CaptureConfig, "flags") },
-    .{ "CaptureConfig.fanout_group_id", @offsetOf(CaptureConfig, "fanout_group_id") },
-    .{ "CaptureConfig.fanout_mode", @offsetOf(CaptureConfig, "fanout_mode") },
-    .{ "CaptureConfig.fanout_flags", @offsetOf(CaptureConfig, "fanout_flags") },
-    .{ "CaptureConfig.fanout_ebpf_fd", @offsetOf(CaptureConfig, "fanout_ebpf_fd") },
-    .{ "CaptureConfig.wake_fd", @offsetOf(CaptureConfig, "wake_fd") },
-    .{ "CaptureInfo.size", @sizeOf(CaptureInfo) },
-    .{ "CaptureInfo.handle", @offsetOf(CaptureInfo, "handle") },
-    .{ "CaptureInfo.errno", @offsetOf(CaptureInfo, "errno") },
-    .{ "CaptureInfo.ring_address", @offsetOf(CaptureInfo, "ring_address") },
-    .{ "CaptureInfo.ring_size_bytes", @offsetOf(CaptureInfo, "ring_size_bytes") },
-    .{ "CaptureInfo.block_size_bytes", @offsetOf(CaptureInfo, "block_size_bytes") },
-    .{ "CaptureInfo.block_count", @offsetOf(CaptureInfo, "block_count") },
-    .{ "CaptureInfo.frame_size_bytes", @offsetOf(CaptureInfo, "frame_size_bytes") },
-    .{ "CaptureInfo.block_timeout_ms", @offsetOf(CaptureInfo, "block_timeout_ms") },
-    .{ "CaptureInfo.snaplen_bytes", @offsetOf(CaptureInfo, "snaplen_bytes") },
-    .{ "CaptureInfo.ifindex", @offsetOf(CaptureInfo, "ifindex") },
-    .{ "CaptureInfo.fanout_group_id", @offsetOf(CaptureInfo, "fanout_group_id") },
-    .{ "CaptureInfo.link_type", @offsetOf(CaptureInfo, "link_type") },
-    .{ "CaptureInfo.mtu", @offsetOf(CaptureInfo, "mtu") },
-    .{ "CaptureInfo.page_size_bytes", @offsetOf(CaptureInfo, "page_size_bytes") },
-    .{ "CaptureInfo.mac", @offsetOf(CaptureInfo, "mac") },
-    .{ "BlockInfo.size", @sizeOf(BlockInfo) },
-    .{ "BlockInfo.index", @offsetOf(BlockInfo, "index") },
-    .{ "BlockInfo.packet_count", @offsetOf(BlockInfo, "packet_count") },
-    .{ "BlockInfo.offset_bytes", @offsetOf(BlockInfo, "offset_bytes") },
-    .{ "BlockInfo.length_bytes", @offsetOf(BlockInfo, "length_bytes") },
-    .{ "BlockInfo.sequence", @offsetOf(BlockInfo, "sequence") },
-    .{ "CaptureStats.size", @sizeOf(CaptureStats) },
-    .{ "CaptureStats.packets", @offsetOf(CaptureStats, "packets") },
-    .{ "CaptureStats.drops", @offsetOf(CaptureStats, "drops") },
-    .{ "CaptureStats.freezes", @offsetOf(CaptureStats, "freezes") },
-    .{ "GenConfig.size", @sizeOf(GenConfig) },
-    .{ "GenConfig.ifname", @offsetOf(GenConfig, "ifname") },
-    .{ "GenConfig.netns_path", @offsetOf(GenConfig, "netns_path") },
-    .{ "GenConfig.dst_mac", @offsetOf(GenConfig, "dst_mac") },
-    .{ "GenConfig.src_mac", @offsetOf(GenConfig, "src_mac") },
-    .{ "GenConfig.flags", @offsetOf(GenConfig, "flags") },
-    .{ "GenConfig.frame_size_bytes", @offsetOf(GenConfig, "frame_size_bytes") },
-    .{ "GenConfig.flows", @offsetOf(GenConfig, "flows") },
-    .{ "GenConfig.rate_pps", @offsetOf(GenConfig, "rate_pps") },
-    .{ "GenConfig.vlan_id", @offsetOf(GenConfig, "vlan_id") },
-    .{ "GenConfig.vlan_priority", @offsetOf(GenConfig, "vlan_priority") },
-    .{ "GenConfig.vlan_tpid", @offsetOf(GenConfig, "vlan_tpid") },
-    .{ "GenConfig.inner_vlan_id", @offsetOf(GenConfig, "inner_vlan_id") },
-    .{ "GenConfig.dst_port", @offsetOf(GenConfig, "dst_port") },
-    .{ "GenConfig.batch", @offsetOf(GenConfig, "batch") },
-    .{ "GenConfig.seq_start", @offsetOf(GenConfig, "seq_start") },
-    .{ "GenConfig.tcp_flags", @offsetOf(GenConfig, "tcp_flags") },
-    .{ "GenResult.size", @sizeOf(GenResult) },
-    .{ "GenResult.sent", @offsetOf(GenResult, "sent") },
-    .{ "GenResult.elapsed_ns", @offsetOf(GenResult, "elapsed_ns") },
-    .{ "GenResult.errno", @offsetOf(GenResult, "errno") },
+fn packetField(comptime name: []const u8) Layout.Field {
+    return .{ .name = name, .offset = @offsetOf(linux.tpacket3_hdr, name) };
+}
+
+fn variantField(comptime name: []const u8) Layout.Field {
+    return .{ .name = name, .offset = variant_offset + @offsetOf(linux.tpacket_hdr_variant1, name) };
+}
+
+fn blockField(comptime name: []const u8) Layout.Field {
+    return .{ .name = name, .offset = block_hdr_offset + @offsetOf(linux.tpacket_hdr_v1, name) };
+}
+
+/// The kernel's ring structs, their unions flattened into the names TypeScript uses.
+const kernel_layouts = [_]Layout{
+    .{ .name = "tpacket3_hdr", .size = @sizeOf(linux.tpacket3_hdr), .fields = &.{
+        packetField("next_offset"), packetField("sec"),    packetField("nsec"),
+        packetField("snaplen"),     packetField("len"),    packetField("status"),
+        packetField("mac"),         packetField("net"),    variantField("rxhash"),
+        variantField("vlan_tci"),   variantField("vlan_tpid"),
+    } },
+    .{ .name = "block_desc", .size = @sizeOf(linux.tpacket_block_desc), .fields = &.{
+        .{ .name = "version", .offset = @offsetOf(linux.tpacket_block_desc, "version") },
+        blockField("block_status"), blockField("num_pkts"),     blockField("offset_to_first_pkt"),
+        blockField("blk_len"),      blockField("seq_num"),      blockField("ts_first_pkt"),
+        blockField("ts_last_pkt"),
+    } },
 };
 
-/// `{"name":value,...}` for every layout entry and every status code, built at compile time.
-pub const layout_json: [:0]const u8 = blk: {
-    @setEvalBranchQuota(100_000);
-    var text: []const u8 = "{";
-    for (layout_entries, 0..) |entry, i| {
-        text = text ++ (if (i == 0) "" else ",") ++ std.fmt.comptimePrint("\"{s}\":{d}", .{ entry[0], entry[1] });
-    }
-    for (std.enums.values(Status)) |s| {
-        text = text ++ std.fmt.comptimePrint(",\"status.{s}\":{d}", .{ @tagName(s), @intFromEnum(s) });
-    }
-    break :blk text ++ "}";
+/// Every struct that crosses libringcap's boundary.
+pub const layouts = kernel_layouts ++ [_]Layout{
+    .of(CaptureConfig), .of(CaptureInfo), .of(BlockInfo), .of(CaptureStats), .of(GenConfig), .of(GenResult),
 };
+
+/// libringcap's whole description (`ringcap_describe`), for the export table `Exports`.
+pub fn describe(comptime Exports: type) [:0]const u8 {
+    @setEvalBranchQuota(1_000_000);
+    return json.object(&.{
+        .{ "version", json.number(version) },
+        .{ "symbols", json.symbols(Exports) },
+        .{ "status", json.enumValues(Status) },
+        .{ "layout", json.layouts(&layouts) },
+        .{ "flags", json.object(&.{
+            .{ "capture", json.constants(CaptureFlag) },
+            .{ "gen", json.constants(GenFlag) },
+            .{ "fanout", json.constants(FanoutFlag) },
+            .{ "tp_status", json.constants(TpStatus) },
+        }) },
+        .{ "fanout_modes", json.constants(FanoutMode) },
+        .{ "constants", json.object(&.{
+            .{ "ifname_size", json.number(ifname_size) },
+            .{ "netns_path_size", json.number(netns_path_size) },
+            .{ "payload_magic", json.number(payload_magic) },
+            .{ "payload_size_bytes", json.number(payload_size_bytes) },
+        }) },
+    });
+}
+
+/// Exports every public function of `Exports` as `prefix ++ name`.
+pub fn exportAll(comptime Exports: type, comptime prefix: []const u8) void {
+    for (@typeInfo(Exports).@"struct".decl_names) |name| {
+        @export(&@field(Exports, name), .{ .name = prefix ++ name });
+    }
+}
+
+/// Copies `text` into `buf` (as much as fits in `len`) and returns its full length, so a caller
+/// can ask with a null buffer first.
+pub fn copyOut(text: []const u8, buf: ?[*]u8, len: u32) u32 {
+    if (buf) |b| {
+        const n = @min(len, text.len);
+        @memcpy(b[0..n], text[0..n]);
+    }
+    return @intCast(text.len);
+}
+
+/// Compact JSON built at compile time, each piece a complete value.
+pub const json = struct {
+    /// `{"key":value,...}` from key/value pairs whose values are already JSON.
+    pub fn object(comptime pairs: []const [2][]const u8) [:0]const u8 {
+        var text: []const u8 = "{";
+        for (pairs, 0..) |pair, i| {
+            text = text ++ (if (i == 0) "" else ",") ++ "\"" ++ pair[0] ++ "\":" ++ pair[1];
+        }
+        return text ++ "}";
+    }
+
+    pub fn number(comptime value: anytype) []const u8 {
+        return std.fmt.comptimePrint("{d}", .{value});
+    }
+
+    /// `{"name":value,...}` for every public constant of namespace `T`.
+    pub fn constants(comptime T: type) []const u8 {
+        var pairs: []const [2][]const u8 = &.{};
+        for (@typeInfo(T).@"struct".decl_names) |name| pairs = pairs ++ .{.{ name, number(@field(T, name)) }};
+        return object(pairs);
+    }
+
+    pub fn enumValues(comptime E: type) []const u8 {
+        var pairs: []const [2][]const u8 = &.{};
+        for (@typeInfo(E).@"enum".field_names) |name| pairs = pairs ++ .{.{ name, number(@intFromEnum(@field(E, name))) }};
+        return object(pairs);
+    }
+
+    pub fn layouts(comptime list: []const Layout) []const u8 {
+        var pairs: []const [2][]const u8 = &.{};
+        for (list) |layout| {
+            var fields: []const [2][]const u8 = &.{.{ "size", number(layout.size) }};
+            for (layout.fields) |f| fields = fields ++ .{.{ f.name, number(f.offset) }};
+            pairs = pairs ++ .{.{ layout.name, object(fields) }};
+        }
+        return object(pairs);
+    }
+
+    /// `{"name":{"args":[...],"returns":"..."},...}` for every function of `Exports`.
+    pub fn symbols(comptime Exports: type) []const u8 {
+        var pairs: []const [2][]const u8 = &.{};
+        for (@typeInfo(Exports).@"struct".decl_names) |name| {
+            const info = @typeInfo(@TypeOf(@field(Exports, name))).@"fn";
+            var args: []const u8 = "[";
+            for (info.param_types, 0..) |param, i| args = args ++ (if (i == 0) "" else ",") ++ "\"" ++ ffiType(param.?) ++ "\"";
+            pairs = pairs ++ .{.{ name, object(&.{
+                .{ "args", args ++ "]" },
+                .{ "returns", "\"" ++ ffiType(info.return_type.?) ++ "\"" },
+            }) }};
+        }
+        return object(pairs);
+    }
+
+    /// The FFI name of a parameter or return type; anything else is a compile error, so an
+    /// export cannot take a type TypeScript has no word for.
+    fn ffiType(comptime T: type) []const u8 {
+        return switch (@typeInfo(T)) {
+            .pointer => "ptr",
+            .optional => |o| if (@typeInfo(o.child) == .pointer) "ptr" else @compileError("not an FFI type: " ++ @typeName(T)),
+            .void => "void",
+            .int => switch (T) {
+                u32 => "u32",
+                i32 => "i32",
+                u64 => "u64",
+                else => @compileError("not an FFI integer: " ++ @typeName(T)),
+            },
+            else => @compileError("not an FFI type: " ++ @typeName(T)),
+        };
+    }
+};
+
+/// "timed_out" -> "TimedOut".
+fn camelCase(comptime snake: []const u8) [:0]const u8 {
+    return comptime blk: {
+        @setEvalBranchQuota(10_000);
+        var out: [snake.len:0]u8 = undefined;
+        var n: usize = 0;
+        var upper = true;
+        for (snake) |c| {
+            if (c == '_') {
+                upper = true;
+                continue;
+            }
+            out[n] = if (upper) std.ascii.toUpper(c) else c;
+            n += 1;
+            upper = false;
+        }
+        out[n] = 0;
+        const final = out[0..n :0].*;
+        break :blk &final;
+    };
+}
+
+/// "TimedOut" -> "timed_out".
+fn snakeCase(comptime camel: []const u8) [:0]const u8 {
+    return comptime blk: {
+        @setEvalBranchQuota(10_000);
+        var out: [camel.len * 2:0]u8 = undefined;
+        var n: usize = 0;
+        for (camel, 0..) |c, i| {
+            if (std.ascii.isUpper(c)) {
+                if (i != 0) {
+                    out[n] = '_';
+                    n += 1;
+                }
+                out[n] = std.ascii.toLower(c);
+            } else {
+                out[n] = c;
+            }
+            n += 1;
+        }
+        out[n] = 0;
+        const final = out[0..n :0].*;
+        break :blk &final;
+    };
+}
+
+test "every status but ok has an error of the same name, and status() maps it back" {
+    inline for (@typeInfo(Status).@"enum".field_names) |name| {
+        const s = @field(Status, name);
+        if (s == .ok) continue;
+        const err: Error = @field(anyerror, camelCase(name));
+        try std.testing.expectEqual(s, status(err));
+        try std.testing.expectEqualStrings(name, snakeCase(camelCase(name)));
+    }
+    try std.testing.expectEqual(@typeInfo(Status).@"enum".field_names.len - 1, @typeInfo(Error).error_set.error_names.?.len);
+    try std.testing.expectEqual(@as(i32, -1), code(error.TimedOut));
+    try std.testing.expectEqual(@as(i32, -28), code(error.Unexpected));
+}
+
+test "a layout lists every field but padding, at its offset" {
+    const l = Layout.of(GenResult);
+    try std.testing.expectEqualStrings("GenResult", l.name);
+    try std.testing.expectEqual(@as(usize, 24), l.size);
+    try std.testing.expectEqual(@as(usize, 3), l.fields.len);
+    try std.testing.expectEqualStrings("errno", l.fields[2].name);
+    try std.testing.expectEqual(@as(usize, 16), l.fields[2].offset);
+}

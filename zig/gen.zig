@@ -9,7 +9,6 @@ const linux = std.os.linux;
 const abi = @import("abi.zig");
 const sys = @import("sys.zig");
 const handles = @import("handles.zig");
-const ring = @import("ring.zig");
 
 const Error = abi.Error;
 
@@ -42,10 +41,10 @@ const Layout = struct {
 };
 
 fn layoutFor(cfg: *const abi.GenConfig) Error!Layout {
-    const tags: u32 = if (cfg.flags & abi.gen_flag_qinq != 0) 2 else if (cfg.flags & abi.gen_flag_vlan != 0) 1 else 0;
+    const tags: u32 = if (cfg.flags & abi.GenFlag.qinq != 0) 2 else if (cfg.flags & abi.GenFlag.vlan != 0) 1 else 0;
     const l2: u32 = 14 + 4 * tags;
-    const l3: u32 = if (cfg.flags & abi.gen_flag_ipv6 != 0) 40 else 20;
-    const l4: u32 = if (cfg.flags & abi.gen_flag_tcp != 0) 20 else 8;
+    const l3: u32 = if (cfg.flags & abi.GenFlag.ipv6 != 0) 40 else 20;
+    const l4: u32 = if (cfg.flags & abi.GenFlag.tcp != 0) 20 else 8;
     const headers = l2 + l3 + l4;
     const wanted = @max(cfg.frame_size_bytes, frame_size_min);
     if (wanted > frame_size_max) return error.FrameTooLarge;
@@ -83,20 +82,20 @@ pub fn buildFrame(cfg: *const abi.GenConfig, l: Layout, src_mac: [6]u8, seq: u64
     std.debug.assert(frame.len >= l.frame_len);
     const flows: u64 = @max(cfg.flows, 1);
     const flow: u32 = @intCast(seq % flows);
-    const ipv6 = cfg.flags & abi.gen_flag_ipv6 != 0;
-    const tcp = cfg.flags & abi.gen_flag_tcp != 0;
+    const ipv6 = cfg.flags & abi.GenFlag.ipv6 != 0;
+    const tcp = cfg.flags & abi.GenFlag.tcp != 0;
 
     @memcpy(frame[0..6], cfg.dst_mac[0..6]);
     @memcpy(frame[6..12], &src_mac);
     var at: usize = 12;
     const tci: u16 = (cfg.vlan_priority << 13) | (cfg.vlan_id & 0x0fff);
-    if (cfg.flags & abi.gen_flag_qinq != 0) {
+    if (cfg.flags & abi.GenFlag.qinq != 0) {
         put16(frame, at, if (cfg.vlan_tpid != 0) cfg.vlan_tpid else 0x88a8);
         put16(frame, at + 2, tci);
         put16(frame, at + 4, 0x8100);
         put16(frame, at + 6, cfg.inner_vlan_id & 0x0fff);
         at += 8;
-    } else if (cfg.flags & abi.gen_flag_vlan != 0) {
+    } else if (cfg.flags & abi.GenFlag.vlan != 0) {
         put16(frame, at, if (cfg.vlan_tpid != 0) cfg.vlan_tpid else 0x8100);
         put16(frame, at + 2, tci);
         at += 4;
@@ -174,8 +173,8 @@ pub fn buildFrame(cfg: *const abi.GenConfig, l: Layout, src_mac: [6]u8, seq: u64
 pub fn open(cfg: *const abi.GenConfig, out_handle: *u32, out_errno: *i32) Error!void {
     var err: sys.Errno = .{};
     defer out_errno.* = err.value;
-    const name = try ring.interfaceName(&cfg.ifname);
-    const netns = sys.fixedName(&cfg.netns_path) orelse return error.InvalidArgument;
+    const name = try sys.interfaceName(&cfg.ifname);
+    const netns = try sys.netnsPath(&cfg.netns_path);
     const l = try layoutFor(cfg);
     const batch: u32 = if (cfg.batch == 0) 64 else @min(cfg.batch, batch_max);
     if (cfg.vlan_id > 4095 or cfg.inner_vlan_id > 4095 or cfg.vlan_priority > 7) return error.InvalidArgument;
@@ -194,7 +193,7 @@ pub fn open(cfg: *const abi.GenConfig, out_handle: *u32, out_errno: *i32) Error!
         .start_ns = 0,
         .errno = .{},
     };
-    g.fd = try sys.inNetns(netns.ptr, &err, openSocket, .{ g, name, &err });
+    g.fd = try sys.inNetns(netns, &err, openSocket, .{ g, name, &err });
     errdefer sys.close(g.fd);
     const slot = std.mem.alignForward(usize, l.frame_len, 64);
     g.frames = std.heap.page_allocator.alignedAlloc(u8, .fromByteUnits(4096), slot * batch) catch return error.OutOfMemory;
@@ -202,38 +201,18 @@ pub fn open(cfg: *const abi.GenConfig, out_handle: *u32, out_errno: *i32) Error!
     out_handle.* = table.publish(index);
 }
 
+/// A sending socket on interface `name`: bound with protocol 0, so it receives nothing.
 fn openSocket(g: *Generator, name: [:0]const u8, err: *sys.Errno) Error!i32 {
-    const fd = try sys.socket(linux.AF.PACKET, linux.SOCK.RAW, 0, err);
-    errdefer sys.close(fd);
-    var req: linux.ifreq = std.mem.zeroes(linux.ifreq);
-    @memcpy(req.ifrn.name[0..name.len], name);
-    sys.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req), err) catch |e|
-        return if (e == error.Unexpected and err.value == @intFromEnum(sys.E.NODEV)) error.NoSuchInterface else e;
-    const ifindex = req.ifru.ivalue;
-    try sys.ioctl(fd, linux.SIOCGIFFLAGS, @intFromPtr(&req), err);
-    if (!req.ifru.flags.UP) return error.InterfaceDown;
-    if (std.mem.allEqual(u8, g.cfg.src_mac[0..6], 0)) {
-        try sys.ioctl(fd, linux.SIOCGIFHWADDR, @intFromPtr(&req), err);
-        @memcpy(g.cfg.src_mac[0..6], req.ifru.hwaddr.data[0..6]);
-    }
-    if (g.cfg.flags & abi.gen_flag_qdisc_bypass != 0) {
+    const sock = try sys.PacketSocket.open(0, name, err);
+    errdefer sys.close(sock.fd);
+    if (!sock.iface.up) return error.InterfaceDown;
+    if (std.mem.allEqual(u8, g.cfg.src_mac[0..6], 0)) @memcpy(g.cfg.src_mac[0..6], sock.iface.mac[0..6]);
+    if (g.cfg.flags & abi.GenFlag.qdisc_bypass != 0) {
         const one: u32 = 1;
-        try sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.QDISC_BYPASS, std.mem.asBytes(&one), err);
+        try sys.setsockopt(sock.fd, linux.SOL.PACKET, linux.PACKET.QDISC_BYPASS, std.mem.asBytes(&one), err);
     }
-    // Protocol 0: the socket sends on the interface and receives nothing.
-    var addr = linux.sockaddr.ll{ .protocol = 0, .ifindex = ifindex, .hatype = 0, .pkttype = 0, .halen = 0, .addr = @splat(0) };
-    switch (sys.errnoOf(linux.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.ll)))) {
-        .SUCCESS => {},
-        .NODEV, .NXIO => |e| {
-            err.set(e);
-            return error.NoSuchInterface;
-        },
-        else => |e| {
-            err.set(e);
-            return error.Unexpected;
-        },
-    }
-    return fd;
+    try sock.bind(0, err);
+    return sock.fd;
 }
 
 /// Sends up to `count` more frames, paced at the configured rate since the first call, and
@@ -289,18 +268,9 @@ pub fn send(handle: u32, count: u64, max_ms: u32, out: *abi.GenResult) Error!voi
                     if (sys.monotonicNs() >= deadline) break;
                     sys.sleepNs(20 * std.time.ns_per_us);
                 },
-                .MSGSIZE => |e| {
-                    g.errno.set(e);
-                    return error.FrameTooLarge;
-                },
-                .NETDOWN, .NXIO, .NODEV => |e| {
-                    g.errno.set(e);
-                    return error.NetworkDown;
-                },
-                else => |e| {
-                    g.errno.set(e);
-                    return error.Unexpected;
-                },
+                .MSGSIZE => |e| return g.errno.fail(e, error.FrameTooLarge),
+                .NETDOWN, .NXIO, .NODEV => |e| return g.errno.fail(e, error.NetworkDown),
+                else => |e| return g.errno.fail(e, error.Unexpected),
             }
         }
         sent += done;
@@ -343,7 +313,7 @@ test "a generated IPv4 UDP frame has valid checksums and carries its sequence nu
 test "a generated IPv6 TCP frame behind a VLAN tag has a valid checksum and addresses from 2001:db8::/32" {
     var cfg = std.mem.zeroes(abi.GenConfig);
     cfg.flows = 5;
-    cfg.flags = abi.gen_flag_ipv6 | abi.gen_flag_tcp | abi.gen_flag_vlan;
+    cfg.flags = abi.GenFlag.ipv6 | abi.GenFlag.tcp | abi.GenFlag.vlan;
     cfg.vlan_id = 100;
     cfg.vlan_priority = 5;
     cfg.tcp_flags = 0x02;

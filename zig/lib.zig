@@ -1,5 +1,7 @@
-//! libringcap: the exported C ABI. Each export is thin: check arguments, call the module that
-//! does the work, and map its error to a status code through `abi.status`.
+//! libringcap: the exported C ABI. `exports` is the one list of symbols: each of its functions is
+//! exported as `ringcap_<name>` and described (arguments, return type) by `ringcap_describe`.
+//! Each export is thin: check arguments, call the module that does the work, and map its error
+//! to a status code through `abi.code`.
 
 const std = @import("std");
 const linux = std.os.linux;
@@ -7,11 +9,6 @@ const abi = @import("abi.zig");
 const sys = @import("sys.zig");
 const ring = @import("ring.zig");
 const gen = @import("gen.zig");
-const native_loop = @import("native_loop.zig");
-const recv_loop = @import("recv_loop.zig");
-
-/// Bumped whenever an export or a struct that crosses the boundary changes.
-pub const abi_version: u32 = 2;
 
 /// A panic inside a host process must not pull in stack-trace machinery: say why and stop.
 pub const panic = std.debug.FullPanic(panicHandler);
@@ -25,149 +22,186 @@ fn panicHandler(msg: []const u8, _: ?usize) noreturn {
     @trap();
 }
 
-fn code(result: abi.Error!void) i32 {
-    result catch |err| return @intFromEnum(abi.status(err));
-    return 0;
+const invalid_argument = @intFromEnum(abi.Status.invalid_argument);
+
+/// The JSON `ringcap_describe` returns: statuses, symbols, layouts, flags, all derived.
+pub const description = abi.describe(exports);
+
+comptime {
+    abi.exportAll(exports, "ringcap_");
 }
 
-export fn ringcap_abi_version() callconv(.c) u32 {
-    return abi_version;
-}
-
-/// Copies the layout JSON into `buf` and returns its full length (call again if it was larger).
-export fn ringcap_layout_json(buf: ?[*]u8, len: u32) callconv(.c) u32 {
-    const text = abi.layout_json;
-    if (buf) |b| {
-        const n = @min(len, text.len);
-        @memcpy(b[0..n], text[0..n]);
+const exports = struct {
+    pub fn abi_version() callconv(.c) u32 {
+        return abi.version;
     }
-    return @intCast(text.len);
-}
+
+    /// Copies the description JSON into `buf` and returns its full length (call again if it
+    /// was larger than `len`).
+    pub fn describe(buf: ?[*]u8, len: u32) callconv(.c) u32 {
+        return abi.copyOut(description, buf, len);
+    }
+
+    pub fn capture_open(
+        cfg: ?*const abi.CaptureConfig,
+        filter: ?[*]const ring.SockFilter,
+        filter_len: u32,
+        fanout_prog: ?[*]const ring.SockFilter,
+        fanout_prog_len: u32,
+        info: ?*abi.CaptureInfo,
+    ) callconv(.c) i32 {
+        const c = cfg orelse return invalid_argument;
+        const out = info orelse return invalid_argument;
+        out.* = std.mem.zeroes(abi.CaptureInfo);
+        if (filter == null and filter_len != 0) return invalid_argument;
+        if (fanout_prog == null and fanout_prog_len != 0) return invalid_argument;
+        return abi.codeOf(ring.open(c, program(filter, filter_len), program(fanout_prog, fanout_prog_len), out));
+    }
+
+    /// Returns the index of the block now held by the caller, or a negative status
+    /// (`timed_out`, `woken`, or an error). `timeout_ms` < 0 waits until a block or a wake-up.
+    pub fn capture_next_block(handle: u32, timeout_ms: i32, out: ?*abi.BlockInfo) callconv(.c) i32 {
+        const capture = ring.table.get(handle) catch |err| return abi.code(err);
+        const index = capture.nextBlock(timeout_ms, out) catch |err| return abi.code(err);
+        return @intCast(index);
+    }
+
+    pub fn capture_release_block(handle: u32) callconv(.c) i32 {
+        const capture = ring.table.get(handle) catch |err| return abi.code(err);
+        return abi.codeOf(capture.releaseBlock());
+    }
+
+    pub fn capture_stats(handle: u32, out: ?*abi.CaptureStats) callconv(.c) i32 {
+        const capture = ring.table.get(handle) catch |err| return abi.code(err);
+        const stats = out orelse return invalid_argument;
+        stats.* = capture.readStats() catch |err| return abi.code(err);
+        return 0;
+    }
+
+    /// The errno behind the last failure on this capture (0 if none).
+    pub fn capture_errno(handle: u32) callconv(.c) i32 {
+        const capture = ring.table.get(handle) catch return 0;
+        return capture.errno.value;
+    }
+
+    /// Closes the socket and unmaps the ring. Unknown or already closed handles are ignored.
+    pub fn capture_close(handle: u32) callconv(.c) void {
+        ring.close(handle);
+    }
+
+    /// A wake-up handle: an eventfd that a capture polls beside its ring (CaptureConfig.wake_fd).
+    /// Signalled, it stays readable until reset, so one signal ends every wait that watches it.
+    pub fn waker_open(out_fd: ?*i32) callconv(.c) i32 {
+        const out = out_fd orelse return invalid_argument;
+        const rc = linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK);
+        switch (sys.errnoOf(rc)) {
+            .SUCCESS => {
+                out.* = @intCast(rc);
+                return 0;
+            },
+            .MFILE, .NFILE, .NODEV => return abi.code(error.SystemResources),
+            .NOMEM => return abi.code(error.OutOfMemory),
+            else => return abi.code(error.Unexpected),
+        }
+    }
+
+    pub fn waker_signal(fd: i32) callconv(.c) i32 {
+        const one: u64 = 1;
+        return switch (sys.errnoOf(sys.retry(linux.write, .{ fd, std.mem.asBytes(&one), 8 }))) {
+            .SUCCESS, .AGAIN => 0, // AGAIN: the counter is saturated, so it is signalled.
+            .BADF => abi.code(error.BadHandle),
+            else => abi.code(error.Unexpected),
+        };
+    }
+
+    pub fn waker_reset(fd: i32) callconv(.c) i32 {
+        var value: u64 = 0;
+        return switch (sys.errnoOf(sys.retry(linux.read, .{ fd, std.mem.asBytes(&value), 8 }))) {
+            .SUCCESS, .AGAIN => 0,
+            .BADF => abi.code(error.BadHandle),
+            else => abi.code(error.Unexpected),
+        };
+    }
+
+    pub fn waker_close(fd: i32) callconv(.c) void {
+        if (fd >= 0) sys.close(fd);
+    }
+
+    pub fn gen_open(cfg: ?*const abi.GenConfig, out_handle: ?*u32, out_errno: ?*i32) callconv(.c) i32 {
+        const c = cfg orelse return invalid_argument;
+        const h = out_handle orelse return invalid_argument;
+        const e = out_errno orelse return invalid_argument;
+        e.* = 0;
+        return abi.codeOf(gen.open(c, h, e));
+    }
+
+    pub fn gen_send(handle: u32, count: u32, max_ms: u32, out: ?*abi.GenResult) callconv(.c) i32 {
+        const result = out orelse return invalid_argument;
+        return abi.codeOf(gen.send(handle, count, max_ms, result));
+    }
+
+    pub fn gen_frame_length(handle: u32) callconv(.c) i32 {
+        const len = gen.frameLength(handle) catch |err| return abi.code(err);
+        return @intCast(len);
+    }
+
+    pub fn gen_close(handle: u32) callconv(.c) void {
+        gen.close(handle);
+    }
+};
 
 fn program(ptr: ?[*]const ring.SockFilter, len: u32) []const ring.SockFilter {
     return if (ptr) |p| p[0..len] else &.{};
 }
 
-export fn ringcap_capture_open(
-    cfg: ?*const abi.CaptureConfig,
-    filter: ?[*]const ring.SockFilter,
-    filter_len: u32,
-    fanout_prog: ?[*]const ring.SockFilter,
-    fanout_prog_len: u32,
-    info: ?*abi.CaptureInfo,
-) callconv(.c) i32 {
-    const c = cfg orelse return @intFromEnum(abi.Status.invalid_argument);
-    const out = info orelse return @intFromEnum(abi.Status.invalid_argument);
-    out.* = std.mem.zeroes(abi.CaptureInfo);
-    if (filter == null and filter_len != 0) return @intFromEnum(abi.Status.invalid_argument);
-    if (fanout_prog == null and fanout_prog_len != 0) return @intFromEnum(abi.Status.invalid_argument);
-    return code(ring.open(c, program(filter, filter_len), program(fanout_prog, fanout_prog_len), out));
-}
-
-/// Returns the index of the block now held by the caller, or a negative status
-/// (`timed_out`, `woken`, or an error). `timeout_ms` < 0 waits until a block or a wake-up.
-export fn ringcap_capture_next_block(handle: u32, timeout_ms: i32, out: ?*abi.BlockInfo) callconv(.c) i32 {
-    const capture = ring.table.get(handle) catch |err| return @intFromEnum(abi.status(err));
-    const index = capture.nextBlock(timeout_ms, out) catch |err| return @intFromEnum(abi.status(err));
-    return @intCast(index);
-}
-
-export fn ringcap_capture_release_block(handle: u32) callconv(.c) i32 {
-    const capture = ring.table.get(handle) catch |err| return @intFromEnum(abi.status(err));
-    return code(capture.releaseBlock());
-}
-
-export fn ringcap_capture_stats(handle: u32, out: ?*abi.CaptureStats) callconv(.c) i32 {
-    const capture = ring.table.get(handle) catch |err| return @intFromEnum(abi.status(err));
-    const stats = out orelse return @intFromEnum(abi.Status.invalid_argument);
-    stats.* = capture.readStats() catch |err| return @intFromEnum(abi.status(err));
-    return 0;
-}
-
-/// The errno behind the last failure on this capture (0 if none).
-export fn ringcap_capture_errno(handle: u32) callconv(.c) i32 {
-    const capture = ring.table.get(handle) catch return 0;
-    return capture.errno.value;
-}
-
-/// Closes the socket and unmaps the ring. Unknown or already closed handles are ignored.
-export fn ringcap_capture_close(handle: u32) callconv(.c) void {
-    ring.close(handle);
-}
-
-/// A wake-up handle: an eventfd that a capture polls beside its ring (CaptureConfig.wake_fd).
-/// Signalled, it stays readable until reset, so one signal ends every wait that watches it.
-export fn ringcap_waker_open(out_fd: ?*i32) callconv(.c) i32 {
-    const out = out_fd orelse return @intFromEnum(abi.Status.invalid_argument);
-    const rc = linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK);
-    switch (sys.errnoOf(rc)) {
-        .SUCCESS => {
-            out.* = @intCast(rc);
-            return 0;
-        },
-        .MFILE, .NFILE, .NODEV => return @intFromEnum(abi.Status.system_resources),
-        .NOMEM => return @intFromEnum(abi.Status.out_of_memory),
-        else => return @intFromEnum(abi.Status.unexpected),
+test "the description is JSON that names every export, status and layout" {
+    const parsed = try std.json.parseFromSlice(std.json.Value, std.testing.allocator, description, .{});
+    defer parsed.deinit();
+    const root = parsed.value.object;
+    try std.testing.expectEqual(@as(i64, abi.version), root.get("version").?.integer);
+    const symbols = root.get("symbols").?.object;
+    const names = @typeInfo(exports).@"struct".decl_names;
+    try std.testing.expectEqual(names.len, symbols.count());
+    inline for (names) |name| {
+        const symbol = symbols.get(name) orelse return error.TestExpectedEqual;
+        const params = @typeInfo(@TypeOf(@field(exports, name))).@"fn".param_types;
+        try std.testing.expectEqual(params.len, symbol.object.get("args").?.array.items.len);
     }
-}
+    const open = symbols.get("capture_open").?.object;
+    try std.testing.expectEqualStrings("i32", open.get("returns").?.string);
+    try std.testing.expectEqualStrings("ptr", open.get("args").?.array.items[0].string);
+    try std.testing.expectEqualStrings("u32", open.get("args").?.array.items[2].string);
+    try std.testing.expectEqualStrings("void", symbols.get("capture_close").?.object.get("returns").?.string);
 
-export fn ringcap_waker_signal(fd: i32) callconv(.c) i32 {
-    const one: u64 = 1;
-    while (true) {
-        switch (sys.errnoOf(linux.write(fd, std.mem.asBytes(&one), 8))) {
-            .SUCCESS, .AGAIN => return 0, // AGAIN: the counter is saturated, so it is signalled.
-            .INTR => continue,
-            .BADF => return @intFromEnum(abi.Status.bad_handle),
-            else => return @intFromEnum(abi.Status.unexpected),
-        }
+    const status = root.get("status").?.object;
+    inline for (@typeInfo(abi.Status).@"enum".field_names) |name| {
+        try std.testing.expectEqual(@as(i64, @intFromEnum(@field(abi.Status, name))), status.get(name).?.integer);
     }
+    const layout = root.get("layout").?.object;
+    const config = layout.get("CaptureConfig").?.object;
+    try std.testing.expectEqual(@as(i64, @sizeOf(abi.CaptureConfig)), config.get("size").?.integer);
+    try std.testing.expectEqual(@as(i64, @offsetOf(abi.CaptureConfig, "wake_fd")), config.get("wake_fd").?.integer);
+    try std.testing.expectEqual(@as(i64, 28), layout.get("tpacket3_hdr").?.object.get("rxhash").?.integer);
+    try std.testing.expectEqual(@as(i64, 24), layout.get("block_desc").?.object.get("seq_num").?.integer);
+    try std.testing.expect(layout.get("GenResult").?.object.get("_reserved") == null);
+    const flags = root.get("flags").?.object;
+    try std.testing.expectEqual(@as(i64, 8), flags.get("capture").?.object.get("fanout").?.integer);
+    try std.testing.expectEqual(@as(i64, 0x2000), flags.get("fanout").?.object.get("unique_id").?.integer);
+    try std.testing.expectEqual(@as(i64, 7), root.get("fanout_modes").?.object.get("ebpf").?.integer);
 }
 
-export fn ringcap_waker_reset(fd: i32) callconv(.c) i32 {
-    var value: u64 = 0;
-    while (true) {
-        switch (sys.errnoOf(linux.read(fd, std.mem.asBytes(&value), 8))) {
-            .SUCCESS, .AGAIN => return 0,
-            .INTR => continue,
-            .BADF => return @intFromEnum(abi.Status.bad_handle),
-            else => return @intFromEnum(abi.Status.unexpected),
-        }
-    }
-}
-
-export fn ringcap_waker_close(fd: i32) callconv(.c) void {
-    if (fd >= 0) sys.close(fd);
-}
-
-export fn ringcap_gen_open(cfg: ?*const abi.GenConfig, out_handle: ?*u32, out_errno: ?*i32) callconv(.c) i32 {
-    const c = cfg orelse return @intFromEnum(abi.Status.invalid_argument);
-    const h = out_handle orelse return @intFromEnum(abi.Status.invalid_argument);
-    const e = out_errno orelse return @intFromEnum(abi.Status.invalid_argument);
-    e.* = 0;
-    return code(gen.open(c, h, e));
-}
-
-export fn ringcap_gen_send(handle: u32, count: u32, max_ms: u32, out: ?*abi.GenResult) callconv(.c) i32 {
-    const result = out orelse return @intFromEnum(abi.Status.invalid_argument);
-    return code(gen.send(handle, count, max_ms, result));
-}
-
-export fn ringcap_gen_frame_length(handle: u32) callconv(.c) i32 {
-    const len = gen.frameLength(handle) catch |err| return @intFromEnum(abi.status(err));
-    return @intCast(len);
-}
-
-export fn ringcap_gen_close(handle: u32) callconv(.c) void {
-    gen.close(handle);
-}
-
-comptime {
-    _ = native_loop;
-    _ = recv_loop;
+test "describe copies what fits and always reports the full length" {
+    var small: [8]u8 = undefined;
+    const full = exports.describe(&small, small.len);
+    try std.testing.expectEqual(@as(u32, description.len), full);
+    try std.testing.expectEqualStrings(description[0..8], &small);
+    try std.testing.expectEqual(full, exports.describe(null, 0));
 }
 
 test {
     _ = @import("handles.zig");
+    _ = abi;
+    _ = sys;
     _ = ring;
     _ = gen;
 }

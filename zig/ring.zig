@@ -16,12 +16,12 @@ const handles = @import("handles.zig");
 const Error = abi.Error;
 
 const tp_status_kernel: u32 = 0;
-const tp_status_user: u32 = 1;
+const tp_status_user: u32 = abi.TpStatus.user;
 const tpacket_alignment = 16;
 /// TPACKET3_HDRLEN: the aligned frame header plus the sockaddr_ll the kernel writes after it.
 const tpacket3_hdrlen = std.mem.alignForward(usize, @sizeOf(linux.tpacket3_hdr), tpacket_alignment) + @sizeOf(linux.sockaddr.ll);
-const eth_p_all: u16 = 0x0003;
 const bpf_maxinsns = 4096;
+const bpf_ret_k: u16 = 0x06;
 /// The kernel keeps the block timeout in an unsigned short.
 const block_timeout_ms_max = std.math.maxInt(u16);
 const block_size_max: u64 = std.math.maxInt(i32);
@@ -30,6 +30,7 @@ pub const SockFilter = extern struct { code: u16, jt: u8, jf: u8, k: u32 };
 const SockFprog = extern struct { len: u16, filter: [*]const SockFilter };
 const PacketMreq = extern struct { ifindex: i32, type: u16, alen: u16, address: [8]u8 };
 const packet_mr_promisc: u16 = 1;
+const tp_ft_req_fill_rxhash: u32 = 1;
 
 comptime {
     std.debug.assert(@sizeOf(SockFilter) == 8);
@@ -76,6 +77,7 @@ pub const Capture = struct {
     }
 
     /// Waits up to `timeout_ms` (negative: forever) for the current block to reach the reader.
+    /// A signal does not end the wait: it goes round with the time left (sys.zig's EINTR rule).
     pub fn nextBlock(self: *Capture, timeout_ms: i32, out: ?*abi.BlockInfo) Error!u32 {
         if (self.held) return error.BlockAlreadyHeld;
         const deadline_ns: ?u64 = if (timeout_ms < 0) null else sys.monotonicNs() + @as(u64, @intCast(timeout_ms)) * std.time.ns_per_ms;
@@ -95,28 +97,26 @@ pub const Capture = struct {
                 .{ .fd = self.wake_fd, .events = linux.POLL.IN },
             };
             const nfds: usize = if (self.wake_fd >= 0) 2 else 1;
-            const rc = linux.poll(&fds, nfds, wait_ms);
-            switch (sys.errnoOf(rc)) {
+            switch (sys.errnoOf(linux.poll(&fds, nfds, wait_ms))) {
                 .SUCCESS => {},
                 .INTR => continue,
-                .NOMEM => |e| {
-                    self.errno.set(e);
-                    return error.OutOfMemory;
-                },
+                .NOMEM => |e| return self.errno.fail(e, error.OutOfMemory),
                 else => unreachable, // EFAULT/EINVAL: our own pollfd array is wrong.
             }
             if (self.currentReady()) continue;
             if (nfds == 2 and fds[1].revents & linux.POLL.IN != 0) return error.Woken;
-            if (fds[0].revents & (linux.POLL.ERR | linux.POLL.NVAL) != 0) {
-                // A pending socket error (the interface went away or down) would make poll
-                // return at once forever; read it so the caller learns why.
-                var so_error: i32 = 0;
-                _ = sys.getsockopt(self.fd, linux.SOL.SOCKET, linux.SO.ERROR, std.mem.asBytes(&so_error), &self.errno) catch {};
-                if (so_error != 0) {
-                    self.errno.value = so_error;
-                    return error.NetworkDown;
-                }
-            }
+            if (fds[0].revents & (linux.POLL.ERR | linux.POLL.NVAL) != 0) try self.checkSocketError();
+        }
+    }
+
+    /// A pending socket error (the interface went away or down) would make poll return at once
+    /// forever; read it so the caller learns why.
+    fn checkSocketError(self: *Capture) Error!void {
+        var so_error: i32 = 0;
+        _ = sys.getsockopt(self.fd, linux.SOL.SOCKET, linux.SO.ERROR, std.mem.asBytes(&so_error), &self.errno) catch {};
+        if (so_error != 0) {
+            self.errno.value = so_error;
+            return error.NetworkDown;
         }
     }
 
@@ -153,6 +153,10 @@ pub const Geometry = struct {
     block_count: u32,
     frame_size_bytes: u32,
     block_timeout_ms: u32,
+
+    fn ringSizeBytes(g: Geometry) usize {
+        return @as(usize, g.block_size_bytes) * g.block_count;
+    }
 };
 
 /// The rules the kernel applies to a TPACKET_V3 ring, checked first so each gets its own name.
@@ -168,33 +172,9 @@ pub fn validateGeometry(g: Geometry, page_size: u32) Error!void {
     if (g.block_timeout_ms > block_timeout_ms_max) return error.BlockTimeoutInvalid;
 }
 
-const Interface = struct { index: i32, up: bool, mtu: u32, link_type: u32, mac: [8]u8 };
-
-fn lookupInterface(fd: i32, name: [:0]const u8, err: *sys.Errno) Error!Interface {
-    var req: linux.ifreq = std.mem.zeroes(linux.ifreq);
-    @memcpy(req.ifrn.name[0..name.len], name);
-    sys.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req), err) catch |e| return if (e == error.Unexpected and err.value == @intFromEnum(sys.E.NODEV)) error.NoSuchInterface else e;
-    var iface: Interface = .{ .index = req.ifru.ivalue, .up = false, .mtu = 0, .link_type = 0, .mac = @splat(0) };
-    try sys.ioctl(fd, linux.SIOCGIFFLAGS, @intFromPtr(&req), err);
-    iface.up = req.ifru.flags.UP;
-    try sys.ioctl(fd, linux.SIOCGIFMTU, @intFromPtr(&req), err);
-    iface.mtu = @intCast(req.ifru.mtu);
-    try sys.ioctl(fd, linux.SIOCGIFHWADDR, @intFromPtr(&req), err);
-    iface.link_type = req.ifru.hwaddr.family;
-    @memcpy(iface.mac[0..6], req.ifru.hwaddr.data[0..6]);
-    return iface;
-}
-
-pub fn interfaceName(field: []const u8) Error![:0]const u8 {
-    const name = sys.fixedName(field) orelse return error.InterfaceNameInvalid;
-    if (name.len == 0 or name.len >= abi.ifname_size) return error.InterfaceNameInvalid;
-    return name;
-}
-
 /// Attaches `program` with every accepting return clamped to `snaplen` (how snaplen works for
 /// TPACKET: the filter's return value is the number of bytes the kernel copies).
 fn attachFilter(fd: i32, program: []const SockFilter, snaplen: u32, err: *sys.Errno) Error!void {
-    const bpf_ret_k: u16 = 0x06;
     var patched: [bpf_maxinsns]SockFilter = undefined;
     var len: usize = program.len;
     if (program.len == 0) {
@@ -208,30 +188,17 @@ fn attachFilter(fd: i32, program: []const SockFilter, snaplen: u32, err: *sys.Er
         }
     }
     const fprog = SockFprog{ .len = @intCast(len), .filter = &patched };
-    switch (sys.setsockoptRaw(fd, linux.SOL.SOCKET, linux.SO.ATTACH_FILTER, std.mem.asBytes(&fprog))) {
+    return switch (sys.setsockoptRaw(fd, linux.SOL.SOCKET, linux.SO.ATTACH_FILTER, std.mem.asBytes(&fprog))) {
         .SUCCESS => {},
-        .INVAL, .FAULT => |e| {
-            err.set(e);
-            return error.FilterInvalid;
-        },
-        .NOMEM => |e| {
-            err.set(e);
-            return error.OutOfMemory;
-        },
-        .PERM, .ACCES => |e| {
-            err.set(e);
-            return error.PermissionDenied;
-        },
-        else => |e| {
-            err.set(e);
-            return error.Unexpected;
-        },
-    }
+        .INVAL, .FAULT => |e| err.fail(e, error.FilterInvalid),
+        .NOMEM => |e| err.fail(e, error.OutOfMemory),
+        .PERM, .ACCES => |e| err.fail(e, error.PermissionDenied),
+        else => |e| err.fail(e, error.Unexpected),
+    };
 }
 
 /// A program that accepts nothing: what a fanout member holds until it has joined its group.
 fn attachDropAll(fd: i32, err: *sys.Errno) Error!void {
-    const bpf_ret_k: u16 = 0x06;
     const program = [1]SockFilter{.{ .code = bpf_ret_k, .jt = 0, .jf = 0, .k = 0 }};
     // snaplen 0 leaves the program as it is (no clamping): `ret 0` stays a drop.
     return attachFilter(fd, &program, 0, err);
@@ -239,54 +206,47 @@ fn attachDropAll(fd: i32, err: *sys.Errno) Error!void {
 
 fn detachFilter(fd: i32, err: *sys.Errno) Error!void {
     const unused: u32 = 0;
-    switch (sys.setsockoptRaw(fd, linux.SOL.SOCKET, linux.SO.DETACH_FILTER, std.mem.asBytes(&unused))) {
+    return switch (sys.setsockoptRaw(fd, linux.SOL.SOCKET, linux.SO.DETACH_FILTER, std.mem.asBytes(&unused))) {
         .SUCCESS => {},
-        else => |e| {
-            err.set(e);
-            return error.Unexpected;
-        },
-    }
+        else => |e| err.fail(e, error.Unexpected),
+    };
 }
 
-const fanout_mode_max = linux.PACKET.FANOUT_EBPF;
-const fanout_flags_known = linux.PACKET.FANOUT_FLAG_ROLLOVER | linux.PACKET.FANOUT_FLAG_UNIQUEID |
-    linux.PACKET.FANOUT_FLAG_IGNORE_OUTGOING | linux.PACKET.FANOUT_FLAG_DEFRAG;
+const fanout_flags_known = abi.FanoutFlag.rollover | abi.FanoutFlag.unique_id |
+    abi.FanoutFlag.ignore_outgoing | abi.FanoutFlag.defrag;
 
-fn joinFanout(fd: i32, cfg: *const abi.CaptureConfig, fanout_prog: []const SockFilter, err: *sys.Errno) Error!u32 {
-    if (cfg.fanout_mode > fanout_mode_max) return error.FanoutInvalid;
-    if (cfg.fanout_flags & ~@as(u32, fanout_flags_known) != 0) return error.FanoutInvalid;
+/// The fanout settings the kernel would take, checked first so a mistake is ours to name.
+fn validateFanout(cfg: *const abi.CaptureConfig, fanout_prog: []const SockFilter) Error!void {
+    if (cfg.fanout_mode > abi.FanoutMode.ebpf) return error.FanoutInvalid;
+    if (cfg.fanout_flags & ~fanout_flags_known != 0) return error.FanoutInvalid;
     if (cfg.fanout_group_id > std.math.maxInt(u16)) return error.FanoutInvalid;
-    const unique = cfg.fanout_flags & linux.PACKET.FANOUT_FLAG_UNIQUEID != 0;
+    const unique = cfg.fanout_flags & abi.FanoutFlag.unique_id != 0;
     if (unique and cfg.fanout_group_id != 0) return error.FanoutInvalid;
-    if (cfg.fanout_mode == linux.PACKET.FANOUT_ROLLOVER and cfg.fanout_flags & linux.PACKET.FANOUT_FLAG_ROLLOVER != 0) return error.FanoutInvalid;
-    if (cfg.fanout_mode == linux.PACKET.FANOUT_CBPF and fanout_prog.len == 0) return error.FanoutInvalid;
-    if (cfg.fanout_mode == linux.PACKET.FANOUT_EBPF and cfg.fanout_ebpf_fd < 0) return error.FanoutInvalid;
+    if (cfg.fanout_mode == abi.FanoutMode.rollover and cfg.fanout_flags & abi.FanoutFlag.rollover != 0) return error.FanoutInvalid;
+    if (cfg.fanout_mode == abi.FanoutMode.cbpf and fanout_prog.len == 0) return error.FanoutInvalid;
+    if (cfg.fanout_mode == abi.FanoutMode.ebpf and cfg.fanout_ebpf_fd < 0) return error.FanoutInvalid;
+}
 
+/// Joins the fanout group `cfg` names and returns the group id the kernel reports (the one it
+/// chose, with the unique-id flag).
+fn joinFanout(fd: i32, cfg: *const abi.CaptureConfig, fanout_prog: []const SockFilter, err: *sys.Errno) Error!u32 {
+    try validateFanout(cfg, fanout_prog);
     const arg: u32 = cfg.fanout_group_id | ((cfg.fanout_mode | cfg.fanout_flags) << 16);
     switch (sys.setsockoptRaw(fd, linux.SOL.PACKET, linux.PACKET.FANOUT, std.mem.asBytes(&arg))) {
         .SUCCESS => {},
         // Our own checks passed, so the kernel refused the group: it exists with another
         // mode, flags or interface, or it is full.
-        .INVAL, .NOSPC, .ALREADY => |e| {
-            err.set(e);
-            return error.FanoutGroupBusy;
-        },
-        .NOMEM => |e| {
-            err.set(e);
-            return error.OutOfMemory;
-        },
-        else => |e| {
-            err.set(e);
-            return error.Unexpected;
-        },
+        .INVAL, .NOSPC, .ALREADY => |e| return err.fail(e, error.FanoutGroupBusy),
+        .NOMEM => |e| return err.fail(e, error.OutOfMemory),
+        else => |e| return err.fail(e, error.Unexpected),
     }
     switch (cfg.fanout_mode) {
-        linux.PACKET.FANOUT_CBPF => {
+        abi.FanoutMode.cbpf => {
             if (fanout_prog.len > bpf_maxinsns) return error.FilterInvalid;
             const fprog = SockFprog{ .len = @intCast(fanout_prog.len), .filter = fanout_prog.ptr };
             try fanoutData(fd, std.mem.asBytes(&fprog), err);
         },
-        linux.PACKET.FANOUT_EBPF => try fanoutData(fd, std.mem.asBytes(&cfg.fanout_ebpf_fd), err),
+        abi.FanoutMode.ebpf => try fanoutData(fd, std.mem.asBytes(&cfg.fanout_ebpf_fd), err),
         else => {},
     }
     var joined: u32 = 0;
@@ -295,19 +255,53 @@ fn joinFanout(fd: i32, cfg: *const abi.CaptureConfig, fanout_prog: []const SockF
 }
 
 fn fanoutData(fd: i32, value: []const u8, err: *sys.Errno) Error!void {
-    switch (sys.setsockoptRaw(fd, linux.SOL.PACKET, linux.PACKET.FANOUT_DATA, value)) {
+    return switch (sys.setsockoptRaw(fd, linux.SOL.PACKET, linux.PACKET.FANOUT_DATA, value)) {
         .SUCCESS => {},
-        .INVAL, .BADF, .FAULT => |e| {
-            err.set(e);
-            return error.FilterInvalid;
-        },
-        else => |e| {
-            err.set(e);
-            return error.Unexpected;
-        },
-    }
+        .INVAL, .BADF, .FAULT => |e| err.fail(e, error.FilterInvalid),
+        else => |e| err.fail(e, error.Unexpected),
+    };
 }
 
+/// A capture's settings, checked before anything is opened.
+const Request = struct {
+    cfg: *const abi.CaptureConfig,
+    name: [:0]const u8,
+    netns: [:0]const u8,
+    geometry: Geometry,
+    page_size: u32,
+    filter: []const SockFilter,
+    fanout_prog: []const SockFilter,
+
+    fn joinsFanout(r: Request) bool {
+        return r.cfg.flags & abi.CaptureFlag.fanout != 0;
+    }
+
+    fn wantsFilter(r: Request) bool {
+        return r.filter.len != 0 or r.cfg.snaplen_bytes != 0;
+    }
+};
+
+fn check(cfg: *const abi.CaptureConfig, filter: []const SockFilter, fanout_prog: []const SockFilter) Error!Request {
+    const request = Request{
+        .cfg = cfg,
+        .name = try sys.interfaceName(&cfg.ifname),
+        .netns = try sys.netnsPath(&cfg.netns_path),
+        .geometry = .{
+            .block_size_bytes = cfg.block_size_bytes,
+            .block_count = cfg.block_count,
+            .frame_size_bytes = cfg.frame_size_bytes,
+            .block_timeout_ms = cfg.block_timeout_ms,
+        },
+        .page_size = sys.pageSize(),
+        .filter = filter,
+        .fanout_prog = fanout_prog,
+    };
+    try validateGeometry(request.geometry, request.page_size);
+    if (filter.len > bpf_maxinsns or fanout_prog.len > bpf_maxinsns) return error.FilterInvalid;
+    return request;
+}
+
+/// Opens a capture into the handle table: what `ringcap_capture_open` does.
 pub fn open(
     cfg: *const abi.CaptureConfig,
     filter: []const SockFilter,
@@ -316,59 +310,80 @@ pub fn open(
 ) Error!void {
     var err: sys.Errno = .{};
     defer info.errno = err.value;
-    const name = try interfaceName(&cfg.ifname);
-    const netns = sys.fixedName(&cfg.netns_path) orelse return error.InvalidArgument;
-    const page_size = sys.pageSize();
-    const geometry = Geometry{
-        .block_size_bytes = cfg.block_size_bytes,
-        .block_count = cfg.block_count,
-        .frame_size_bytes = cfg.frame_size_bytes,
-        .block_timeout_ms = cfg.block_timeout_ms,
-    };
-    try validateGeometry(geometry, page_size);
-    if (filter.len > bpf_maxinsns or fanout_prog.len > bpf_maxinsns) return error.FilterInvalid;
-
+    const request = try check(cfg, filter, fanout_prog);
     const index = try table.claim();
     errdefer table.release(index);
-    const capture = &table.items[index];
-    try sys.inNetns(netns.ptr, &err, openIn, .{ capture, cfg, name, geometry, filter, fanout_prog, info, &err });
+    table.items[index] = try sys.inNetns(request.netns, &err, openIn, .{ request, info, &err });
     info.handle = table.publish(index);
-    info.page_size_bytes = page_size;
 }
 
-fn openIn(
-    capture: *Capture,
+/// Opens a capture that the caller owns (no handle; `deinit` closes it): the bench's Zig loop
+/// reads a ring this way, set up exactly as a handle's.
+pub fn openOwned(
     cfg: *const abi.CaptureConfig,
-    name: [:0]const u8,
-    g: Geometry,
     filter: []const SockFilter,
     fanout_prog: []const SockFilter,
     info: *abi.CaptureInfo,
     err: *sys.Errno,
-) Error!void {
-    const fd = try sys.socket(linux.AF.PACKET, linux.SOCK.RAW, 0, err);
-    errdefer sys.close(fd);
+) Error!Capture {
+    const request = try check(cfg, filter, fanout_prog);
+    return sys.inNetns(request.netns, err, openIn, .{ request, info, err });
+}
 
-    const iface = lookupInterface(fd, name, err) catch |e| return if (e == error.NetworkDown) error.NoSuchInterface else e;
-    if (!iface.up and cfg.flags & abi.capture_flag_allow_down == 0) return error.InterfaceDown;
+/// Every step of the set-up, in the order the file comment explains, inside the namespace.
+fn openIn(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture {
+    const sock = try sys.PacketSocket.open(0, r.name, err);
+    errdefer sys.close(sock.fd);
+    if (!sock.iface.up and r.cfg.flags & abi.CaptureFlag.allow_down == 0) return error.InterfaceDown;
 
-    const version: u32 = @intFromEnum(linux.tpacket_versions.V3);
-    sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.VERSION, std.mem.asBytes(&version), err) catch |e|
+    try setOptions(sock.fd, r, err);
+    const ring = try mapRing(sock.fd, r.geometry, r.cfg.flags, err);
+    errdefer sys.munmap(ring, r.geometry.ringSizeBytes());
+    try sock.bind(sys.eth_p_all, err);
+
+    var fanout_id: u32 = 0;
+    if (r.joinsFanout()) {
+        fanout_id = try joinFanout(sock.fd, r.cfg, r.fanout_prog, err);
+        if (r.wantsFilter()) try attachFilter(sock.fd, r.filter, r.cfg.snaplen_bytes, err) else try detachFilter(sock.fd, err);
+    }
+    if (r.cfg.flags & abi.CaptureFlag.promisc != 0) {
+        const mreq = PacketMreq{ .ifindex = sock.iface.index, .type = packet_mr_promisc, .alen = 0, .address = @splat(0) };
+        try sys.setsockopt(sock.fd, linux.SOL.PACKET, linux.PACKET.ADD_MEMBERSHIP, std.mem.asBytes(&mreq), err);
+    }
+    info.* = infoOf(r, sock.iface, ring, fanout_id);
+    return .{
+        .fd = sock.fd,
+        .wake_fd = r.cfg.wake_fd,
+        .ring = ring,
+        .ring_size_bytes = r.geometry.ringSizeBytes(),
+        .block_size_bytes = r.geometry.block_size_bytes,
+        .block_count = r.geometry.block_count,
+        .current = 0,
+        .held = false,
+        .stats = .{ .packets = 0, .drops = 0, .freezes = 0 },
+        .errno = .{},
+    };
+}
+
+/// The socket options that must be in place before the ring: TPACKET_V3, outgoing frames,
+/// and the filter (or, for a fanout member, drop-all until it has joined).
+fn setOptions(fd: i32, r: Request, err: *sys.Errno) Error!void {
+    const v3: u32 = @intFromEnum(linux.tpacket_versions.V3);
+    sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.VERSION, std.mem.asBytes(&v3), err) catch |e|
         return if (e == error.InvalidArgument) error.NotSupported else e;
-
-    if (cfg.flags & abi.capture_flag_ignore_outgoing != 0) {
+    if (r.cfg.flags & abi.CaptureFlag.ignore_outgoing != 0) {
         const one: u32 = 1;
         try sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.IGNORE_OUTGOING, std.mem.asBytes(&one), err);
     }
-    const joins_fanout = cfg.flags & abi.capture_flag_fanout != 0;
-    const wants_filter = filter.len != 0 or cfg.snaplen_bytes != 0;
-    if (joins_fanout) {
+    if (r.joinsFanout()) {
         try attachDropAll(fd, err);
-    } else if (wants_filter) {
-        try attachFilter(fd, filter, cfg.snaplen_bytes, err);
+    } else if (r.wantsFilter()) {
+        try attachFilter(fd, r.filter, r.cfg.snaplen_bytes, err);
     }
+}
 
-    const tp_ft_req_fill_rxhash: u32 = 1;
+/// Asks the kernel for the ring (PACKET_RX_RING) and maps it.
+fn mapRing(fd: i32, g: Geometry, flags: u32, err: *sys.Errno) Error![*]u8 {
     const req = linux.tpacket_req3{
         .block_size = g.block_size_bytes,
         .block_nr = g.block_count,
@@ -376,104 +391,37 @@ fn openIn(
         .frame_nr = (g.block_size_bytes / g.frame_size_bytes) * g.block_count,
         .retire_blk_tov = g.block_timeout_ms,
         .sizeof_priv = 0,
-        .feature_req_word = if (cfg.flags & abi.capture_flag_fill_rxhash != 0) tp_ft_req_fill_rxhash else 0,
+        .feature_req_word = if (flags & abi.CaptureFlag.fill_rxhash != 0) tp_ft_req_fill_rxhash else 0,
     };
     switch (sys.setsockoptRaw(fd, linux.SOL.PACKET, linux.PACKET.RX_RING, std.mem.asBytes(&req))) {
         .SUCCESS => {},
-        .INVAL => |e| {
-            err.set(e);
-            return error.RingRejected;
-        },
-        .NOMEM => |e| {
-            err.set(e);
-            return error.OutOfMemory;
-        },
-        .PERM, .ACCES => |e| {
-            err.set(e);
-            return error.PermissionDenied;
-        },
-        else => |e| {
-            err.set(e);
-            return error.Unexpected;
-        },
+        .INVAL => |e| return err.fail(e, error.RingRejected),
+        .NOMEM => |e| return err.fail(e, error.OutOfMemory),
+        .PERM, .ACCES => |e| return err.fail(e, error.PermissionDenied),
+        else => |e| return err.fail(e, error.Unexpected),
     }
-    const ring_size: usize = @as(usize, g.block_size_bytes) * g.block_count;
-    const ring = try sys.mmapShared(fd, ring_size, err);
-    errdefer sys.munmap(ring, ring_size);
+    return sys.mmapShared(fd, g.ringSizeBytes(), err);
+}
 
-    var addr = linux.sockaddr.ll{
-        .protocol = std.mem.nativeToBig(u16, eth_p_all),
-        .ifindex = iface.index,
-        .hatype = 0,
-        .pkttype = 0,
-        .halen = 0,
-        .addr = @splat(0),
-    };
-    while (true) {
-        switch (sys.errnoOf(linux.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.ll)))) {
-            .SUCCESS => break,
-            .INTR => continue,
-            .NODEV, .NXIO => |e| {
-                err.set(e);
-                return error.NoSuchInterface;
-            },
-            .NETDOWN => |e| {
-                err.set(e);
-                return error.InterfaceDown;
-            },
-            .PERM, .ACCES => |e| {
-                err.set(e);
-                return error.PermissionDenied;
-            },
-            else => |e| {
-                err.set(e);
-                return error.Unexpected;
-            },
-        }
-    }
-
-    var fanout_id: u32 = 0;
-    if (joins_fanout) {
-        fanout_id = try joinFanout(fd, cfg, fanout_prog, err);
-        if (wants_filter) {
-            try attachFilter(fd, filter, cfg.snaplen_bytes, err);
-        } else {
-            try detachFilter(fd, err);
-        }
-    }
-
-    if (cfg.flags & abi.capture_flag_promisc != 0) {
-        const mreq = PacketMreq{ .ifindex = iface.index, .type = packet_mr_promisc, .alen = 0, .address = @splat(0) };
-        try sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.ADD_MEMBERSHIP, std.mem.asBytes(&mreq), err);
-    }
-
-    capture.* = .{
-        .fd = fd,
-        .wake_fd = cfg.wake_fd,
-        .ring = ring,
-        .ring_size_bytes = ring_size,
-        .block_size_bytes = g.block_size_bytes,
-        .block_count = g.block_count,
-        .current = 0,
-        .held = false,
-        .stats = .{ .packets = 0, .drops = 0, .freezes = 0 },
-        .errno = .{},
-    };
-    info.* = .{
+/// What the caller learns about an open capture (`handle` and `page_size_bytes` too; `errno`
+/// is filled by `open`).
+fn infoOf(r: Request, iface: sys.Interface, ring: [*]u8, fanout_id: u32) abi.CaptureInfo {
+    const g = r.geometry;
+    return .{
         .handle = 0,
         .errno = 0,
         .ring_address = @intFromPtr(ring),
-        .ring_size_bytes = ring_size,
+        .ring_size_bytes = g.ringSizeBytes(),
         .block_size_bytes = g.block_size_bytes,
         .block_count = g.block_count,
         .frame_size_bytes = g.frame_size_bytes,
         .block_timeout_ms = g.block_timeout_ms,
-        .snaplen_bytes = cfg.snaplen_bytes,
+        .snaplen_bytes = r.cfg.snaplen_bytes,
         .ifindex = iface.index,
         .fanout_group_id = fanout_id,
         .link_type = iface.link_type,
         .mtu = iface.mtu,
-        .page_size_bytes = 0,
+        .page_size_bytes = r.page_size,
         .mac = iface.mac,
     };
 }

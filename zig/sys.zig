@@ -1,5 +1,13 @@
-//! Thin wrappers over the raw Linux syscalls the library needs, each mapping errno to `abi.Error`.
+//! Thin wrappers over the raw Linux syscalls the library needs, each mapping errno to
+//! `abi.Error`, and the socket set-up every AF_PACKET socket we open shares (the capture ring,
+//! the generator, the bench's plain socket): name checks, netns entry, interface lookup, bind.
 //! No libc: everything goes through `std.os.linux`, so one build runs on any distribution.
+//!
+//! The EINTR rule. Every wrapper in this file retries a call that a signal interrupted
+//! (`retry`, bounded), so a signal never turns a set-up step into an error; `close` is the one
+//! exception (Linux frees the descriptor even when it reports EINTR). Blocking waits live with
+//! their callers (`ring.Capture.nextBlock`, the bench's recv loop) and go round their own loop
+//! on EINTR with the time left recomputed: a signal neither ends a wait nor lengthens it.
 
 const std = @import("std");
 const linux = std.os.linux;
@@ -15,38 +23,51 @@ pub const Errno = struct {
     pub fn set(self: *Errno, e: E) void {
         self.value = @intCast(@intFromEnum(e));
     }
+
+    /// Records `e` and returns `failure`: one errno switch arm, `.X => |e| return err.fail(e, ...)`.
+    pub fn fail(self: *Errno, e: E, failure: Error) Error {
+        self.set(e);
+        return failure;
+    }
 };
 
 pub fn errnoOf(rc: usize) E {
     return linux.errno(rc);
 }
 
+/// A signal storm is not a reason to spin forever: after this many EINTRs in a row the call's
+/// EINTR reaches its errno switch like any other failure.
+const eintr_retries_max = 1000;
+
+/// Calls the raw syscall `func` until it returns something other than EINTR.
+pub fn retry(comptime func: anytype, args: anytype) usize {
+    var rc: usize = undefined;
+    for (0..eintr_retries_max) |_| {
+        rc = @call(.auto, func, args);
+        if (errnoOf(rc) != .INTR) break;
+    }
+    return rc;
+}
+
 /// The errors every call shares: resource limits and permissions.
 fn common(e: E, err: *Errno) Error {
-    err.set(e);
-    return switch (e) {
+    return err.fail(e, switch (e) {
         .PERM, .ACCES => error.PermissionDenied,
         .MFILE, .NFILE, .NOBUFS => error.SystemResources,
         .NOMEM => error.OutOfMemory,
         .NODEV, .NXIO => error.NoSuchInterface,
         .NETDOWN => error.NetworkDown,
         else => error.Unexpected,
-    };
+    });
 }
 
 pub fn socket(domain: u32, sock_type: u32, protocol: u32, err: *Errno) Error!i32 {
-    while (true) {
-        const rc = linux.socket(domain, sock_type | linux.SOCK.CLOEXEC, protocol);
-        switch (errnoOf(rc)) {
-            .SUCCESS => return @intCast(rc),
-            .INTR => continue,
-            .AFNOSUPPORT, .PROTONOSUPPORT => |e| {
-                err.set(e);
-                return error.NotSupported;
-            },
-            else => |e| return common(e, err),
-        }
-    }
+    const rc = retry(linux.socket, .{ domain, sock_type | linux.SOCK.CLOEXEC, protocol });
+    return switch (errnoOf(rc)) {
+        .SUCCESS => @intCast(rc),
+        .AFNOSUPPORT, .PROTONOSUPPORT => |e| err.fail(e, error.NotSupported),
+        else => |e| common(e, err),
+    };
 }
 
 pub fn close(fd: i32) void {
@@ -56,56 +77,41 @@ pub fn close(fd: i32) void {
 
 /// setsockopt, with the errno returned raw so each caller can name its own failures.
 pub fn setsockoptRaw(fd: i32, level: i32, name: u32, value: []const u8) E {
-    return errnoOf(linux.setsockopt(fd, level, name, value.ptr, @intCast(value.len)));
+    return errnoOf(retry(linux.setsockopt, .{ fd, level, name, value.ptr, @as(linux.socklen_t, @intCast(value.len)) }));
 }
 
 pub fn setsockopt(fd: i32, level: i32, name: u32, value: []const u8, err: *Errno) Error!void {
-    switch (setsockoptRaw(fd, level, name, value)) {
-        .SUCCESS => return,
-        .NOPROTOOPT, .OPNOTSUPP => |e| {
-            err.set(e);
-            return error.NotSupported;
-        },
-        .INVAL => |e| {
-            err.set(e);
-            return error.InvalidArgument;
-        },
-        else => |e| return common(e, err),
-    }
+    return switch (setsockoptRaw(fd, level, name, value)) {
+        .SUCCESS => {},
+        .NOPROTOOPT, .OPNOTSUPP => |e| err.fail(e, error.NotSupported),
+        .INVAL => |e| err.fail(e, error.InvalidArgument),
+        else => |e| common(e, err),
+    };
 }
 
 pub fn getsockopt(fd: i32, level: i32, name: u32, value: []u8, err: *Errno) Error!usize {
     var len: linux.socklen_t = @intCast(value.len);
-    switch (errnoOf(linux.getsockopt(fd, level, name, value.ptr, &len))) {
-        .SUCCESS => return len,
-        .NOPROTOOPT, .OPNOTSUPP => |e| {
-            err.set(e);
-            return error.NotSupported;
-        },
-        else => |e| return common(e, err),
-    }
+    return switch (errnoOf(retry(linux.getsockopt, .{ fd, level, name, value.ptr, &len }))) {
+        .SUCCESS => len,
+        .NOPROTOOPT, .OPNOTSUPP => |e| err.fail(e, error.NotSupported),
+        else => |e| common(e, err),
+    };
 }
 
 pub fn ioctl(fd: i32, request: u32, arg: usize, err: *Errno) Error!void {
-    while (true) {
-        switch (errnoOf(linux.ioctl(fd, request, arg))) {
-            .SUCCESS => return,
-            .INTR => continue,
-            else => |e| return common(e, err),
-        }
-    }
+    return switch (errnoOf(retry(linux.ioctl, .{ fd, request, arg }))) {
+        .SUCCESS => {},
+        else => |e| common(e, err),
+    };
 }
 
 pub fn mmapShared(fd: i32, len: usize, err: *Errno) Error![*]u8 {
-    const rc = linux.mmap(null, len, .{ .READ = true, .WRITE = true }, .{ .TYPE = .SHARED }, fd, 0);
-    switch (errnoOf(rc)) {
-        .SUCCESS => return @ptrFromInt(rc),
-        .NOMEM, .AGAIN => |e| {
-            err.set(e);
-            return error.OutOfMemory;
-        },
-        else => |e| return common(e, err),
-    }
+    const rc = retry(linux.mmap, .{ null, len, linux.PROT{ .READ = true, .WRITE = true }, linux.MAP{ .TYPE = .SHARED }, fd, 0 });
+    return switch (errnoOf(rc)) {
+        .SUCCESS => @ptrFromInt(rc),
+        .NOMEM, .AGAIN => |e| err.fail(e, error.OutOfMemory),
+        else => |e| common(e, err),
+    };
 }
 
 pub fn munmap(ptr: [*]u8, len: usize) void {
@@ -115,43 +121,28 @@ pub fn munmap(ptr: [*]u8, len: usize) void {
 }
 
 pub fn openReadOnly(path: [*:0]const u8, err: *Errno) Error!i32 {
-    while (true) {
-        const rc = linux.open(path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
-        switch (errnoOf(rc)) {
-            .SUCCESS => return @intCast(rc),
-            .INTR => continue,
-            .NOENT, .NOTDIR => |e| {
-                err.set(e);
-                return error.NetnsFailed;
-            },
-            else => |e| return common(e, err),
-        }
-    }
+    const rc = retry(linux.open, .{ path, linux.O{ .ACCMODE = .RDONLY, .CLOEXEC = true }, @as(linux.mode_t, 0) });
+    return switch (errnoOf(rc)) {
+        .SUCCESS => @intCast(rc),
+        .NOENT, .NOTDIR => |e| err.fail(e, error.NetnsFailed),
+        else => |e| common(e, err),
+    };
 }
 
 pub fn read(fd: i32, buf: []u8, err: *Errno) Error!usize {
-    while (true) {
-        const rc = linux.read(fd, buf.ptr, buf.len);
-        switch (errnoOf(rc)) {
-            .SUCCESS => return rc,
-            .INTR => continue,
-            else => |e| return common(e, err),
-        }
-    }
+    const rc = retry(linux.read, .{ fd, buf.ptr, buf.len });
+    return switch (errnoOf(rc)) {
+        .SUCCESS => rc,
+        else => |e| common(e, err),
+    };
 }
 
 pub fn setnsNet(fd: i32, err: *Errno) Error!void {
-    switch (errnoOf(linux.setns(fd, linux.CLONE.NEWNET))) {
-        .SUCCESS => return,
-        .PERM => |e| {
-            err.set(e);
-            return error.PermissionDenied;
-        },
-        else => |e| {
-            err.set(e);
-            return error.NetnsFailed;
-        },
-    }
+    return switch (errnoOf(retry(linux.setns, .{ fd, linux.CLONE.NEWNET }))) {
+        .SUCCESS => {},
+        .PERM => |e| err.fail(e, error.PermissionDenied),
+        else => |e| err.fail(e, error.NetnsFailed),
+    };
 }
 
 pub fn monotonicNs() u64 {
@@ -185,10 +176,31 @@ pub fn pageSize() u32 {
     return 4096;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Socket set-up shared by every AF_PACKET socket we open.
+
+/// Copies a NUL-terminated name out of a fixed field, checking that it is terminated.
+pub fn fixedName(field: []const u8) ?[:0]const u8 {
+    const end = std.mem.indexOfScalar(u8, field, 0) orelse return null;
+    return field[0..end :0];
+}
+
+/// The interface name of a config's `ifname` field: 1 to 15 bytes, NUL-terminated.
+pub fn interfaceName(field: []const u8) Error![:0]const u8 {
+    const name = fixedName(field) orelse return error.InterfaceNameInvalid;
+    if (name.len == 0 or name.len >= abi.ifname_size) return error.InterfaceNameInvalid;
+    return name;
+}
+
+/// The namespace path of a config's `netns_path` field; empty means the caller's namespace.
+pub fn netnsPath(field: []const u8) Error![:0]const u8 {
+    return fixedName(field) orelse error.InvalidArgument;
+}
+
 /// Runs `func` with the calling thread inside the network namespace at `path`, then moves the
 /// thread back. A socket keeps the namespace it was made in, so the capture stays there.
-pub fn inNetns(path: [*:0]const u8, err: *Errno, comptime func: anytype, args: anytype) @TypeOf(@call(.auto, func, args)) {
-    if (path[0] == 0) return @call(.auto, func, args);
+pub fn inNetns(path: [:0]const u8, err: *Errno, comptime func: anytype, args: anytype) @TypeOf(@call(.auto, func, args)) {
+    if (path.len == 0) return @call(.auto, func, args);
     const home = try openReadOnly("/proc/thread-self/ns/net", err);
     defer close(home);
     const target = try openReadOnly(path, err);
@@ -202,8 +214,83 @@ pub fn inNetns(path: [*:0]const u8, err: *Errno, comptime func: anytype, args: a
     return @call(.auto, func, args);
 }
 
-/// Copies a NUL-terminated name out of a fixed field, checking that it is terminated.
-pub fn fixedName(field: []const u8) ?[:0]const u8 {
-    const end = std.mem.indexOfScalar(u8, field, 0) orelse return null;
-    return field[0..end :0];
+pub const eth_p_all: u16 = 0x0003;
+
+pub const Interface = struct { index: i32, up: bool, mtu: u32, link_type: u32, mac: [8]u8 };
+
+/// An AF_PACKET raw socket and the interface it is for, looked up by name through it.
+pub const PacketSocket = struct {
+    fd: i32,
+    iface: Interface,
+
+    /// Opens the socket for `protocol` (host order; 0 receives nothing until `bind` names one)
+    /// and looks up interface `name` in the calling thread's namespace.
+    pub fn open(protocol: u16, name: [:0]const u8, err: *Errno) Error!PacketSocket {
+        const fd = try socket(linux.AF.PACKET, linux.SOCK.RAW, std.mem.nativeToBig(u16, protocol), err);
+        errdefer close(fd);
+        const iface = lookupInterface(fd, name, err) catch |e|
+            return if (e == error.NetworkDown) error.NoSuchInterface else e;
+        return .{ .fd = fd, .iface = iface };
+    }
+
+    /// Binds to the interface: with ETH_P_ALL the socket receives every frame from here on;
+    /// with 0 it only sends.
+    pub fn bind(self: PacketSocket, protocol: u16, err: *Errno) Error!void {
+        var addr = linux.sockaddr.ll{
+            .protocol = std.mem.nativeToBig(u16, protocol),
+            .ifindex = self.iface.index,
+            .hatype = 0,
+            .pkttype = 0,
+            .halen = 0,
+            .addr = @splat(0),
+        };
+        const rc = retry(linux.bind, .{ self.fd, @as(*const linux.sockaddr, @ptrCast(&addr)), @as(linux.socklen_t, @sizeOf(linux.sockaddr.ll)) });
+        return switch (errnoOf(rc)) {
+            .SUCCESS => {},
+            .NODEV, .NXIO => |e| err.fail(e, error.NoSuchInterface),
+            .NETDOWN => |e| err.fail(e, error.InterfaceDown),
+            .PERM, .ACCES => |e| err.fail(e, error.PermissionDenied),
+            else => |e| err.fail(e, error.Unexpected),
+        };
+    }
+};
+
+/// Index, flags, MTU, link type and hardware address of interface `name`.
+fn lookupInterface(fd: i32, name: [:0]const u8, err: *Errno) Error!Interface {
+    var req: linux.ifreq = std.mem.zeroes(linux.ifreq);
+    @memcpy(req.ifrn.name[0..name.len], name);
+    try ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req), err);
+    var iface: Interface = .{ .index = req.ifru.ivalue, .up = false, .mtu = 0, .link_type = 0, .mac = @splat(0) };
+    try ioctl(fd, linux.SIOCGIFFLAGS, @intFromPtr(&req), err);
+    iface.up = req.ifru.flags.UP;
+    try ioctl(fd, linux.SIOCGIFMTU, @intFromPtr(&req), err);
+    iface.mtu = @intCast(req.ifru.mtu);
+    try ioctl(fd, linux.SIOCGIFHWADDR, @intFromPtr(&req), err);
+    iface.link_type = req.ifru.hwaddr.family;
+    @memcpy(iface.mac[0..6], req.ifru.hwaddr.data[0..6]);
+    return iface;
+}
+
+test "retry gives up on a call that is interrupted every time, and the errno reaches the switch" {
+    const Always = struct {
+        var calls: usize = 0;
+        fn interrupted() usize {
+            calls += 1;
+            return @bitCast(-@as(isize, @intFromEnum(E.INTR)));
+        }
+    };
+    try std.testing.expectEqual(E.INTR, errnoOf(retry(Always.interrupted, .{})));
+    try std.testing.expectEqual(@as(usize, eintr_retries_max), Always.calls);
+}
+
+test "names: an interface name is 1 to 15 bytes and terminated; an empty netns means here" {
+    var field: [abi.ifname_size]u8 = @splat(0);
+    try std.testing.expectError(error.InterfaceNameInvalid, interfaceName(&field));
+    @memcpy(field[0..4], "veth");
+    try std.testing.expectEqualStrings("veth", try interfaceName(&field));
+    @memset(&field, 'a');
+    try std.testing.expectError(error.InterfaceNameInvalid, interfaceName(&field));
+    try std.testing.expectError(error.InvalidArgument, netnsPath(&field));
+    const here: [4]u8 = @splat(0);
+    try std.testing.expectEqualStrings("", try netnsPath(&here));
 }
