@@ -14,7 +14,9 @@ ZIG     := PYTHONPATH=$(TOOLS)/zig python3 -m ziglang
 BUN     := $(TOOLS)/node_modules/.bin/bun
 DENO    := $(TOOLS)/node_modules/.bin/deno
 LIB     := zig-out/lib/libringcap.so
-ZIG_SRC := build.zig $(wildcard zig/*.zig)
+# The benchmark's native loops: built for the host beside LIB, never packaged.
+BENCH_LIB := zig-out/lib/libringcap_bench.so
+ZIG_SRC := build.zig $(wildcard zig/*.zig zig/bench/*.zig)
 NPM_TEST_STAMP := $(TOOLS)/.npm-test-$(subst @,-,$(subst /,_,$(subst $(eval) ,+,$(NPM_TEST))))
 
 export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
@@ -50,9 +52,10 @@ apt:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-build: $(LIB)
+build: $(LIB) $(BENCH_LIB)
 
-$(LIB): $(ZIG_SRC) $(TOOLS)/.zig-$(ZIG_VERSION)
+# One `zig build` makes both libraries.
+$(LIB) $(BENCH_LIB) &: $(ZIG_SRC) $(TOOLS)/.zig-$(ZIG_VERSION)
 	$(ZIG) build
 
 cross: prebuilt/x86_64-linux/libringcap.so

@@ -1,5 +1,7 @@
 //! Builds libringcap.so for the host (zig-out/lib), and with -Dcross for every packaged
-//! target (prebuilt/<arch>-linux/). `zig build test` runs the Zig unit tests.
+//! target (prebuilt/<arch>-linux/). The benchmark's native loops are a library of their own,
+//! libringcap_bench.so, built for the host only: the package never carries it.
+//! `zig build test` runs the Zig unit tests of both.
 const std = @import("std");
 const builtin = @import("builtin");
 
@@ -7,6 +9,12 @@ const builtin = @import("builtin");
 const zig_version_pinned = "0.17.1";
 
 const cross_targets = [_][]const u8{ "x86_64-linux", "aarch64-linux" };
+
+/// Each root sits in zig/ so that it may import every file below it.
+const lib_root = "zig/lib.zig";
+const bench_root = "zig/bench.zig";
+/// Imports both roots, so a file they share has its tests run once.
+const test_root = "zig/tests.zig";
 
 pub fn build(b: *std.Build) void {
     const found = std.fmt.comptimePrint("{d}.{d}.{d}", .{ builtin.zig_version.major, builtin.zig_version.minor, builtin.zig_version.patch });
@@ -18,12 +26,13 @@ pub fn build(b: *std.Build) void {
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default safe)") orelse .safe;
     const cross = b.option(bool, "cross", "Also build the packaged targets into prebuilt/") orelse false;
 
-    b.installArtifact(library(b, target, optimize));
+    b.installArtifact(library(b, "ringcap", lib_root, target, optimize));
+    b.installArtifact(library(b, "ringcap_bench", bench_root, target, optimize));
 
     if (cross) {
         for (cross_targets) |triple| {
             const t = b.resolveTargetQuery(std.Target.Query.parse(.{ .arch_os_abi = triple }) catch unreachable);
-            const lib = library(b, t, optimize);
+            const lib = library(b, "ringcap", lib_root, t, optimize);
             // Packaged copies carry no debug info: they are ten times smaller.
             lib.root_module.strip = true;
             const install = b.addInstallArtifact(lib, .{ .dest_dir = .{ .override = .{ .custom = b.fmt("../prebuilt/{s}", .{triple}) } } });
@@ -32,7 +41,7 @@ pub fn build(b: *std.Build) void {
     }
 
     const unit = b.addTest(.{ .root_module = b.createModule(.{
-        .root_source_file = b.path("zig/lib.zig"),
+        .root_source_file = b.path(test_root),
         .target = target,
         .optimize = .debug,
     }) });
@@ -42,12 +51,12 @@ pub fn build(b: *std.Build) void {
     b.step("test", "Run the Zig unit tests").dependOn(&run_unit.step);
 }
 
-fn library(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode) *std.Build.Step.Compile {
+fn library(b: *std.Build, name: []const u8, root: []const u8, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode) *std.Build.Step.Compile {
     return b.addLibrary(.{
-        .name = "ringcap",
+        .name = name,
         .linkage = .dynamic,
         .root_module = b.createModule(.{
-            .root_source_file = b.path("zig/lib.zig"),
+            .root_source_file = b.path(root),
             .target = target,
             .optimize = optimize,
             .link_libc = false,
