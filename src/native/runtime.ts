@@ -144,3 +144,15 @@ export async function threadEnded(tid: number, maxMs: number): Promise<boolean> 
   }
   return true;
 }
+
+/**
+ * Ends the calling Worker with exit code `code`. Bun's Worker reports the code in its "close"
+ * event (`process.exit` in a worker ends only the worker; `self.close()` would report 1).
+ * Deno's Worker has no "close" event and no exit code: there `lastWords(code)` runs first, so
+ * that the worker can tell its parent in a last message, and then the worker closes itself.
+ */
+export function exitWorker(code: number, lastWords: (code: number) => void): void {
+  if (isBun) process.exit(code);
+  lastWords(code);
+  (globalThis as unknown as { close(): void }).close();
+}
