@@ -2,7 +2,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { spawn } from "node:child_process";
-import { type FanoutPoolOptions, type FanoutReport, openFanout } from "../src/fanout/pool.ts";
+import { availableParallelism } from "node:os";
+import { FANOUT_DEFAULTS, type FanoutPoolOptions, type FanoutReport, openFanout } from "../src/fanout/pool.ts";
+import { poolSettings } from "../src/fanout/settings.ts";
 import { RingcapError } from "../src/errors.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { BUN, runGen } from "./_traffic.ts";
@@ -68,6 +70,56 @@ function popcount8(b: number): number {
   b = (b & 0x33) + ((b >> 2) & 0x33);
   return (b + (b >> 4)) & 0x0f;
 }
+
+describe("fanout pool options", () => {
+  const worker = "file:///handler.ts";
+  const code = (o: Partial<FanoutPoolOptions>, iface = "eth0") => {
+    try {
+      poolSettings(iface, { worker, ...o });
+      return "accepted";
+    } catch (e) {
+      return (e as RingcapError).code;
+    }
+  };
+
+  test("left out, an option comes to its FANOUT_DEFAULTS value", () => {
+    const s = poolSettings("eth0", { worker });
+    expect(s).toMatchObject({
+      handlerUrl: worker,
+      mode: FANOUT_DEFAULTS.mode,
+      groupId: undefined,
+      reportIntervalMs: FANOUT_DEFAULTS.reportIntervalMs,
+      restart: FANOUT_DEFAULTS.restart,
+      maxRestarts: FANOUT_DEFAULTS.maxRestarts,
+      handleSignals: FANOUT_DEFAULTS.handleSignals,
+      startTimeoutMs: FANOUT_DEFAULTS.startTimeoutMs,
+      closeTimeoutMs: FANOUT_DEFAULTS.closeTimeoutMs,
+    });
+    expect(FANOUT_DEFAULTS).toMatchObject({ mode: "hash", reportIntervalMs: 1000, maxRestarts: 5, startTimeoutMs: 15_000, closeTimeoutMs: 5_000 });
+    expect(s.workers).toBe(Math.min(availableParallelism(), FANOUT_DEFAULTS.maxWorkers));
+    expect(poolSettings("eth0", { worker, groupId: 7, mode: "lb", workers: 3 })).toMatchObject({ groupId: 7, mode: "lb", workers: 3 });
+  });
+
+  test("bad options are refused before any worker starts, with the code of what is wrong", () => {
+    expect(code({ worker: undefined as unknown as string })).toBe("invalid_argument");
+    expect(code({}, "")).toBe("interface_name_invalid");
+    expect(code({}, "a-name-far-too-long")).toBe("interface_name_invalid");
+    expect(code({ workers: 0 })).toBe("invalid_argument");
+    expect(code({ workers: FANOUT_DEFAULTS.maxWorkers + 1 })).toBe("invalid_argument");
+    expect(code({ workers: 1.5 })).toBe("invalid_argument");
+    expect(code({ reportIntervalMs: 0 })).toBe("invalid_argument");
+    expect(code({ maxRestarts: -1 })).toBe("invalid_argument");
+    expect(code({ startTimeoutMs: 0 })).toBe("invalid_argument");
+    expect(code({ closeTimeoutMs: Infinity })).toBe("invalid_argument");
+    expect(code({ closeTimeoutMs: 0 })).toBe("accepted");
+    expect(code({ mode: "bogus" as "hash" })).toBe("fanout_invalid");
+    expect(code({ groupId: 70000 })).toBe("fanout_invalid");
+    expect(code({ groupId: 1, uniqueId: true })).toBe("fanout_invalid");
+    expect(code({ uniqueId: false })).toBe("fanout_invalid");
+    expect(code({ mode: "cbpf" })).toBe("fanout_invalid");
+    expect(code({ mode: "ebpf" })).toBe("fanout_invalid");
+  });
+});
 
 describe.skipIf(!canCapture)("fanout pools on the namespace bench", () => {
   let bench: Bench;

@@ -1,17 +1,18 @@
 /**
- * The worker side of a {@link FanoutPool} (see fanout.ts): opens one capture that joins the
- * pool's fanout group, loads the user's handler module, and runs the block loop until the
- * pool raises the stop flag and signals its waker. Private: started only by the pool.
+ * The worker side of a fanout pool (see pool.ts): opens one capture that joins the pool's
+ * fanout group, loads the user's handler module, and runs the block loop until the pool raises
+ * the stop flag and signals its waker. Private: started only by the pool (member.ts).
  *
  * Everything that crosses back to the pool is numbers and small plain objects; ring memory
  * never leaves this thread.
  * @module
  */
 
-import { readlinkSync } from "node:fs";
 import { type Capture, openCapture } from "../capture.ts";
-import { type FanoutHandler, type FanoutHandlerContext, RUN, STOP_AFTER_DRAIN, type ToPool, type WorkerInit } from "./pool.ts";
+import { exitWorker, threadId } from "../native/runtime.ts";
 import type { Block } from "../packet.ts";
+import { RUN, serializeError, STOP_AFTER_DRAIN, type ToPool, type WorkerInit } from "./protocol.ts";
+import type { FanoutHandler, FanoutHandlerContext } from "./types.ts";
 
 /** How long a worker told to drain its ring may take before it stops anyway. */
 const DRAIN_MAX_MS = 2000;
@@ -22,48 +23,29 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
 declare const self: {
   onmessage: ((e: MessageEvent) => void) | null;
   postMessage(message: unknown, transfer?: Transferable[]): void;
-  close(): void;
 };
-
-const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 
 function send(message: ToPool): void {
   self.postMessage(message);
 }
 
-/**
- * This thread's kernel id ("PID/task/TID"), or -1. A Deno pool watches /proc/self/task/TID to
- * know when this thread is gone, since Deno Workers have no "close" event.
- */
-function threadId(): number {
-  try {
-    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    return Number.isInteger(tid) && tid > 0 ? tid : -1;
-  } catch {
-    return -1;
-  }
-}
-
-function serializeError(e: unknown): { name: string; message: string; stack?: string; code?: string; errno?: number } {
-  if (e instanceof Error) {
-    const err = e as Error & { code?: unknown; errno?: unknown };
-    return {
-      name: err.name,
-      message: err.message,
-      stack: err.stack,
-      code: typeof err.code === "string" ? err.code : undefined,
-      errno: typeof err.errno === "number" ? err.errno : undefined,
-    };
-  }
-  return { name: "Error", message: String(e) };
-}
-
+/** Ends this worker with `code`; under Deno the pool learns the code from a last message. */
 function exit(index: number, code: number): void {
-  // Bun reports `self.close()` as exit code 1; process.exit() in a worker ends only the worker.
-  if (isBun) process.exit(code);
-  // Deno's Worker has no "close" event and no exit code: say it in the last message.
-  send({ type: "exit", index, code });
-  self.close();
+  exitWorker(code, () => send({ type: "exit", index, code }));
+}
+
+/** What the handler gets: this worker's place, the pool's data, the capture, and `post`. */
+function handlerContext(init: WorkerInit, capture: Capture): FanoutHandlerContext {
+  return Object.freeze({
+    workerIndex: init.workerIndex,
+    workers: init.workers,
+    restarts: init.restarts,
+    data: init.data,
+    capture,
+    post: (data: unknown, transfer?: Transferable[]) => {
+      self.postMessage({ type: "data", index: init.workerIndex, data } satisfies ToPool, transfer ?? []);
+    },
+  });
 }
 
 async function loadHandler(init: WorkerInit, ctx: FanoutHandlerContext): Promise<FanoutHandler> {
@@ -79,6 +61,7 @@ async function loadHandler(init: WorkerInit, ctx: FanoutHandlerContext): Promise
   return handler;
 }
 
+/** Opens the capture, loads the handler, and hands it blocks until the pool says stop. */
 async function run(init: WorkerInit): Promise<void> {
   const stop = new Int32Array(init.stop);
   let capture: Capture | null = null;
@@ -98,16 +81,7 @@ async function run(init: WorkerInit): Promise<void> {
   try {
     capture = openCapture(init.iface, init.capture);
     send({ type: "opened", index: init.workerIndex, handle: capture.handle, tid: threadId() });
-    const ctx: FanoutHandlerContext = Object.freeze({
-      workerIndex: init.workerIndex,
-      workers: init.workers,
-      restarts: init.restarts,
-      data: init.data,
-      capture,
-      post: (data: unknown, transfer?: Transferable[]) => {
-        self.postMessage({ type: "data", index: init.workerIndex, data } satisfies ToPool, transfer ?? []);
-      },
-    });
+    const ctx = handlerContext(init, capture);
     handler = await loadHandler(init, ctx);
     send({ type: "ready", index: init.workerIndex, info: capture.info, handle: capture.handle });
 
@@ -157,20 +131,28 @@ async function run(init: WorkerInit): Promise<void> {
     send({ type: "closed", index: init.workerIndex });
     exit(init.workerIndex, 0);
   } catch (e) {
-    send({ type: "error", index: init.workerIndex, error: serializeError(e) });
-    try {
-      if (capture && !capture.closed && handler) report(true);
-    } catch {
-      // The first error is the one worth reporting.
-    }
-    try {
-      handler?.close?.();
-    } catch {
-      // As above.
-    }
-    capture?.close();
-    exit(init.workerIndex, 1);
+    fail(init, e, capture, handler, report);
   }
+}
+
+/**
+ * After `e`: tells the pool, sends the handler's last report if it had started, closes what
+ * is open, and ends the worker with exit code 1.
+ */
+function fail(init: WorkerInit, e: unknown, capture: Capture | null, handler: FanoutHandler | null, report: (final: boolean) => void): void {
+  send({ type: "error", index: init.workerIndex, error: serializeError(e) });
+  try {
+    if (capture && !capture.closed && handler) report(true);
+  } catch {
+    // The first error is the one worth reporting.
+  }
+  try {
+    handler?.close?.();
+  } catch {
+    // As above.
+  }
+  capture?.close();
+  exit(init.workerIndex, 1);
 }
 
 self.onmessage = (e: MessageEvent) => {

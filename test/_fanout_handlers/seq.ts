@@ -4,7 +4,7 @@
  * our own memory, not of the ring) and the sorted flow ids.
  */
 import type { Block } from "../../src/packet.ts";
-import type { FanoutHandlerContext } from "../../src/fanout/pool.ts";
+import type { FanoutHandlerContext } from "../../src/fanout/types.ts";
 
 const MAGIC = 0x52434150; // "RCAP"
 const PAYLOAD_AT = 42;

@@ -1,6 +1,6 @@
 /** Test handler: counts packets but takes `data.msPerBlock` over each block, so a backlog builds in the ring. */
 import type { Block } from "../../src/packet.ts";
-import type { FanoutHandlerContext } from "../../src/fanout/pool.ts";
+import type { FanoutHandlerContext } from "../../src/fanout/types.ts";
 
 export function createHandler(ctx: FanoutHandlerContext<{ msPerBlock: number }>) {
   const nap = new Int32Array(new SharedArrayBuffer(4));

@@ -1,5 +1,5 @@
 /** Test handler: throws on the first block (only in the first run of worker `data.failIndex`, default every worker). */
-import type { FanoutHandlerContext } from "../../src/fanout/pool.ts";
+import type { FanoutHandlerContext } from "../../src/fanout/types.ts";
 
 export default function createHandler(ctx: FanoutHandlerContext<{ failIndex?: number; once?: boolean }>) {
   const data = ctx.data ?? {};

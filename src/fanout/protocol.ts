@@ -1,0 +1,103 @@
+/**
+ * The wire protocol between a fanout pool and its workers: the message that starts a worker,
+ * the messages a worker sends back, the shared stop flag, and how an error crosses the thread
+ * boundary. Both sides import this module and nothing of each other.
+ * @internal
+ * @module
+ */
+
+import type { CaptureInfo, CaptureOptions, CaptureStats } from "../capture.ts";
+import { PermissionError, RingcapError } from "../errors.ts";
+
+/** Value of the pool's stop flag (an Int32 in a SharedArrayBuffer): keep reading. */
+export const RUN = 0;
+/** Stop after the current block. */
+export const STOP_NOW = 1;
+/** Read what the ring held when the flag was raised, then stop. */
+export const STOP_AFTER_DRAIN = 2;
+
+/** The message that starts a worker. */
+export interface WorkerInit {
+  iface: string;
+  capture: CaptureOptions;
+  handlerUrl: string;
+  workerIndex: number;
+  workers: number;
+  restarts: number;
+  data: unknown;
+  /** The stop flag: RUN, STOP_NOW or STOP_AFTER_DRAIN at index 0 of an Int32Array over it. */
+  stop: SharedArrayBuffer;
+  reportIntervalMs: number;
+}
+
+/** An Error as plain data, so that it survives the structured clone. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  errno?: number;
+}
+
+/** A worker's periodic (and final) report. */
+export interface ReportMessage {
+  type: "report";
+  index: number;
+  seq: number;
+  final: boolean;
+  stats: CaptureStats;
+  packets: number;
+  bytes: number;
+  blocks: number;
+  data: unknown;
+}
+
+/** Messages from a worker to the pool. */
+export type ToPool =
+  /** The capture is open: from now on the pool closes it if the worker ends without doing so. */
+  | { type: "opened"; index: number; handle: number; tid: number }
+  | { type: "ready"; index: number; info: CaptureInfo; handle: number }
+  | ReportMessage
+  | { type: "data"; index: number; data: unknown }
+  | { type: "error"; index: number; error: SerializedError }
+  | { type: "closed"; index: number }
+  /** Deno only, the worker's last message: Deno Workers have no "close" event. */
+  | { type: "exit"; index: number; code: number };
+
+/** `e` as plain data, keeping `code` and `errno` so that the pool can branch on them. */
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof Error) {
+    const err = e as Error & { code?: unknown; errno?: unknown };
+    return {
+      name: err.name,
+      message: err.message,
+      stack: err.stack,
+      code: typeof err.code === "string" ? err.code : undefined,
+      errno: typeof err.errno === "number" ? err.errno : undefined,
+    };
+  }
+  return { name: "Error", message: String(e) };
+}
+
+/** The Error that `serializeError` described, rebuilt on the pool's side. */
+export function rebuildError(e: SerializedError): Error {
+  const err = new Error(e.message) as Error & { code?: string; errno?: number };
+  err.name = e.name;
+  if (e.stack) err.stack = e.stack;
+  // Kept so that callers can branch on what failed inside the worker (e.g. "disk_full").
+  if (e.code !== undefined) err.code = e.code;
+  if (e.errno !== undefined) err.errno = e.errno;
+  return err;
+}
+
+/** The error a worker's failure becomes: its own code while starting, "worker_failed" later. */
+export function workerError(index: number, e: SerializedError | string, starting: boolean): RingcapError {
+  if (typeof e === "string") return new RingcapError("worker_failed", `fanout worker ${index} failed: ${e}`);
+  const cause = rebuildError(e);
+  if (starting && e.code) {
+    const message = `fanout worker ${index}: ${e.message}`;
+    if (e.code === "permission_denied") return new PermissionError(message, e.errno);
+    return new RingcapError(e.code, message, { errno: e.errno, cause });
+  }
+  return new RingcapError("worker_failed", `fanout worker ${index} failed: ${e.name}: ${e.message}`, { cause, errno: e.errno });
+}
