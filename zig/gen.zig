@@ -82,9 +82,26 @@ pub fn buildFrame(cfg: *const abi.GenConfig, l: Layout, src_mac: [6]u8, seq: u64
     std.debug.assert(frame.len >= l.frame_len);
     const flows: u64 = @max(cfg.flows, 1);
     const flow: u32 = @intCast(seq % flows);
-    const ipv6 = cfg.flags & abi.GenFlag.ipv6 != 0;
-    const tcp = cfg.flags & abi.GenFlag.tcp != 0;
+    const l3 = writeEthernet(cfg, src_mac, frame);
+    std.debug.assert(l3 == l.l2_len);
+    const l4 = l3 + l.l3_len;
+    const segment: Segment = .{
+        .at = l4,
+        .len = l.l4_len + l.payload_len,
+        .proto = if (cfg.flags & abi.GenFlag.tcp != 0) 6 else 17,
+    };
+    const pseudo = if (cfg.flags & abi.GenFlag.ipv6 != 0)
+        writeIpv6(frame[l3..l4], segment, flow)
+    else
+        writeIpv4(frame[l3..l4], segment, seq, flow);
+    writeTransport(cfg, frame, segment, l.l4_len, seq, flow, pseudo);
+}
 
+/// The L4 header and payload: where they start, their length and their IP protocol.
+const Segment = struct { at: usize, len: u32, proto: u8 };
+
+/// Addresses, the VLAN tags `cfg` asks for, and the ethertype; returns where L3 starts.
+fn writeEthernet(cfg: *const abi.GenConfig, src_mac: [6]u8, frame: []u8) usize {
     @memcpy(frame[0..6], cfg.dst_mac[0..6]);
     @memcpy(frame[6..12], &src_mac);
     var at: usize = 12;
@@ -100,52 +117,50 @@ pub fn buildFrame(cfg: *const abi.GenConfig, l: Layout, src_mac: [6]u8, seq: u64
         put16(frame, at + 2, tci);
         at += 4;
     }
-    put16(frame, at, if (ipv6) 0x86dd else 0x0800);
-    at += 2;
-    std.debug.assert(at == l.l2_len);
+    put16(frame, at, if (cfg.flags & abi.GenFlag.ipv6 != 0) 0x86dd else 0x0800);
+    return at + 2;
+}
 
-    const l3 = at;
-    const l4 = l3 + l.l3_len;
-    const l4_total: u32 = l.l4_len + l.payload_len;
-    const proto: u8 = if (tcp) 6 else 17;
+/// An IPv6 header from 2001:db8:0:1::<flow> to 2001:db8:0:2::1; returns the pseudo-header sum.
+fn writeIpv6(ip: []u8, segment: Segment, flow: u32) u32 {
+    put32(ip, 0, 0x6000_0000 | (flow & 0xfffff));
+    put16(ip, 4, @intCast(segment.len));
+    ip[6] = segment.proto;
+    ip[7] = 64;
+    @memset(ip[8..40], 0);
+    put32(ip, 8, 0x20010db8);
+    put32(ip, 12, 0x00000001);
+    put32(ip, 20, flow);
+    put32(ip, 24, 0x20010db8);
+    put32(ip, 28, 0x00000002);
+    put32(ip, 36, 1);
+    return sum16(0, ip[8..40]) + segment.len + segment.proto;
+}
+
+/// An IPv4 header from 198.18.x.y (one per flow, 65536 before the port changes) to
+/// 198.19.0.1, with its checksum; returns the pseudo-header sum.
+fn writeIpv4(ip: []u8, segment: Segment, seq: u64, flow: u32) u32 {
+    ip[0] = 0x45;
+    ip[1] = 0;
+    put16(ip, 2, @intCast(ip.len + segment.len));
+    put16(ip, 4, @truncate(seq));
+    put16(ip, 6, 0x4000);
+    ip[8] = 64;
+    ip[9] = segment.proto;
+    put16(ip, 10, 0);
+    put32(ip, 12, 0xc612_0000 | (flow & 0xffff));
+    put32(ip, 16, 0xc613_0001);
+    put16(ip, 10, finish(sum16(0, ip[0..20])));
+    return sum16(0, ip[12..20]) + segment.len + segment.proto;
+}
+
+/// The UDP or TCP header, the payload header (magic, sequence, flow) and the L4 checksum.
+fn writeTransport(cfg: *const abi.GenConfig, frame: []u8, segment: Segment, l4_len: u32, seq: u64, flow: u32, pseudo: u32) void {
+    const tcp = segment.proto == 6;
+    const l4 = segment.at;
     const src_port: u16 = src_port_base + @as(u16, @intCast((flow / 65536) % 50000));
-    const dst_port: u16 = if (cfg.dst_port != 0) cfg.dst_port else 9;
-
-    var pseudo: u32 = 0;
-    if (ipv6) {
-        put32(frame, l3, 0x6000_0000 | (flow & 0xfffff));
-        put16(frame, l3 + 4, @intCast(l4_total));
-        frame[l3 + 6] = proto;
-        frame[l3 + 7] = 64;
-        // Source 2001:db8:0:1::<flow>, destination 2001:db8:0:2::1.
-        @memset(frame[l3 + 8 .. l3 + 40], 0);
-        put32(frame, l3 + 8, 0x20010db8);
-        put32(frame, l3 + 12, 0x00000001);
-        put32(frame, l3 + 20, flow);
-        put32(frame, l3 + 24, 0x20010db8);
-        put32(frame, l3 + 28, 0x00000002);
-        put32(frame, l3 + 36, 1);
-        pseudo = sum16(0, frame[l3 + 8 .. l3 + 40]);
-        pseudo += l4_total + proto;
-    } else {
-        frame[l3] = 0x45;
-        frame[l3 + 1] = 0;
-        put16(frame, l3 + 2, @intCast(l.l3_len + l4_total));
-        put16(frame, l3 + 4, @truncate(seq));
-        put16(frame, l3 + 6, 0x4000);
-        frame[l3 + 8] = 64;
-        frame[l3 + 9] = proto;
-        put16(frame, l3 + 10, 0);
-        // Source 198.18.x.y (one per flow, 65536 before the port changes), destination 198.19.0.1.
-        put32(frame, l3 + 12, 0xc612_0000 | (flow & 0xffff));
-        put32(frame, l3 + 16, 0xc613_0001);
-        put16(frame, l3 + 10, finish(sum16(0, frame[l3 .. l3 + 20])));
-        pseudo = sum16(0, frame[l3 + 12 .. l3 + 20]);
-        pseudo += l4_total + proto;
-    }
-
     put16(frame, l4, src_port);
-    put16(frame, l4 + 2, dst_port);
+    put16(frame, l4 + 2, if (cfg.dst_port != 0) cfg.dst_port else 9);
     if (tcp) {
         put32(frame, l4 + 4, @truncate(seq));
         put32(frame, l4 + 8, 0);
@@ -155,10 +170,10 @@ pub fn buildFrame(cfg: *const abi.GenConfig, l: Layout, src_mac: [6]u8, seq: u64
         put16(frame, l4 + 16, 0);
         put16(frame, l4 + 18, 0);
     } else {
-        put16(frame, l4 + 4, @intCast(l4_total));
+        put16(frame, l4 + 4, @intCast(segment.len));
         put16(frame, l4 + 6, 0);
     }
-    const payload = l4 + l.l4_len;
+    const payload = l4 + l4_len;
     put32(frame, payload, abi.payload_magic);
     std.mem.writeInt(u64, frame[payload + 4 ..][0..8], seq, .big);
     put32(frame, payload + 12, flow);
@@ -220,16 +235,9 @@ fn openSocket(g: *Generator, name: [:0]const u8, err: *sys.Errno) Error!i32 {
 pub fn send(handle: u32, count: u64, max_ms: u32, out: *abi.GenResult) Error!void {
     const g = try table.get(handle);
     const l = try layoutFor(&g.cfg);
-    const slot = std.mem.alignForward(usize, l.frame_len, 64);
     const call_start = sys.monotonicNs();
     if (g.start_ns == 0) g.start_ns = call_start;
     const deadline = call_start + @as(u64, max_ms) * std.time.ns_per_ms;
-    const rate: u64 = g.cfg.rate_pps;
-    var src_mac: [6]u8 = undefined;
-    @memcpy(&src_mac, g.cfg.src_mac[0..6]);
-
-    var iov: [batch_max]std.posix.iovec_const = undefined;
-    var msgs: [batch_max]linux.mmsghdr = undefined;
     var sent: u64 = 0;
     out.* = .{ .sent = 0, .elapsed_ns = 0, .errno = 0 };
     defer {
@@ -241,44 +249,61 @@ pub fn send(handle: u32, count: u64, max_ms: u32, out: *abi.GenResult) Error!voi
     while (sent < count) {
         const now = sys.monotonicNs();
         if (now >= deadline) break;
-        var n: u64 = @min(g.batch, count - sent);
-        if (rate != 0) {
-            const due: u64 = (now - g.start_ns) * rate / std.time.ns_per_s;
-            if (due <= g.sent_total) {
-                const next_ns = g.start_ns + (g.sent_total + 1) * std.time.ns_per_s / rate;
-                sys.sleepNs(@min(next_ns -| now, deadline - now));
-                continue;
-            }
-            n = @min(n, due - g.sent_total);
-        }
-        for (0..n) |i| {
-            const frame = g.frames[i * slot ..][0..slot];
-            buildFrame(&g.cfg, l, src_mac, g.seq_next + i, frame);
-            iov[i] = .{ .base = frame.ptr, .len = l.frame_len };
-            msgs[i] = .{ .hdr = .{ .name = null, .namelen = 0, .iov = @ptrCast(&iov[i]), .iovlen = 1, .control = null, .controllen = 0, .flags = 0 }, .len = 0 };
-        }
-        var done: u64 = 0;
-        while (done < n) {
-            const rc = linux.sendmmsg(g.fd, msgs[done..].ptr, @intCast(n - done), 0);
-            switch (sys.errnoOf(rc)) {
-                .SUCCESS => done += rc,
-                .INTR => {},
-                // The device queue is full: give it a moment, unless time is up.
-                .NOBUFS, .AGAIN => {
-                    if (sys.monotonicNs() >= deadline) break;
-                    sys.sleepNs(20 * std.time.ns_per_us);
-                },
-                .MSGSIZE => |e| return g.errno.fail(e, error.FrameTooLarge),
-                .NETDOWN, .NXIO, .NODEV => |e| return g.errno.fail(e, error.NetworkDown),
-                else => |e| return g.errno.fail(e, error.Unexpected),
-            }
-        }
+        const n = framesDue(g, now, deadline, @min(g.batch, count - sent)) orelse continue;
+        const done = try sendBatch(g, l, n, deadline);
         sent += done;
         g.sent_total += done;
         g.seq_next += done;
         // Frames built but not sent are rebuilt with the same sequence numbers next time.
         if (done < n) break;
     }
+}
+
+/// How many of `wanted` frames the rate allows now; null (after sleeping until the next one
+/// is due, or the deadline) when none is.
+fn framesDue(g: *Generator, now: u64, deadline: u64, wanted: u64) ?u64 {
+    const rate: u64 = g.cfg.rate_pps;
+    if (rate == 0) return wanted;
+    const due: u64 = (now - g.start_ns) * rate / std.time.ns_per_s;
+    if (due <= g.sent_total) {
+        const next_ns = g.start_ns + (g.sent_total + 1) * std.time.ns_per_s / rate;
+        sys.sleepNs(@min(next_ns -| now, deadline - now));
+        return null;
+    }
+    return @min(wanted, due - g.sent_total);
+}
+
+/// Builds the next `n` frames and hands them to the kernel with sendmmsg; returns how many it
+/// took (fewer than `n` only when the device queue stayed full until the deadline).
+fn sendBatch(g: *Generator, l: Layout, n: u64, deadline: u64) Error!u64 {
+    std.debug.assert(n <= batch_max);
+    const slot = std.mem.alignForward(usize, l.frame_len, 64);
+    var src_mac: [6]u8 = undefined;
+    @memcpy(&src_mac, g.cfg.src_mac[0..6]);
+    var iov: [batch_max]std.posix.iovec_const = undefined;
+    var msgs: [batch_max]linux.mmsghdr = undefined;
+    for (0..n) |i| {
+        const frame = g.frames[i * slot ..][0..slot];
+        buildFrame(&g.cfg, l, src_mac, g.seq_next + i, frame);
+        iov[i] = .{ .base = frame.ptr, .len = l.frame_len };
+        msgs[i] = .{ .hdr = .{ .name = null, .namelen = 0, .iov = @ptrCast(&iov[i]), .iovlen = 1, .control = null, .controllen = 0, .flags = 0 }, .len = 0 };
+    }
+    var done: u64 = 0;
+    while (done < n) {
+        const rc = sys.retry(linux.sendmmsg, .{ g.fd, msgs[done..].ptr, @as(u32, @intCast(n - done)), @as(u32, 0) });
+        switch (sys.errnoOf(rc)) {
+            .SUCCESS => done += rc,
+            // The device queue is full: give it a moment, unless time is up.
+            .NOBUFS, .AGAIN => {
+                if (sys.monotonicNs() >= deadline) break;
+                sys.sleepNs(20 * std.time.ns_per_us);
+            },
+            .MSGSIZE => |e| return g.errno.fail(e, error.FrameTooLarge),
+            .NETDOWN, .NXIO, .NODEV => |e| return g.errno.fail(e, error.NetworkDown),
+            else => |e| return g.errno.fail(e, error.Unexpected),
+        }
+    }
+    return done;
 }
 
 pub fn frameLength(handle: u32) Error!u32 {
