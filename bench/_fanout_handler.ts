@@ -1,6 +1,5 @@
 /** The fanout-bun benchmark's handler: ring-bun's per-packet work, in each pool worker. */
-import type { FanoutHandlerContext } from "../src/fanout.ts";
-import type { Block } from "../src/packet.ts";
+import type { Block, FanoutHandlerContext } from "../mod.ts";
 import { countSources, SourceCounter } from "./_source_counter.ts";
 
 export function createHandler(ctx: FanoutHandlerContext) {

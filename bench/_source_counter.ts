@@ -1,5 +1,5 @@
 /** The per-packet work every benchmark capturer does: count packets per IPv4 source. */
-import type { Block } from "../src/packet.ts";
+import type { Block } from "../mod.ts";
 
 /** Packets per IPv4 source: the same open-addressing table as the Zig loop's SourceCounter. */
 export class SourceCounter {

@@ -13,11 +13,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { native } from "../src/ffi.ts";
-import { openCapture } from "../src/capture.ts";
-import { CAPTURE_CONFIG } from "../src/_layout.ts";
-import { encodeFixedString, netnsPath } from "../src/_util.ts";
-import { openFanout } from "../src/fanout.ts";
+import { openCapture, openFanout } from "../mod.ts";
+import { NativeLoop } from "./native.ts";
 import { countSources, countSourcesByView, SourceCounter } from "./_source_counter.ts";
 
 const { values, positionals } = parseArgs({
@@ -53,32 +50,19 @@ interface Result {
 }
 
 function recvMode(batch: number): Promise<Result> {
-  const cfg = new Uint8Array(CAPTURE_CONFIG.size);
-  const dv = new DataView(cfg.buffer);
-  encodeFixedString(cfg, CAPTURE_CONFIG.ifname, 16, iface, "interface");
-  if (values.netns) encodeFixedString(cfg, CAPTURE_CONFIG.netns_path, 108, netnsPath(values.netns), "netns");
-  dv.setInt32(CAPTURE_CONFIG.wake_fd, STDIN_WAKE_FD, true);
-  const out = new Uint8Array(40);
-  // The socket lives for the whole run: one call, ready written to stdout (fd 1) once bound.
-  const status = native().recvLoop(cfg, batch, maxPackets, Math.max(1, deadline - performance.now()) | 0, 1, out);
-  if (status < 0) throw new Error(`recv loop failed: ${status}`);
-  const o = new DataView(out.buffer);
-  return Promise.resolve({
-    mode,
-    packets: Number(o.getBigUint64(0, true)),
-    bytes: Number(o.getBigUint64(8, true)),
-    drops: Number(o.getBigUint64(32, true)),
-    sources: o.getUint32(24, true),
-    reads: Number(o.getBigUint64(16, true)),
-  });
+  // The socket lives for the whole run: one call reads until the count, the deadline or stdin.
+  using loop = NativeLoop.recv({ iface, netns: values.netns, wakeFd: STDIN_WAKE_FD }, batch);
+  console.log("READY");
+  const r = loop.run(maxPackets, Math.max(1, deadline - performance.now()) | 0);
+  return Promise.resolve({ mode, packets: r.packets, bytes: r.bytes, drops: r.drops, sources: r.sources, reads: r.blocks });
 }
 
 function ringZig(): Promise<Result> {
-  using cap = openCapture(iface, { netns: values.netns, wakeFd: STDIN_WAKE_FD, ring: RING });
+  using loop = NativeLoop.ring({ iface, netns: values.netns, wakeFd: STDIN_WAKE_FD, ring: RING });
   console.log("READY");
   // One native call for the whole run: it returns on the count, the deadline or the wake-up.
-  const r = cap.nativeLoop(maxPackets, Math.max(1, deadline - performance.now()) | 0);
-  return Promise.resolve({ mode, packets: r.packets, bytes: r.bytes, drops: cap.stats().drops, sources: r.sources, reads: r.blocks });
+  const r = loop.run(maxPackets, Math.max(1, deadline - performance.now()) | 0);
+  return Promise.resolve({ mode, packets: r.packets, bytes: r.bytes, drops: r.drops, sources: r.sources, reads: r.blocks });
 }
 
 function ringBun(): Promise<Result> {

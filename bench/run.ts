@@ -24,7 +24,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { dirname } from "node:path";
-import { createBench } from "../src/netns.ts";
+import { createBench } from "../testing.ts";
 
 const USAGE = `usage: ringcap bench [--runs N] [--count N] [--paced-rate PPS] [--paced-count N]
                      [--configs a,b,...] [--setups full,paced,latency] [--block-timeout-ms MS]
@@ -83,7 +83,7 @@ const LATENCY_COUNT = smoke ? 10 : 40;
 const LATENCY_RATE = 20;
 const BUN = process.execPath;
 const HERE = new URL(".", import.meta.url).pathname;
-const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
+const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const GEN_CPU = "0";
 const CAP_CPU = cpus().length > 1 ? "1" : "0";
 const hasTcpdump = spawnSync("sh", ["-c", "command -v tcpdump"]).status === 0;
@@ -271,7 +271,7 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
       });
     }
     if (config === "tcpdump") await waitForLine(child, "stderr", /listening on/, 10_000);
-    else await waitForLine(child, "stdout", /READY|R\n/, 10_000);
+    else await waitForLine(child, "stdout", /READY/, 10_000);
     const pid = child.pid!;
     // Warm-up: the same frames at the same rate before the measured part, so the JIT has
     // compiled the paths this traffic takes (per packet and per block: at a paced rate blocks

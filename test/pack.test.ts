@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBench, privileged } from "./_netns.ts";
-import { Generator } from "../src/gen.ts";
+import { Generator } from "../mod.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "ringcap-pack-"));
@@ -18,20 +18,22 @@ function pack(): string {
   return join(dir, r.stdout.trim().split("\n").pop()!);
 }
 
-test("npm pack ships mod.ts, the CLI and the prebuilt library for x86_64 and aarch64", () => {
+test("npm pack ships mod.ts, the CLI and the prebuilt library for x86_64 and aarch64, and no bench library", () => {
   const tgz = pack();
   const list = spawnSync("tar", ["-tzf", tgz], { encoding: "utf8" }).stdout.split("\n");
-  for (const f of ["package/mod.ts", "package/src/cli.ts", "package/package.json",
+  for (const f of ["package/mod.ts", "package/src/cli/main.ts", "package/package.json",
     "package/prebuilt/x86_64-linux/libringcap.so", "package/prebuilt/aarch64-linux/libringcap.so"]) {
     expect(list).toContain(f);
   }
   expect(list.some((f) => f.startsWith("package/zig-out") || f.startsWith("package/test/"))).toBe(false);
+  // The benchmark's native loops are built for the checkout only (`make`), never shipped.
+  expect(list.filter((f) => f.includes("libringcap_bench"))).toEqual([]);
 });
 
 test.skipIf(!privileged())("ringcap capture runs from the unpacked package against the bench", async () => {
   const tgz = pack();
   expect(spawnSync("tar", ["-xzf", tgz, "-C", dir]).status).toBe(0);
-  const cli = join(dir, "package/src/cli.ts");
+  const cli = join(dir, "package/src/cli/main.ts");
   expect(existsSync(join(dir, "package/zig-out"))).toBe(false);
   using bench = createBench();
   const child = Bun.spawn([process.execPath, cli, "capture", "-i", bench.rx, "--netns", bench.name, "-c", "5", "-n", "--seconds", "20", "udp"], {
