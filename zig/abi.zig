@@ -49,7 +49,7 @@ pub const Status = enum(i32) {
 pub const Error = blk: {
     var set = error{};
     for (@typeInfo(Status).@"enum".field_names) |name| {
-        if (@intFromEnum(@field(Status, name)) >= 0) continue;
+        if (@backingInt(@field(Status, name)) >= 0) continue;
         set = set || @TypeOf(@field(anyerror, camelCase(name)));
     }
     break :blk set;
@@ -64,7 +64,7 @@ pub fn status(err: Error) Status {
 
 /// What an export returns for `err`.
 pub fn code(err: Error) i32 {
-    return @intFromEnum(status(err));
+    return @backingInt(status(err));
 }
 
 /// What an export returns for `result`: 0, or the status of its error.
@@ -283,15 +283,26 @@ fn blockField(comptime name: []const u8) Layout.Field {
 /// The kernel's ring structs, their unions flattened into the names TypeScript uses.
 const kernel_layouts = [_]Layout{
     .{ .name = "tpacket3_hdr", .size = @sizeOf(linux.tpacket3_hdr), .fields = &.{
-        packetField("next_offset"), packetField("sec"),    packetField("nsec"),
-        packetField("snaplen"),     packetField("len"),    packetField("status"),
-        packetField("mac"),         packetField("net"),    variantField("rxhash"),
-        variantField("vlan_tci"),   variantField("vlan_tpid"),
+        packetField("next_offset"),
+        packetField("sec"),
+        packetField("nsec"),
+        packetField("snaplen"),
+        packetField("len"),
+        packetField("status"),
+        packetField("mac"),
+        packetField("net"),
+        variantField("rxhash"),
+        variantField("vlan_tci"),
+        variantField("vlan_tpid"),
     } },
     .{ .name = "block_desc", .size = @sizeOf(linux.tpacket_block_desc), .fields = &.{
         .{ .name = "version", .offset = @offsetOf(linux.tpacket_block_desc, "version") },
-        blockField("block_status"), blockField("num_pkts"),     blockField("offset_to_first_pkt"),
-        blockField("blk_len"),      blockField("seq_num"),      blockField("ts_first_pkt"),
+        blockField("block_status"),
+        blockField("num_pkts"),
+        blockField("offset_to_first_pkt"),
+        blockField("blk_len"),
+        blockField("seq_num"),
+        blockField("ts_first_pkt"),
         blockField("ts_last_pkt"),
     } },
 };
@@ -366,7 +377,7 @@ pub const json = struct {
 
     pub fn enumValues(comptime E: type) []const u8 {
         var pairs: []const [2][]const u8 = &.{};
-        for (@typeInfo(E).@"enum".field_names) |name| pairs = pairs ++ .{.{ name, number(@intFromEnum(@field(E, name))) }};
+        for (@typeInfo(E).@"enum".field_names) |name| pairs = pairs ++ .{.{ name, number(@backingInt(@field(E, name))) }};
         return object(pairs);
     }
 

@@ -81,7 +81,7 @@ comptime {
     abi.exportAll(exports, "ringcap_bench_");
 }
 
-const invalid_argument = @intFromEnum(abi.Status.invalid_argument);
+const invalid_argument = @backingInt(abi.Status.invalid_argument);
 
 const exports = struct {
     pub fn version() callconv(.c) u32 {

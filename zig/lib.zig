@@ -22,7 +22,7 @@ fn panicHandler(msg: []const u8, _: ?usize) noreturn {
     @trap();
 }
 
-const invalid_argument = @intFromEnum(abi.Status.invalid_argument);
+const invalid_argument = @backingInt(abi.Status.invalid_argument);
 
 /// The JSON `ringcap_describe` returns: statuses, symbols, layouts, flags, all derived.
 pub const description = abi.describe(exports);
@@ -175,7 +175,7 @@ test "the description is JSON that names every export, status and layout" {
 
     const status = root.get("status").?.object;
     inline for (@typeInfo(abi.Status).@"enum".field_names) |name| {
-        try std.testing.expectEqual(@as(i64, @intFromEnum(@field(abi.Status, name))), status.get(name).?.integer);
+        try std.testing.expectEqual(@as(i64, @backingInt(@field(abi.Status, name))), status.get(name).?.integer);
     }
     const layout = root.get("layout").?.object;
     const config = layout.get("CaptureConfig").?.object;

@@ -368,7 +368,7 @@ fn openIn(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture {
 /// The socket options that must be in place before the ring: TPACKET_V3, outgoing frames,
 /// and the filter (or, for a fanout member, drop-all until it has joined).
 fn setOptions(fd: i32, r: Request, err: *sys.Errno) Error!void {
-    const v3: u32 = @intFromEnum(linux.tpacket_versions.V3);
+    const v3: u32 = @backingInt(linux.tpacket_versions.V3);
     sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.VERSION, std.mem.asBytes(&v3), err) catch |e|
         return if (e == error.InvalidArgument) error.NotSupported else e;
     if (r.cfg.flags & abi.CaptureFlag.ignore_outgoing != 0) {

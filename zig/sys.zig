@@ -21,7 +21,7 @@ pub const Errno = struct {
     value: i32 = 0,
 
     pub fn set(self: *Errno, e: E) void {
-        self.value = @intCast(@intFromEnum(e));
+        self.value = @intCast(@backingInt(e));
     }
 
     /// Records `e` and returns `failure`: one errno switch arm, `.X => |e| return err.fail(e, ...)`.
@@ -276,7 +276,7 @@ test "retry gives up on a call that is interrupted every time, and the errno rea
         var calls: usize = 0;
         fn interrupted() usize {
             calls += 1;
-            return @bitCast(-@as(isize, @intFromEnum(E.INTR)));
+            return @bitCast(-@as(isize, @backingInt(E.INTR)));
         }
     };
     try std.testing.expectEqual(E.INTR, errnoOf(retry(Always.interrupted, .{})));
