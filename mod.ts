@@ -25,18 +25,20 @@ export {
   type CaptureInfo,
   type CaptureOptions,
   type CaptureStats,
+  DEFAULT_RING,
   FANOUT_MODES,
   type FanoutMode,
   type FanoutOptions,
   openCapture,
   type RingOptions,
-  Waker,
 } from "./src/capture.ts";
-export { Block, PacketView } from "./src/packet.ts";
+export { Block, FrameCursor, PacketView, VLAN_TAG_BYTES } from "./src/packet.ts";
 export {
   type CreateFanoutHandler,
   type FanoutCloseOptions,
   type FanoutCounters,
+  FANOUT_DEFAULTS,
+  type FanoutEvents,
   type FanoutHandler,
   type FanoutHandlerContext,
   type FanoutMessage,
@@ -58,9 +60,13 @@ export {
   flowTuple,
   IPPROTO,
   PacketDecoder,
+  TCP_FLAGS,
 } from "./src/decode.ts";
-export { type FlowCount, FlowTable, type FlowTableOptions } from "./src/flows.ts";
-export { Generator, type GeneratorOptions, type SendResult } from "./src/gen.ts";
+export { FLOW_TABLE_DEFAULTS, type FlowCount, FlowTable, type FlowTableOptions, MAX_FLOWS } from "./src/flows.ts";
+export { Generator, GENERATOR_DEFAULTS, type GeneratorOptions, type SendResult } from "./src/gen.ts";
 export { ClosedError, InterfaceError, PermissionError, RingcapError } from "./src/errors.ts";
-export { type BpfProgram, compileFilter, parseBpfText } from "./src/bpf/filter.ts";
-export { type PcapFormat, PcapWriter, type PcapWriterOptions } from "./src/pcap.ts";
+export { compileFilter, type CompileFilterOptions } from "./src/bpf/compile.ts";
+export { type BpfInstruction, type BpfProgram, parseBpfText, programFromInstructions, programText } from "./src/bpf/program.ts";
+export { onWireProgram } from "./src/bpf/vlan.ts";
+export { linkTypeFor, type PcapFormat, PcapWriter, type PcapWriterOptions } from "./src/pcap.ts";
+export { MAX_SNAPLEN } from "./src/options.ts";

@@ -9,7 +9,7 @@
 
 import { parseArgs } from "node:util";
 import { spawn } from "node:child_process";
-import { FlowTable, openCapture, PacketDecoder } from "../mod.ts";
+import { FlowTable, openCapture } from "../mod.ts";
 import { createBench } from "../testing.ts";
 
 const { values } = parseArgs({
@@ -31,7 +31,6 @@ gen.stdout.on("data", (d) => (genOut += d));
 const genDone = new Promise<number>((resolve) => gen.on("exit", (code) => resolve(code ?? 1)));
 
 const flows = new FlowTable();
-const decoder = new PacketDecoder();
 let packets = 0;
 let bytes = 0;
 let lastPackets = 0;
@@ -53,15 +52,12 @@ const stop = new AbortController();
 genDone.then(() => setTimeout(() => stop.abort(), 300));
 // A bound on the whole run, cleared when the capture ends so it does not keep the process alive.
 const hardStop = setTimeout(() => stop.abort(), 70_000);
-const view = cap.view;
-const bytesOfRing = cap.bytes;
 for await (const block of cap.blocks({ signal: stop.signal })) {
-  block.forEach((p) => {
-    const caplen = p.caplen;
+  for (const p of block) {
     packets++;
     bytes += p.length;
-    flows.add(decoder.decode(bytesOfRing, view, p.offset, caplen), p.length);
-  });
+    flows.add(p.decode(), p.length);
+  }
 }
 clearInterval(ticker);
 clearTimeout(hardStop);

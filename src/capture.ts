@@ -4,11 +4,18 @@
  */
 
 import { ClosedError, InterfaceError, RingcapError, statusError } from "./errors.ts";
+import { interfaceNames, netnsPath } from "./interfaces.ts";
+import { CONSTANTS, FANOUT_MODE_VALUES, FLAGS, LAYOUT, STATUS } from "./native/abi.ts";
 import { native, type Native } from "./native/library.ts";
-import { BLOCK_INFO, CAPTURE_CONFIG, CAPTURE_FLAG, CAPTURE_INFO, CAPTURE_STATS } from "./native/layout.ts";
+import { encodeFixedString } from "./native/struct.ts";
+import { intOption, snaplenOrMax, U32 } from "./options.ts";
 import { Block, type PacketView, type RingOwner } from "./packet.ts";
-import { encodeFixedString, interfaceNames, netnsPath } from "./native/util.ts";
-import { type BpfProgram, compileFilter } from "./bpf/filter.ts";
+import { type BpfProgram, compileFilter } from "./bpf/compile.ts";
+
+const CAPTURE_CONFIG = LAYOUT.CaptureConfig;
+const CAPTURE_INFO = LAYOUT.CaptureInfo;
+const BLOCK_INFO = LAYOUT.BlockInfo;
+const CAPTURE_STATS = LAYOUT.CaptureStats;
 
 /**
  * Ring geometry. The defaults hold 64 MiB: at one million minimum-size frames a second
@@ -31,16 +38,8 @@ export interface RingOptions {
 /** PACKET_FANOUT modes. */
 export type FanoutMode = "hash" | "lb" | "cpu" | "rollover" | "rnd" | "qm" | "cbpf" | "ebpf";
 
-export const FANOUT_MODES: Readonly<Record<FanoutMode, number>> = {
-  hash: 0,
-  lb: 1,
-  cpu: 2,
-  rollover: 3,
-  rnd: 4,
-  qm: 5,
-  cbpf: 6,
-  ebpf: 7,
-};
+/** The PACKET_FANOUT mode numbers by name. */
+export const FANOUT_MODES: Readonly<Record<FanoutMode, number>> = FANOUT_MODE_VALUES;
 
 export interface FanoutOptions {
   /** The group to join (0..65535). Without it the kernel picks a free id (`uniqueId`). */
@@ -83,7 +82,7 @@ export interface CaptureOptions {
   netns?: string;
   /** Open even if the interface is down. @default false */
   allowDown?: boolean;
-  /** An eventfd (see `Waker`) whose signal ends a blocking wait. @internal for pools */
+  /** An eventfd (see `Waker`) whose signal ends a blocking wait: how a pool stops its workers. */
   wakeFd?: number;
 }
 
@@ -156,143 +155,86 @@ export function openCapture(iface: string, options: CaptureOptions = {}): Captur
 
 /**
  * A TPACKET_V3 capture. Read it block by block: `blocks()` (async, never blocks the event
- * loop), `nextBlock(timeoutMs)` (synchronous, for workers and scripts), or `dispatch(fn)`.
+ * loop) or `nextBlock(timeoutMs)` (synchronous, for workers and scripts); walk a block with
+ * `for (const p of block)` (readable) or `block.cursor()` (fastest). `dispatch(fn, { max })`
+ * hands out packets one at a time across blocks, as libpcap's pcap_dispatch does.
  * Only one block is held at a time; asking for the next releases the previous one.
  */
-export class Capture implements RingOwner {
+export class Capture {
   readonly info: CaptureInfo;
+  /** The whole ring as bytes: frames are at `PacketView.offset` / `FrameCursor.offset`. */
   readonly bytes: Uint8Array;
+  /** The whole ring as a DataView, for reading frame fields at those offsets. */
   readonly view: DataView;
-  readonly words: Uint32Array;
-  generation = 0;
+  #ring: RingOwner;
   #lib: Native;
   #handle: number;
-  #closed = false;
   #held: Block | null = null;
   #blockOut = new Uint8Array(BLOCK_INFO.size);
   #blockOutView = new DataView(this.#blockOut.buffer);
   #statsOut = new Uint8Array(CAPTURE_STATS.size);
-  #cursor: { block: Block; next: number } | null = null;
-  /** True when the last `nextBlock` returned null because the wake fd fired (not a timeout). */
-  woken = false;
+  #pending: { block: Block; next: number } | null = null;
+  #woken = false;
 
   constructor(iface: string, options: CaptureOptions = {}) {
-    if (typeof iface !== "string" || iface.length === 0 || iface.length > 15) {
-      throw new RingcapError("interface_name_invalid", `interface name must be 1 to 15 characters, got ${JSON.stringify(iface)}`);
-    }
-    const ring = { ...DEFAULT_RING, ...options.ring };
-    const cfg = new Uint8Array(CAPTURE_CONFIG.size);
-    const dv = new DataView(cfg.buffer);
-    encodeFixedString(cfg, CAPTURE_CONFIG.ifname, 16, iface, "interface name");
-    if (options.netns) encodeFixedString(cfg, CAPTURE_CONFIG.netns_path, 108, netnsPath(options.netns), "netns path");
-    dv.setUint32(CAPTURE_CONFIG.block_size_bytes, u32Option(ring.blockSize, DEFAULT_RING.blockSize, "ring.blockSize"), true);
-    dv.setUint32(CAPTURE_CONFIG.block_count, u32Option(ring.blockCount, DEFAULT_RING.blockCount, "ring.blockCount"), true);
-    dv.setUint32(CAPTURE_CONFIG.frame_size_bytes, u32Option(ring.frameSize, DEFAULT_RING.frameSize, "ring.frameSize"), true);
-    dv.setUint32(CAPTURE_CONFIG.block_timeout_ms, u32Option(ring.blockTimeoutMs, DEFAULT_RING.blockTimeoutMs, "ring.blockTimeoutMs"), true);
-    const snaplen = u32Option(options.snaplen, 0, "snaplen");
-    dv.setUint32(CAPTURE_CONFIG.snaplen_bytes, snaplen, true);
-    let flags = 0;
-    if (options.promisc) flags |= CAPTURE_FLAG.PROMISC;
-    if (options.ignoreOutgoing) flags |= CAPTURE_FLAG.IGNORE_OUTGOING;
-    if (options.rxHash ?? true) flags |= CAPTURE_FLAG.FILL_RXHASH;
-    if (options.allowDown) flags |= CAPTURE_FLAG.ALLOW_DOWN;
-    let fanoutProg: BpfProgram | null = null;
-    let ebpfFd = -1;
-    if (options.fanout) {
-      const f = options.fanout;
-      const mode = FANOUT_MODES[f.mode ?? "hash"];
-      if (mode === undefined) {
-        throw new RingcapError("fanout_invalid", `unknown fanout mode ${JSON.stringify(f.mode)}: use one of ${Object.keys(FANOUT_MODES).join(", ")}`);
-      }
-      const unique = f.groupId === undefined || f.uniqueId === true;
-      if (f.groupId !== undefined && (!Number.isInteger(f.groupId) || f.groupId < 0 || f.groupId > 0xffff)) {
-        throw new RingcapError("fanout_invalid", `fanout groupId must be an integer from 0 to 65535, got ${f.groupId}`);
-      }
-      let fflags = 0;
-      if (f.rollover) fflags |= 0x1000;
-      if (unique) fflags |= 0x2000;
-      if (f.ignoreOutgoing) fflags |= 0x4000;
-      if (f.defrag) fflags |= 0x8000;
-      flags |= CAPTURE_FLAG.FANOUT;
-      dv.setUint32(CAPTURE_CONFIG.fanout_group_id, unique ? 0 : f.groupId!, true);
-      dv.setUint32(CAPTURE_CONFIG.fanout_mode, mode, true);
-      dv.setUint32(CAPTURE_CONFIG.fanout_flags, fflags, true);
-      fanoutProg = f.program ?? null;
-      ebpfFd = f.ebpfFd ?? -1;
-    }
-    dv.setUint32(CAPTURE_CONFIG.flags, flags, true);
-    dv.setInt32(CAPTURE_CONFIG.fanout_ebpf_fd, ebpfFd, true);
-    dv.setInt32(CAPTURE_CONFIG.wake_fd, options.wakeFd ?? -1, true);
-
-    const filter = typeof options.filter === "string" ? compile(options.filter, snaplen) : options.filter ?? null;
-
+    const config = encodeCaptureConfig(iface, options);
     this.#lib = native();
     const out = new Uint8Array(CAPTURE_INFO.size);
-    const status = this.#lib.captureOpen(
-      cfg,
+    const { filter, fanoutProgram } = config;
+    const status = this.#lib.capture_open(
+      config.bytes,
       filter ? filter.instructions : null,
       filter ? filter.length : 0,
-      fanoutProg ? fanoutProg.instructions : null,
-      fanoutProg ? fanoutProg.length : 0,
+      fanoutProgram ? fanoutProgram.instructions : null,
+      fanoutProgram ? fanoutProgram.length : 0,
       out,
     );
     const info = new DataView(out.buffer);
-    if (status < 0) {
-      const errno = info.getInt32(CAPTURE_INFO.errno, true);
-      const err = statusError(status, `cannot capture on ${iface}${options.netns ? ` in netns ${options.netns}` : ""}`, errno);
-      if (err.code === "no_such_interface") {
-        const names = interfaceNames(options.netns);
-        throw new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ") || "(none found)"}`, names, errno);
-      }
-      throw err;
-    }
+    if (status < 0) throw openError(iface, options.netns, status, info.getInt32(CAPTURE_INFO.errno, true));
     this.#handle = info.getUint32(CAPTURE_INFO.handle, true);
     const ringBytes = Number(info.getBigUint64(CAPTURE_INFO.ring_size_bytes, true));
     const buffer = this.#lib.mapMemory(info.getBigUint64(CAPTURE_INFO.ring_address, true), ringBytes);
     this.bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
-    this.words = new Uint32Array(buffer);
-    const mac = Array.from(out.subarray(CAPTURE_INFO.mac, CAPTURE_INFO.mac + 6), (b) => b.toString(16).padStart(2, "0"));
-    this.info = Object.freeze({
-      interface: iface,
-      ifindex: info.getInt32(CAPTURE_INFO.ifindex, true),
-      arpType: info.getUint32(CAPTURE_INFO.link_type, true),
-      mtu: info.getUint32(CAPTURE_INFO.mtu, true),
-      mac: mac.join(":"),
-      blockSize: info.getUint32(CAPTURE_INFO.block_size_bytes, true),
-      blockCount: info.getUint32(CAPTURE_INFO.block_count, true),
-      frameSize: info.getUint32(CAPTURE_INFO.frame_size_bytes, true),
-      blockTimeoutMs: info.getUint32(CAPTURE_INFO.block_timeout_ms, true),
-      snaplen,
-      ringBytes,
-      fanoutGroupId: options.fanout ? info.getUint32(CAPTURE_INFO.fanout_group_id, true) : -1,
-    });
+    this.#ring = {
+      bytes: this.bytes,
+      view: this.view,
+      words: new Uint32Array(buffer),
+      generation: 0,
+      closed: false,
+      releaseHeld: (block) => this.#release(block),
+    };
+    this.info = decodeInfo(iface, out, config.snaplen, ringBytes, options.fanout !== undefined);
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.#ring.closed;
   }
 
   /**
-   * The native handle (a number valid in every thread of the process). @internal A fanout pool
-   * uses it to close the capture of a worker that died without closing it.
+   * The native handle (a number valid in every thread of the process). A fanout pool uses it
+   * to close the capture of a worker that died without closing it.
    */
   get handle(): number {
     return this.#handle;
   }
 
-  #ensureOpen(): void {
-    if (this.#closed) throw new ClosedError("capture");
+  /** True when the last `nextBlock` returned null because the wake fd fired (not a timeout). */
+  get woken(): boolean {
+    return this.#woken;
   }
 
-  /** @internal Called by Block.release(). */
-  releaseHeld(block: Block): void {
+  #ensureOpen(): void {
+    if (this.#ring.closed) throw new ClosedError("capture");
+  }
+
+  #release(block: Block): void {
     if (this.#held !== block) return;
     this.#held = null;
-    this.#cursor = null;
-    this.generation++;
-    const status = this.#lib.captureReleaseBlock(this.#handle);
-    if (status < 0) throw statusError(status, "cannot release block", this.#lib.captureErrno(this.#handle));
+    this.#pending = null;
+    this.#ring.generation++;
+    const status = this.#lib.capture_release_block(this.#handle);
+    if (status < 0) throw statusError(status, "cannot release block", this.#lib.capture_errno(this.#handle));
   }
 
   /**
@@ -303,15 +245,15 @@ export class Capture implements RingOwner {
   nextBlock(timeoutMs = -1): Block | null {
     this.#ensureOpen();
     this.#held?.release();
-    const r = this.#lib.captureNextBlock(this.#handle, timeoutMs | 0, this.#blockOut);
-    this.woken = r === -2;
+    const r = this.#lib.capture_next_block(this.#handle, timeoutMs | 0, this.#blockOut);
+    this.#woken = r === STATUS.woken;
     if (r < 0) {
-      if (r === -1 || r === -2) return null;
-      throw statusError(r, `capture on ${this.info.interface} failed`, this.#lib.captureErrno(this.#handle));
+      if (r === STATUS.timed_out || r === STATUS.woken) return null;
+      throw statusError(r, `capture on ${this.info.interface} failed`, this.#lib.capture_errno(this.#handle));
     }
     const o = this.#blockOutView;
     const block = new Block(
-      this,
+      this.#ring,
       r,
       o.getUint32(BLOCK_INFO.offset_bytes, true),
       o.getUint32(BLOCK_INFO.packet_count, true),
@@ -338,7 +280,7 @@ export class Capture implements RingOwner {
     const idleMax = Math.max(1, options.idleMaxMs ?? Math.min(5, Math.max(1, this.info.blockTimeoutMs >> 1)));
     let idle = 0;
     try {
-      while (!this.#closed && !options.signal?.aborted) {
+      while (!this.#ring.closed && !options.signal?.aborted) {
         const block = this.nextBlock(0);
         if (block) {
           idle = 0;
@@ -349,7 +291,7 @@ export class Capture implements RingOwner {
         await sleep(idle, options.signal);
       }
     } finally {
-      if (!this.#closed) this.#held?.release();
+      if (!this.#ring.closed) this.#held?.release();
     }
   }
 
@@ -364,25 +306,25 @@ export class Capture implements RingOwner {
     let seen = 0;
     let wait = options.timeoutMs ?? 0;
     while (seen < max) {
-      if (!this.#cursor) {
+      if (!this.#pending) {
         const block = this.nextBlock(wait);
         if (!block) break;
-        this.#cursor = { block, next: 0 };
+        this.#pending = { block, next: 0 };
       }
       wait = 0;
-      const cursor = this.#cursor;
-      cursor.block.forEach((p, i) => {
-        if (i < cursor.next) return true;
-        if (seen >= max) return false;
+      const pending = this.#pending;
+      let index = 0;
+      for (const p of pending.block) {
+        if (index++ < pending.next) continue;
+        if (seen >= max) break;
         fn(p);
         seen++;
-        cursor.next = i + 1;
-        return true;
-      });
-      if (this.#closed) break;
-      if (cursor.next >= cursor.block.packetCount) {
-        this.#cursor = null;
-        cursor.block.release();
+        pending.next = index;
+      }
+      if (this.#ring.closed) break;
+      if (pending.next >= pending.block.packetCount) {
+        this.#pending = null;
+        pending.block.release();
       }
     }
     return seen;
@@ -391,50 +333,133 @@ export class Capture implements RingOwner {
   /** Kernel statistics accumulated since the capture opened. */
   stats(): CaptureStats {
     this.#ensureOpen();
-    const status = this.#lib.captureStats(this.#handle, this.#statsOut);
-    if (status < 0) throw statusError(status, "cannot read capture statistics", this.#lib.captureErrno(this.#handle));
+    const status = this.#lib.capture_stats(this.#handle, this.#statsOut);
+    if (status < 0) throw statusError(status, "cannot read capture statistics", this.#lib.capture_errno(this.#handle));
     const dv = new DataView(this.#statsOut.buffer);
     const packets = Number(dv.getBigUint64(CAPTURE_STATS.packets, true));
     const drops = Number(dv.getBigUint64(CAPTURE_STATS.drops, true));
     return { received: packets - drops, drops, freezes: Number(dv.getBigUint64(CAPTURE_STATS.freezes, true)) };
   }
 
-  /**
-   * Runs the native reader (libringcap's own loop: per packet it reads the IPv4 source and
-   * counts sources) until `maxPackets`, `maxMs`, or a wake-up. For benchmarks.
-   */
-  nativeLoop(maxPackets: number, maxMs: number): { packets: number; bytes: number; blocks: number; sources: number } {
-    this.#ensureOpen();
-    this.#held?.release();
-    const out = new Uint8Array(40);
-    const status = this.#lib.nativeLoop(this.#handle, maxPackets, maxMs, out);
-    if (status < 0) throw statusError(status, "native loop failed", this.#lib.captureErrno(this.#handle));
-    const dv = new DataView(out.buffer);
-    return {
-      packets: Number(dv.getBigUint64(0, true)),
-      bytes: Number(dv.getBigUint64(8, true)),
-      blocks: Number(dv.getBigUint64(16, true)),
-      sources: dv.getUint32(24, true),
-    };
-  }
-
   /** Closes the socket and unmaps the ring. Idempotent; every view and block stops working. */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#ring.closed) return;
+    this.#ring.closed = true;
     this.#held = null;
-    this.#cursor = null;
-    this.generation++;
+    this.#pending = null;
+    this.#ring.generation++;
     // Detach the ring's ArrayBuffer before unmapping it: every view over it (ours and any the
     // caller kept, such as `capture.view`) then throws on access instead of touching memory
     // that is no longer mapped.
     (this.bytes.buffer as ArrayBuffer & { transfer(n: number): ArrayBuffer }).transfer(0);
-    this.#lib.captureClose(this.#handle);
+    this.#lib.capture_close(this.#handle);
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * Closes a capture by its native handle, from any thread: how a fanout pool closes the capture
+ * of a worker that ended without closing it (its thread is gone, so nothing reads the ring).
+ */
+export function closeCaptureHandle(handle: number): void {
+  native().capture_close(handle);
+}
+
+/** The bytes of a CaptureConfig, with the programs that go beside it. */
+interface EncodedConfig {
+  bytes: Uint8Array;
+  filter: BpfProgram | null;
+  fanoutProgram: BpfProgram | null;
+  snaplen: number;
+}
+
+/** Checks every option once and fills the CaptureConfig struct the library reads. */
+function encodeCaptureConfig(iface: string, options: CaptureOptions): EncodedConfig {
+  if (typeof iface !== "string" || iface.length === 0 || iface.length >= CONSTANTS.ifname_size) {
+    throw new RingcapError("interface_name_invalid", `interface name must be 1 to 15 characters, got ${JSON.stringify(iface)}`);
+  }
+  const ring = options.ring ?? {};
+  const bytes = new Uint8Array(CAPTURE_CONFIG.size);
+  const dv = new DataView(bytes.buffer);
+  encodeFixedString(bytes, CAPTURE_CONFIG.ifname, CONSTANTS.ifname_size, iface, "interface name");
+  if (options.netns) {
+    encodeFixedString(bytes, CAPTURE_CONFIG.netns_path, CONSTANTS.netns_path_size, netnsPath(options.netns), "netns path");
+  }
+  dv.setUint32(CAPTURE_CONFIG.block_size_bytes, intOption(ring.blockSize, "ring.blockSize", U32, DEFAULT_RING.blockSize), true);
+  dv.setUint32(CAPTURE_CONFIG.block_count, intOption(ring.blockCount, "ring.blockCount", U32, DEFAULT_RING.blockCount), true);
+  dv.setUint32(CAPTURE_CONFIG.frame_size_bytes, intOption(ring.frameSize, "ring.frameSize", U32, DEFAULT_RING.frameSize), true);
+  const timeout = intOption(ring.blockTimeoutMs, "ring.blockTimeoutMs", U32, DEFAULT_RING.blockTimeoutMs);
+  dv.setUint32(CAPTURE_CONFIG.block_timeout_ms, timeout, true);
+  const snaplen = intOption(options.snaplen, "snaplen", U32, 0);
+  dv.setUint32(CAPTURE_CONFIG.snaplen_bytes, snaplen, true);
+  let flags = 0;
+  if (options.promisc) flags |= FLAGS.capture.promisc;
+  if (options.ignoreOutgoing) flags |= FLAGS.capture.ignore_outgoing;
+  if (options.rxHash ?? true) flags |= FLAGS.capture.fill_rxhash;
+  if (options.allowDown) flags |= FLAGS.capture.allow_down;
+  let fanoutProgram: BpfProgram | null = null;
+  let ebpfFd = -1;
+  if (options.fanout) {
+    flags |= FLAGS.capture.fanout;
+    const f = encodeFanout(options.fanout);
+    dv.setUint32(CAPTURE_CONFIG.fanout_group_id, f.groupId, true);
+    dv.setUint32(CAPTURE_CONFIG.fanout_mode, f.mode, true);
+    dv.setUint32(CAPTURE_CONFIG.fanout_flags, f.flags, true);
+    fanoutProgram = options.fanout.program ?? null;
+    ebpfFd = options.fanout.ebpfFd ?? -1;
+  }
+  dv.setUint32(CAPTURE_CONFIG.flags, flags, true);
+  dv.setInt32(CAPTURE_CONFIG.fanout_ebpf_fd, ebpfFd, true);
+  dv.setInt32(CAPTURE_CONFIG.wake_fd, options.wakeFd ?? -1, true);
+  // A string is compiled as libpcap judges a saved file (asOnWire): stripped VLAN tags count.
+  const filter = typeof options.filter === "string"
+    ? compileFilter(options.filter, { snaplen: snaplenOrMax(snaplen), asOnWire: true })
+    : options.filter ?? null;
+  return { bytes, filter, fanoutProgram, snaplen };
+}
+
+/** The group id, mode number and PACKET_FANOUT flag bits of `f`. */
+function encodeFanout(f: FanoutOptions): { groupId: number; mode: number; flags: number } {
+  const mode = FANOUT_MODES[fanoutMode(f.mode)];
+  const unique = f.groupId === undefined || f.uniqueId === true;
+  const groupId = f.groupId === undefined ? 0 : fanoutGroupId(f.groupId);
+  let flags = 0;
+  if (f.rollover) flags |= FLAGS.fanout.rollover;
+  if (unique) flags |= FLAGS.fanout.unique_id;
+  if (f.ignoreOutgoing) flags |= FLAGS.fanout.ignore_outgoing;
+  if (f.defrag) flags |= FLAGS.fanout.defrag;
+  return { groupId: unique ? 0 : groupId, mode, flags };
+}
+
+/** The error of a failed open, listing the interfaces there when the name is unknown. */
+function openError(iface: string, netns: string | undefined, status: number, errno: number): RingcapError {
+  const err = statusError(status, `cannot capture on ${iface}${netns ? ` in netns ${netns}` : ""}`, errno);
+  if (err.code !== "no_such_interface") return err;
+  const names = interfaceNames(netns);
+  return new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ") || "(none found)"}`, names, errno);
+}
+
+/** The CaptureInfo the library filled in. */
+function decodeInfo(iface: string, out: Uint8Array, snaplen: number, ringBytes: number, fanout: boolean): CaptureInfo {
+  const info = new DataView(out.buffer);
+  const mac = Array.from(out.subarray(CAPTURE_INFO.mac, CAPTURE_INFO.mac + 6), (b) => b.toString(16).padStart(2, "0"));
+  return Object.freeze({
+    interface: iface,
+    ifindex: info.getInt32(CAPTURE_INFO.ifindex, true),
+    arpType: info.getUint32(CAPTURE_INFO.link_type, true),
+    mtu: info.getUint32(CAPTURE_INFO.mtu, true),
+    mac: mac.join(":"),
+    blockSize: info.getUint32(CAPTURE_INFO.block_size_bytes, true),
+    blockCount: info.getUint32(CAPTURE_INFO.block_count, true),
+    frameSize: info.getUint32(CAPTURE_INFO.frame_size_bytes, true),
+    blockTimeoutMs: info.getUint32(CAPTURE_INFO.block_timeout_ms, true),
+    snaplen,
+    ringBytes,
+    fanoutGroupId: fanout ? info.getUint32(CAPTURE_INFO.fanout_group_id, true) : -1,
+  });
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -449,11 +474,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function compile(expr: string, snaplen: number): BpfProgram {
-  // libpcap is loaded by the filter module on its first use, not when ringcap is imported.
-  return compileFilter(expr, { snaplen: snaplen || 262144, asOnWire: true });
-}
-
 /**
  * A wake-up handle shared by threads: signal it and every capture opened with its `fd` as
  * `wakeFd` returns from a blocking wait at once. It stays signalled until `reset()`.
@@ -466,25 +486,25 @@ export class Waker {
   constructor() {
     this.#lib = native();
     const out = new Int32Array(1);
-    const status = this.#lib.wakerOpen(out);
+    const status = this.#lib.waker_open(out);
     if (status < 0) throw statusError(status, "cannot create waker");
     this.fd = out[0];
   }
 
   signal(): void {
     if (this.#closed) throw new ClosedError("waker");
-    this.#lib.wakerSignal(this.fd);
+    this.#lib.waker_signal(this.fd);
   }
 
   reset(): void {
     if (this.#closed) throw new ClosedError("waker");
-    this.#lib.wakerReset(this.fd);
+    this.#lib.waker_reset(this.fd);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#lib.wakerClose(this.fd);
+    this.#lib.waker_close(this.fd);
   }
 
   [Symbol.dispose](): void {

@@ -4,38 +4,12 @@
  * @module
  */
 
-/** Names of the statuses libringcap returns, by value. Mirrors `zig/abi.zig` (a test checks). */
-export const STATUS_NAMES: Readonly<Record<number, string>> = Object.freeze({
-  0: "ok",
-  [-1]: "timed_out",
-  [-2]: "woken",
-  [-3]: "bad_handle",
-  [-4]: "too_many_handles",
-  [-5]: "invalid_argument",
-  [-6]: "interface_name_invalid",
-  [-7]: "no_such_interface",
-  [-8]: "interface_down",
-  [-9]: "permission_denied",
-  [-10]: "not_supported",
-  [-11]: "block_size_not_page_multiple",
-  [-12]: "block_size_not_frame_multiple",
-  [-13]: "frame_size_invalid",
-  [-14]: "block_count_invalid",
-  [-15]: "ring_too_large",
-  [-16]: "ring_rejected",
-  [-17]: "out_of_memory",
-  [-18]: "filter_invalid",
-  [-19]: "fanout_invalid",
-  [-20]: "fanout_group_busy",
-  [-21]: "netns_failed",
-  [-22]: "block_not_held",
-  [-23]: "block_already_held",
-  [-24]: "system_resources",
-  [-25]: "network_down",
-  [-26]: "frame_too_large",
-  [-27]: "block_timeout_invalid",
-  [-28]: "unexpected",
-});
+import { STATUS } from "./native/abi.ts";
+
+/** Names of the statuses libringcap returns, by value (from the one ABI table). */
+export const STATUS_NAMES: Readonly<Record<number, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(STATUS).map(([name, value]) => [value, name])),
+);
 
 /** What to do next, per status: appended to the message. */
 const ADVICE: Readonly<Record<string, string>> = {

@@ -6,7 +6,7 @@
  */
 
 import { FLOW_KEY_WORDS, formatFlowKey, type FlowTuple, flowTuple, type PacketDecoder } from "./decode.ts";
-import { RingcapError } from "./errors.ts";
+import { intOption } from "./options.ts";
 
 /** One flow, its parts and counters, as {@link FlowTable.top} hands them out (a copy). */
 export interface FlowCount extends FlowTuple {
@@ -19,6 +19,12 @@ export interface FlowCount extends FlowTuple {
   /** Bytes since the last {@link FlowTable.mark}. */
   bytesSinceMark: number;
 }
+
+/** The most flows one table keeps apart. */
+export const MAX_FLOWS = 1 << 24;
+
+/** What a FlowTable gets when its options leave a field out. */
+export const FLOW_TABLE_DEFAULTS = Object.freeze({ maxFlows: 65_536 });
 
 export interface FlowTableOptions {
   /** Flows kept apart; packets of further flows are counted in `untracked`. @default 65536 */
@@ -50,10 +56,7 @@ export class FlowTable {
   #used = 0;
 
   constructor(options: FlowTableOptions = {}) {
-    const max = options.maxFlows ?? 65_536;
-    if (!Number.isInteger(max) || max < 1 || max > 1 << 24) {
-      throw new RingcapError("invalid_argument", `maxFlows must be an integer from 1 to ${1 << 24}, got ${options.maxFlows}`);
-    }
+    const max = intOption(options.maxFlows, "maxFlows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows);
     this.maxFlows = max;
     this.#keys = new Uint32Array(FLOW_KEY_WORDS * max);
     this.#packets = new Float64Array(max);

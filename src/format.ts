@@ -72,8 +72,7 @@ const VLAN_TPIDS = new Set([0x8100, 0x88a8, 0x9100]);
  *
  * @example
  * ```ts
- * const d = new PacketDecoder().decode(ring, view, p.offset, p.caplen, p.vlanValid ? p.vlanTci : -1, p.vlanTpid);
- * console.log(describePacket(d, ring, p.offset, p.caplen, p.length + (p.vlanValid ? 4 : 0), false));
+ * for (const p of block) console.log(describePacket(p.decode(), cap.bytes, p.offset, p.caplen, p.wireLength, false));
  * ```
  */
 export function describePacket(

@@ -5,9 +5,14 @@
  */
 
 import { ClosedError, InterfaceError, RingcapError, statusError } from "./errors.ts";
+import { interfaceNames, netnsPath } from "./interfaces.ts";
+import { CONSTANTS, FLAGS, LAYOUT } from "./native/abi.ts";
 import { native, type Native } from "./native/library.ts";
-import { GEN_CONFIG, GEN_FLAG, GEN_RESULT } from "./native/layout.ts";
-import { encodeFixedString, interfaceNames, netnsPath, parseMac } from "./native/util.ts";
+import { encodeFixedString } from "./native/struct.ts";
+import { intOption, U32 } from "./options.ts";
+
+const GEN_CONFIG = LAYOUT.GenConfig;
+const GEN_RESULT = LAYOUT.GenResult;
 
 export interface GeneratorOptions {
   /** Open the socket inside this network namespace (name or path). */
@@ -42,7 +47,22 @@ export interface GeneratorOptions {
   qdiscBypass?: boolean;
 }
 
-export const DEFAULT_DST_MAC = "02:00:5e:00:00:02";
+/** The generator's defaults for what `GeneratorOptions` leaves out. */
+export const GENERATOR_DEFAULTS = Object.freeze({
+  /** A locally administered MAC that is no interface's: captures see frames as a mirror port would. */
+  dstMac: "02:00:5e:00:00:02",
+  size: 60,
+  flows: 1,
+  rate: 0,
+  dstPort: 9,
+  batch: 64,
+  seqStart: 0,
+  /** 0: the library's PSH|ACK. */
+  tcpFlags: 0,
+  vlanTpid: 0x8100,
+  qinqTpid: 0x88a8,
+});
+
 
 /** A result of `send`: frames the kernel accepted and how long it took. */
 export interface SendResult {
@@ -69,50 +89,11 @@ export class Generator {
   sent = 0;
 
   constructor(iface: string, options: GeneratorOptions = {}) {
-    const cfg = new Uint8Array(GEN_CONFIG.size);
-    const dv = new DataView(cfg.buffer);
-    encodeFixedString(cfg, GEN_CONFIG.ifname, 16, iface, "interface name");
-    if (options.netns) encodeFixedString(cfg, GEN_CONFIG.netns_path, 108, netnsPath(options.netns), "netns path");
-    cfg.set(parseMac(options.dstMac ?? DEFAULT_DST_MAC), GEN_CONFIG.dst_mac);
-    if (options.srcMac) cfg.set(parseMac(options.srcMac), GEN_CONFIG.src_mac);
-    let flags = 0;
-    if (options.ipv6) flags |= GEN_FLAG.IPV6;
-    if (options.tcp) flags |= GEN_FLAG.TCP;
-    if (options.qdiscBypass) flags |= GEN_FLAG.QDISC_BYPASS;
-    const int = (v: number | undefined, lo: number, hi: number, name: string, fallback: number) => {
-      const x = v ?? fallback;
-      if (!Number.isInteger(x) || x < lo || x > hi) {
-        throw new RingcapError("invalid_argument", `${name} must be an integer from ${lo} to ${hi}, got ${v}`);
-      }
-      return x;
-    };
-    if (options.vlan && options.qinq) throw new RingcapError("invalid_argument", "give vlan or qinq, not both");
-    if (options.vlan) {
-      flags |= GEN_FLAG.VLAN;
-      dv.setUint16(GEN_CONFIG.vlan_id, int(options.vlan.id, 0, 4095, "vlan.id", 0), true);
-      dv.setUint16(GEN_CONFIG.vlan_priority, int(options.vlan.priority, 0, 7, "vlan.priority", 0), true);
-      dv.setUint16(GEN_CONFIG.vlan_tpid, int(options.vlan.tpid, 0, 0xffff, "vlan.tpid", 0x8100), true);
-    }
-    if (options.qinq) {
-      flags |= GEN_FLAG.QINQ;
-      dv.setUint16(GEN_CONFIG.vlan_id, int(options.qinq.outer, 0, 4095, "qinq.outer", 0), true);
-      dv.setUint16(GEN_CONFIG.inner_vlan_id, int(options.qinq.inner, 0, 4095, "qinq.inner", 0), true);
-      dv.setUint16(GEN_CONFIG.vlan_priority, int(options.qinq.priority, 0, 7, "qinq.priority", 0), true);
-      dv.setUint16(GEN_CONFIG.vlan_tpid, int(options.qinq.tpid, 0, 0xffff, "qinq.tpid", 0x88a8), true);
-    }
-    dv.setUint32(GEN_CONFIG.flags, flags, true);
-    dv.setUint32(GEN_CONFIG.frame_size_bytes, int(options.size, 0, 9022, "size", 60), true);
-    dv.setUint32(GEN_CONFIG.flows, int(options.flows, 1, 0xffffffff, "flows", 1), true);
-    dv.setUint32(GEN_CONFIG.rate_pps, int(options.rate, 0, 0xffffffff, "rate", 0), true);
-    dv.setUint16(GEN_CONFIG.dst_port, int(options.dstPort, 1, 65535, "dstPort", 9), true);
-    dv.setUint16(GEN_CONFIG.batch, int(options.batch, 1, 256, "batch", 64), true);
-    dv.setUint16(GEN_CONFIG.tcp_flags, int(options.tcpFlags, 0, 255, "tcpFlags", 0), true);
-    dv.setBigUint64(GEN_CONFIG.seq_start, BigInt(int(options.seqStart, 0, Number.MAX_SAFE_INTEGER, "seqStart", 0)), true);
-
+    const cfg = encodeGenConfig(iface, options);
     this.#lib = native();
     const handle = new Uint32Array(1);
     const errno = new Int32Array(1);
-    const status = this.#lib.genOpen(cfg, handle, errno);
+    const status = this.#lib.gen_open(cfg, handle, errno);
     if (status < 0) {
       const err = statusError(status, `cannot send on ${iface}`, errno[0]);
       if (err.code === "no_such_interface") {
@@ -122,7 +103,7 @@ export class Generator {
       throw err;
     }
     this.#handle = handle[0];
-    this.frameLength = this.#lib.genFrameLength(this.#handle);
+    this.frameLength = this.#lib.gen_frame_length(this.#handle);
   }
 
   /**
@@ -141,7 +122,7 @@ export class Generator {
       const spent = Math.floor(performance.now() - start);
       if (spent >= maxMs) break;
       const chunk = Math.min(left, 0x7fffffff);
-      const status = this.#lib.genSend(this.#handle, chunk, maxMs - spent, this.#out);
+      const status = this.#lib.gen_send(this.#handle, chunk, maxMs - spent, this.#out);
       const dv = new DataView(this.#out.buffer);
       const n = Number(dv.getBigUint64(GEN_RESULT.sent, true));
       elapsedNs += dv.getBigUint64(GEN_RESULT.elapsed_ns, true);
@@ -160,10 +141,62 @@ export class Generator {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#lib.genClose(this.#handle);
+    this.#lib.gen_close(this.#handle);
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** Parses "aa:bb:cc:dd:ee:ff" into 6 bytes. */
+export function parseMac(text: string): Uint8Array {
+  const parts = text.split(/[:-]/);
+  const bytes = parts.map((p) => Number.parseInt(p, 16));
+  if (parts.length !== 6 || bytes.some((b, i) => !/^[0-9a-fA-F]{1,2}$/.test(parts[i]) || b < 0 || b > 255)) {
+    throw new RingcapError("invalid_argument", `not a MAC address: ${JSON.stringify(text)}`);
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** Checks every option once and fills the GenConfig struct the library reads. */
+function encodeGenConfig(iface: string, options: GeneratorOptions): Uint8Array {
+  const d = GENERATOR_DEFAULTS;
+  const cfg = new Uint8Array(GEN_CONFIG.size);
+  const dv = new DataView(cfg.buffer);
+  encodeFixedString(cfg, GEN_CONFIG.ifname, CONSTANTS.ifname_size, iface, "interface name");
+  if (options.netns) encodeFixedString(cfg, GEN_CONFIG.netns_path, CONSTANTS.netns_path_size, netnsPath(options.netns), "netns path");
+  cfg.set(parseMac(options.dstMac ?? d.dstMac), GEN_CONFIG.dst_mac);
+  if (options.srcMac) cfg.set(parseMac(options.srcMac), GEN_CONFIG.src_mac);
+  let flags = 0;
+  if (options.ipv6) flags |= FLAGS.gen.ipv6;
+  if (options.tcp) flags |= FLAGS.gen.tcp;
+  if (options.qdiscBypass) flags |= FLAGS.gen.qdisc_bypass;
+  if (options.vlan && options.qinq) throw new RingcapError("invalid_argument", "give vlan or qinq, not both");
+  const vlanId = { min: 0, max: 4095 };
+  const priority = { min: 0, max: 7 };
+  const u16 = { min: 0, max: 0xffff };
+  if (options.vlan) {
+    flags |= FLAGS.gen.vlan;
+    dv.setUint16(GEN_CONFIG.vlan_id, intOption(options.vlan.id, "vlan.id", vlanId, 0), true);
+    dv.setUint16(GEN_CONFIG.vlan_priority, intOption(options.vlan.priority, "vlan.priority", priority, 0), true);
+    dv.setUint16(GEN_CONFIG.vlan_tpid, intOption(options.vlan.tpid, "vlan.tpid", u16, d.vlanTpid), true);
+  }
+  if (options.qinq) {
+    flags |= FLAGS.gen.qinq;
+    dv.setUint16(GEN_CONFIG.vlan_id, intOption(options.qinq.outer, "qinq.outer", vlanId, 0), true);
+    dv.setUint16(GEN_CONFIG.inner_vlan_id, intOption(options.qinq.inner, "qinq.inner", vlanId, 0), true);
+    dv.setUint16(GEN_CONFIG.vlan_priority, intOption(options.qinq.priority, "qinq.priority", priority, 0), true);
+    dv.setUint16(GEN_CONFIG.vlan_tpid, intOption(options.qinq.tpid, "qinq.tpid", u16, d.qinqTpid), true);
+  }
+  dv.setUint32(GEN_CONFIG.flags, flags, true);
+  dv.setUint32(GEN_CONFIG.frame_size_bytes, intOption(options.size, "size", { min: 0, max: 9022 }, d.size), true);
+  dv.setUint32(GEN_CONFIG.flows, intOption(options.flows, "flows", { min: 1, max: U32.max }, d.flows), true);
+  dv.setUint32(GEN_CONFIG.rate_pps, intOption(options.rate, "rate", U32, d.rate), true);
+  dv.setUint16(GEN_CONFIG.dst_port, intOption(options.dstPort, "dstPort", { min: 1, max: 65535 }, d.dstPort), true);
+  dv.setUint16(GEN_CONFIG.batch, intOption(options.batch, "batch", { min: 1, max: 256 }, d.batch), true);
+  dv.setUint16(GEN_CONFIG.tcp_flags, intOption(options.tcpFlags, "tcpFlags", { min: 0, max: 255 }, d.tcpFlags), true);
+  const seqStart = intOption(options.seqStart, "seqStart", { min: 0, max: Number.MAX_SAFE_INTEGER }, d.seqStart);
+  dv.setBigUint64(GEN_CONFIG.seq_start, BigInt(seqStart), true);
+  return cfg;
 }

@@ -5,15 +5,16 @@
  */
 
 import { ClosedError, RingcapError } from "./errors.ts";
-import { BLOCK_DESC, TP_STATUS, TPACKET3_HDR } from "./native/layout.ts";
+import { BLOCK_DESC, TP_STATUS, TPACKET3_HDR } from "./native/abi.ts";
 import { PacketDecoder } from "./decode.ts";
 
 /** Bytes of one 802.1Q/802.1ad tag (TPID and TCI). */
 export const VLAN_TAG_BYTES = 4;
 
 /**
- * What a block and its views need from the capture that owns the ring. `generation` changes
- * every time a block is released, which is how a stale view knows it must not read.
+ * What a block and its views need from the capture that owns the ring: an object the capture
+ * keeps to itself. `generation` changes every time a block is released, which is how a stale
+ * view knows it must not read.
  */
 export interface RingOwner {
   readonly bytes: Uint8Array;
@@ -21,8 +22,8 @@ export interface RingOwner {
   /** The ring as 32-bit words: packet headers are 16-byte aligned, so their fields are words. */
   readonly words: Uint32Array;
   generation: number;
+  closed: boolean;
   releaseHeld(block: Block): void;
-  readonly closed: boolean;
 }
 
 /**
@@ -115,7 +116,7 @@ export class PacketView {
   }
   /** True when the kernel stripped a VLAN tag from this frame into `vlanTci`. */
   get vlanValid(): boolean {
-    return (this.status & TP_STATUS.VLAN_VALID) !== 0;
+    return (this.status & TP_STATUS.vlan_valid) !== 0;
   }
   /** The stripped tag's TCI (priority, DEI and id), or -1. The id is `vlanTci & 0x0fff`. */
   get vlanTci(): number {
@@ -124,7 +125,7 @@ export class PacketView {
   /** The stripped tag's TPID (0x8100, 0x88a8), or -1. Kernels that do not report it give 0x8100. */
   get vlanTpid(): number {
     if (!this.vlanValid) return -1;
-    if ((this.status & TP_STATUS.VLAN_TPID_VALID) === 0) return 0x8100;
+    if ((this.status & TP_STATUS.vlan_tpid_valid) === 0) return 0x8100;
     return this.#check().getUint16(this.#hdr + TPACKET3_HDR.vlan_tpid, true);
   }
   /** The captured bytes as a view into the ring (allocates the view object, not the bytes). */
@@ -173,7 +174,7 @@ export class PacketView {
     const view = this.#check();
     const d = (this.#decoder ??= new PacketDecoder());
     const status = view.getUint32(this.#hdr + TPACKET3_HDR.status, true);
-    const vlan = (status & TP_STATUS.VLAN_VALID) !== 0;
+    const vlan = (status & TP_STATUS.vlan_valid) !== 0;
     return d.decode(
       this.#owner.bytes,
       view,
@@ -279,9 +280,14 @@ class PacketIterator implements IterableIterator<PacketView> {
 }
 
 /**
- * A block of packets handed over by the kernel. Walk it with `for...of` (one reusable view)
- * or `forEach`; it stays valid until released (by `release()`, by asking the capture for the
- * next block, or by closing the capture).
+ * A block of packets handed over by the kernel. Walk it one of two ways:
+ * - `for (const p of block)`: the readable way; one reusable {@link PacketView} with getters,
+ *   `p.decode()`, `p.copy()`.
+ * - `block.cursor()`: the fastest way; plain number fields, read the frame through the
+ *   capture's `view`/`bytes`.
+ *
+ * It stays valid until released (by `release()`, by asking the capture for the next block,
+ * or by closing the capture).
  */
 export class Block {
   readonly #owner: RingOwner;
@@ -326,42 +332,12 @@ export class Block {
   }
 
   /**
-   * Calls `fn` with the same view reset to each packet in turn; allocates nothing.
-   * Return `false` from `fn` to stop early.
-   */
-  forEach(fn: (packet: PacketView, index: number) => unknown): void {
-    const view = this.#check();
-    const p = (this.#view ??= new PacketView(this.#owner));
-    let hdr = this.firstPacketOffset;
-    for (let i = 0; i < this.packetCount; i++) {
-      p.reset(hdr, this.#generation);
-      if (fn(p, i) === false) return;
-      hdr += view.getUint32(hdr + TPACKET3_HDR.next_offset, true);
-    }
-  }
-
-  /**
    * A cursor over the block's packets (one per block, reused): the fastest walk.
    * Like any view, read through it only while the block is held.
    */
   cursor(): FrameCursor {
     this.#check();
     return (this.#cursor ??= new FrameCursor(this.#owner.words)).start(this.firstPacketOffset, this.packetCount);
-  }
-
-  /**
-   * Calls `fn(offset, caplen, length, index)` with plain numbers for each
-   * packet (the frame's byte offset in the ring, captured and wire lengths). Read the frame
-   * through the capture's `view`/`bytes` while the block is held. Return `false` to stop.
-   */
-  forEachFrame(fn: (offset: number, caplen: number, length: number, index: number) => unknown): void {
-    const view = this.#check();
-    let hdr = this.firstPacketOffset;
-    for (let i = 0; i < this.packetCount; i++) {
-      const frame = hdr + view.getUint16(hdr + TPACKET3_HDR.mac, true);
-      if (fn(frame, view.getUint32(hdr + TPACKET3_HDR.snaplen, true), view.getUint32(hdr + TPACKET3_HDR.len, true), i) === false) return;
-      hdr += view.getUint32(hdr + TPACKET3_HDR.next_offset, true);
-    }
   }
 
   /** Iterates the packets with one reusable view. */

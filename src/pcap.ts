@@ -38,7 +38,7 @@ export interface PcapWriterOptions {
   format?: PcapFormat;
   /** The LINKTYPE_* of the frames. @default 1 (Ethernet) */
   linkType?: number;
-  /** Longest captured length kept per packet; longer data is truncated. @default MAX_SNAPLEN (262144) */
+  /** Longest captured length kept per packet; longer data is truncated. @default MAX_SNAPLEN */
   snaplen?: number;
   /** The interface name recorded in the pcapng Interface Description Block (if_name). @default none */
   ifName?: string;

@@ -3,7 +3,9 @@
 import { spawn } from "node:child_process";
 import type { Capture } from "../src/capture.ts";
 import type { Bench } from "./_netns.ts";
-import { PAYLOAD_MAGIC } from "../src/native/layout.ts";
+import { CONSTANTS } from "../src/native/abi.ts";
+
+const PAYLOAD_MAGIC = CONSTANTS.payload_magic;
 
 export const BUN = process.execPath;
 export const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
@@ -76,7 +78,7 @@ export async function drainUntil(
   const view = cap.view;
   try {
     for await (const block of cap.blocks({ signal: ac.signal })) {
-      block.forEach((p) => onPacket(view, p.offset, p.caplen));
+      for (const p of block) onPacket(view, p.offset, p.caplen);
     }
   } finally {
     clearTimeout(hard);

@@ -217,7 +217,7 @@ describe.skipIf(!canCapture)("capture on the namespace bench", () => {
     const groupId = 4000 + (process.pid % 20000);
     using a = open({ ring, fanout: { groupId, mode: "hash" } });
     const drain = (cap: Capture) => {
-      for (let b = cap.nextBlock(0); b; b = cap.nextBlock(0)) b.forEach((p) => tally.add(cap.view, p.offset, p.caplen));
+      for (let b = cap.nextBlock(0); b; b = cap.nextBlock(0)) for (const p of b) tally.add(cap.view, p.offset, p.caplen);
     };
     let finished = false;
     const sent = runGen(bench, ["--count", String(count), "--rate", "100000", "--flows", "64", "--max-seconds", "30"])
@@ -273,12 +273,14 @@ describe.skipIf(!canCapture)("capture on the namespace bench", () => {
     block.release();
     expect(() => p.length).toThrow(/released/);
     expect(() => [...block]).toThrow(/released/);
+    expect(() => block.cursor()).toThrow(/released/);
     g.send(1);
     const next = cap.nextBlock(1000)!;
     const [q] = [...next];
     cap.close();
     expect(() => q.caplen).toThrow(/closed/);
-    expect(() => next.forEach(() => {})).toThrow(ClosedError);
+    expect(() => [...next]).toThrow(ClosedError);
+    expect(() => next.cursor()).toThrow(ClosedError);
   });
 
   test("asking for the next block releases the one held", () => {

@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RingcapError } from "../src/errors.ts";
-import { type BpfProgram, checkStrippedVlan, compileFilter, onWireProgram, parseBpfText, programFromInstructions } from "../src/bpf/filter.ts";
+import { compileFilter } from "../src/bpf/compile.ts";
+import { type BpfProgram, parseBpfText, programFromInstructions } from "../src/bpf/program.ts";
+import { checkStrippedVlan, onWireProgram } from "../src/bpf/vlan.ts";
 import { PcapWriter } from "../src/pcap.ts";
 
 const BUN = process.execPath;
@@ -107,7 +109,7 @@ describe("compileFilter errors", () => {
     const script = `
       import { readFileSync } from "node:fs";
       const mapped = () => readFileSync("/proc/self/maps", "utf8").includes("libpcap");
-      const { compileFilter } = await import(${JSON.stringify(join(import.meta.dir, "../src/bpf/filter.ts"))});
+      const { compileFilter } = await import(${JSON.stringify(join(import.meta.dir, "../src/bpf/compile.ts"))});
       const before = mapped();
       compileFilter("udp");
       console.log(JSON.stringify({ before, after: mapped() }));`;
@@ -139,7 +141,7 @@ describe("VLAN tests and stripped tags", () => {
 
   test.skipIf(!canLiveCompile)("without CAP_NET_RAW strippedVlan throws filter_vlan_unsupported and says what to do", () => {
     const script = `
-      const { compileFilter } = await import(${JSON.stringify(join(import.meta.dir, "../src/bpf/filter.ts"))});
+      const { compileFilter } = await import(${JSON.stringify(join(import.meta.dir, "../src/bpf/compile.ts"))});
       try { compileFilter("vlan 100", { strippedVlan: true }); console.log("{}"); }
       catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
     const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", BUN, "-e", script], {

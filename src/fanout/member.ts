@@ -12,9 +12,8 @@
  * @module
  */
 
-import type { CaptureInfo } from "../capture.ts";
+import { type CaptureInfo, closeCaptureHandle } from "../capture.ts";
 import { RingcapError } from "../errors.ts";
-import { native } from "../native/library.ts";
 import { isDeno, threadEnded } from "../native/runtime.ts";
 import { type ReportMessage, type ToPool, type WorkerInit, workerError } from "./protocol.ts";
 import type { FanoutCounters, FanoutMessage, FanoutReport, FanoutWorkerState, FanoutWorkerStats } from "./types.ts";
@@ -269,7 +268,7 @@ export class PoolMember {
     if (run.handle >= 0) {
       // The worker ended without closing its capture (it crashed or was terminated). Its
       // thread is gone, so nothing reads the ring any more: close the socket for it.
-      native().captureClose(run.handle);
+      closeCaptureHandle(run.handle);
       run.handle = -1;
     }
     const ok = run.closedCleanly && code === 0 && run.failure === null;

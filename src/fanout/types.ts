@@ -7,7 +7,7 @@
 
 import type { Capture, CaptureStats, FanoutMode, RingOptions } from "../capture.ts";
 import type { RingcapError } from "../errors.ts";
-import type { BpfProgram } from "../bpf/filter.ts";
+import type { BpfProgram } from "../bpf/program.ts";
 import type { Block } from "../packet.ts";
 
 /**

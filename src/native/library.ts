@@ -1,143 +1,53 @@
 /**
- * The binding to libringcap: one interface, two runtimes (bun:ffi and Deno.dlopen).
- * The library is found and opened on first use, so importing ringcap for its decoders or
- * pcap writer never needs the native library.
+ * libringcap, loaded: the functions of {@link SYMBOLS} bound for this runtime. The library is
+ * found and opened on first use, so importing ringcap for its decoders or pcap writer never
+ * needs it.
  * @module
  */
 
 import { existsSync } from "node:fs";
 import { RingcapError } from "../errors.ts";
+import { ABI_VERSION, type AbiType, SYMBOLS } from "./abi.ts";
+import { type CType, dlopen, envVar, type ForeignSignature, mapMemory, runtimeArch } from "./runtime.ts";
 
-/** Every native entry point, with arguments as plain numbers and typed arrays. */
-export interface Native {
-  readonly path: string;
-  abiVersion(): number;
-  layoutJson(buf: Uint8Array | null, len: number): number;
-  captureOpen(
-    cfg: Uint8Array,
-    filter: Uint8Array | null,
-    filterLen: number,
-    fanoutProg: Uint8Array | null,
-    fanoutProgLen: number,
-    info: Uint8Array,
-  ): number;
-  captureNextBlock(handle: number, timeoutMs: number, out: Uint8Array | null): number;
-  captureReleaseBlock(handle: number): number;
-  captureStats(handle: number, out: Uint8Array): number;
-  captureErrno(handle: number): number;
-  captureClose(handle: number): void;
-  wakerOpen(outFd: Int32Array): number;
-  wakerSignal(fd: number): number;
-  wakerReset(fd: number): number;
-  wakerClose(fd: number): void;
-  genOpen(cfg: Uint8Array, outHandle: Uint32Array, outErrno: Int32Array): number;
-  genSend(handle: number, count: number, maxMs: number, out: Uint8Array): number;
-  genFrameLength(handle: number): number;
-  genClose(handle: number): void;
-  nativeLoop(handle: number, maxPackets: number, maxMs: number, out: Uint8Array): number;
-  recvLoop(cfg: Uint8Array, batch: number, maxPackets: number, maxMs: number, readyFd: number, out: Uint8Array): number;
-  /** An ArrayBuffer over native memory, without copying. Made once per capture. */
-  mapMemory(address: bigint, length: number): ArrayBuffer;
-}
+/** What a typed array passed as "ptr" may be. */
+type Pointer = Uint8Array | Uint32Array | Int32Array | null;
+type JsType<T extends AbiType> = T extends "u32" | "i32" ? number : T extends "u64" ? bigint : T extends "ptr" ? Pointer : void;
+type Signature = { readonly args: readonly AbiType[]; readonly returns: AbiType };
+type Bound<S extends Signature> = (...args: { -readonly [K in keyof S["args"]]: JsType<S["args"][K]> }) => JsType<S["returns"]>;
 
-/** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
-export const ABI_VERSION = 2;
+/** Every native entry point of {@link SYMBOLS}, by the same names, plus the ring mapping. */
+export type Native =
+  & { readonly [K in keyof typeof SYMBOLS]: Bound<(typeof SYMBOLS)[K]> }
+  & {
+    readonly path: string;
+    /** An ArrayBuffer over native memory, without copying. Made once per capture. */
+    mapMemory(address: bigint, length: number): ArrayBuffer;
+  };
 
-type Sig = { args: string[]; returns: string };
-
-const SIGNATURES: Record<string, Sig> = {
-  ringcap_abi_version: { args: [], returns: "u32" },
-  ringcap_layout_json: { args: ["ptr", "u32"], returns: "u32" },
-  ringcap_capture_open: { args: ["ptr", "ptr", "u32", "ptr", "u32", "ptr"], returns: "i32" },
-  ringcap_capture_next_block: { args: ["u32", "i32", "ptr"], returns: "i32" },
-  ringcap_capture_release_block: { args: ["u32"], returns: "i32" },
-  ringcap_capture_stats: { args: ["u32", "ptr"], returns: "i32" },
-  ringcap_capture_errno: { args: ["u32"], returns: "i32" },
-  ringcap_capture_close: { args: ["u32"], returns: "void" },
-  ringcap_waker_open: { args: ["ptr"], returns: "i32" },
-  ringcap_waker_signal: { args: ["i32"], returns: "i32" },
-  ringcap_waker_reset: { args: ["i32"], returns: "i32" },
-  ringcap_waker_close: { args: ["i32"], returns: "void" },
-  ringcap_gen_open: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
-  ringcap_gen_send: { args: ["u32", "u32", "u32", "ptr"], returns: "i32" },
-  ringcap_gen_frame_length: { args: ["u32"], returns: "i32" },
-  ringcap_gen_close: { args: ["u32"], returns: "void" },
-  ringcap_native_loop: { args: ["u32", "u32", "u32", "ptr"], returns: "i32" },
-  ringcap_recv_loop: { args: ["ptr", "u32", "u32", "u32", "i32", "ptr"], returns: "i32" },
-};
-
-// deno-lint-ignore no-explicit-any
-type AnyFn = (...args: any[]) => any;
-
-/** The directories searched for the library, in order. */
+/** The files searched for the library, in order: $RINGCAP_LIB, a local build, the prebuilt one. */
 export function libraryCandidates(): string[] {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  const arch = runtimeArch();
   const here = (rel: string) => new URL(rel, import.meta.url).pathname;
-  const list = [here("../zig-out/lib/libringcap.so"), here(`../prebuilt/${arch}-linux/libringcap.so`)];
-  if (env?.RINGCAP_LIB) list.unshift(env.RINGCAP_LIB);
+  const list = [here("../../zig-out/lib/libringcap.so"), here(`../../prebuilt/${runtimeArch()}-linux/libringcap.so`)];
+  const override = envVar("RINGCAP_LIB");
+  if (override) list.unshift(override);
   return list;
 }
 
-function runtimeArch(): string {
-  const g = globalThis as { process?: { arch?: string }; Deno?: { build: { arch: string } } };
-  const arch = g.Deno?.build.arch ?? g.process?.arch ?? "x64";
-  return arch === "x64" || arch === "x86_64" ? "x86_64" : arch === "arm64" || arch === "aarch64" ? "aarch64" : arch;
-}
-
-
-const BUN_FFI = "bun:ffi";
-const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-// Held in a variable so that Deno never tries to resolve a Bun-only specifier.
-// deno-lint-ignore no-explicit-any
-const bunFfi: any = isBun ? await import(BUN_FFI) : null;
-
-/** The Native interface over a loaded library's symbols, the same for both runtimes. */
-function bindSymbols(path: string, s: Record<string, AnyFn>, mapMemory: Native["mapMemory"]): Native {
-  return {
-    path,
-    abiVersion: s.ringcap_abi_version,
-    layoutJson: s.ringcap_layout_json,
-    captureOpen: s.ringcap_capture_open,
-    captureNextBlock: s.ringcap_capture_next_block,
-    captureReleaseBlock: s.ringcap_capture_release_block,
-    captureStats: s.ringcap_capture_stats,
-    captureErrno: s.ringcap_capture_errno,
-    captureClose: s.ringcap_capture_close,
-    wakerOpen: s.ringcap_waker_open,
-    wakerSignal: s.ringcap_waker_signal,
-    wakerReset: s.ringcap_waker_reset,
-    wakerClose: s.ringcap_waker_close,
-    genOpen: s.ringcap_gen_open,
-    genSend: s.ringcap_gen_send,
-    genFrameLength: s.ringcap_gen_frame_length,
-    genClose: s.ringcap_gen_close,
-    nativeLoop: s.ringcap_native_loop,
-    recvLoop: s.ringcap_recv_loop,
-    mapMemory,
-  };
-}
-
-function openBun(path: string): Native {
-  const { dlopen, toArrayBuffer } = bunFfi;
-  const symbols: Record<string, { args: string[]; returns: string }> = {};
-  for (const [name, sig] of Object.entries(SIGNATURES)) symbols[name] = { args: sig.args, returns: sig.returns };
-  const s = dlopen(path, symbols).symbols as Record<string, AnyFn>;
-  return bindSymbols(path, s, (address, length) => toArrayBuffer(Number(address), 0, length));
-}
-
-function openDeno(path: string): Native {
-  // deno-lint-ignore no-explicit-any
-  const Deno = (globalThis as any).Deno;
-  const denoType = (t: string) => (t === "ptr" ? "buffer" : t);
-  const symbols: Record<string, { parameters: string[]; result: string }> = {};
-  for (const [name, sig] of Object.entries(SIGNATURES)) {
-    symbols[name] = { parameters: sig.args.map(denoType), result: denoType(sig.returns) };
+function signatures(): Record<string, ForeignSignature> {
+  const type = (t: AbiType): CType => (t === "ptr" ? "buf" : t);
+  const out: Record<string, ForeignSignature> = {};
+  for (const [name, sig] of Object.entries(SYMBOLS)) {
+    out[`ringcap_${name}`] = { args: (sig.args as readonly AbiType[]).map(type), returns: type(sig.returns) };
   }
-  const s = Deno.dlopen(path, symbols).symbols as Record<string, AnyFn>;
-  // Deno's argument order is (length, offset), the reverse of Bun's toArrayBuffer.
-  return bindSymbols(path, s, (address, length) =>
-    Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(address), length, 0));
+  return out;
+}
+
+function bind(path: string): Native {
+  const lib = dlopen(path, signatures());
+  const native: Record<string, unknown> = { path, mapMemory };
+  for (const name of Object.keys(SYMBOLS)) native[name] = lib.symbols[`ringcap_${name}`];
+  return native as Native;
 }
 
 let loaded: Native | null = null;
@@ -156,11 +66,11 @@ export function native(): Native {
   }
   let lib: Native;
   try {
-    lib = isBun ? openBun(path) : openDeno(path);
+    lib = bind(path);
   } catch (cause) {
     throw new RingcapError("library_unloadable", `could not load ${path}: ${(cause as Error).message}`, { cause });
   }
-  const version = lib.abiVersion();
+  const version = lib.abi_version();
   if (version !== ABI_VERSION) {
     throw new RingcapError(
       "library_mismatch",
@@ -171,11 +81,11 @@ export function native(): Native {
   return lib;
 }
 
-/** The layout table the library was built with (offsets and sizes by name, and status codes). */
-export function nativeLayout(): Record<string, number> {
+/** The library's description of its own ABI, in the shape of `ABI` (src/native/abi.ts). */
+export function describeLibrary(): unknown {
   const lib = native();
-  const len = lib.layoutJson(null, 0);
+  const len = lib.describe(null, 0);
   const buf = new Uint8Array(len);
-  lib.layoutJson(buf, len);
+  lib.describe(buf, len);
   return JSON.parse(new TextDecoder().decode(buf));
 }

@@ -1,0 +1,138 @@
+/**
+ * The classic BPF program model: programs as the kernel's `struct sock_filter` array, read from
+ * `tcpdump -ddd` text or built from numbers, and printed back as `tcpdump -d`'s numbers.
+ * @module
+ */
+
+import { RingcapError } from "../errors.ts";
+
+/**
+ * A classic BPF program: 8 bytes per instruction (u16 code, u8 jt, u8 jf, u32 k) in host byte
+ * order, the layout of the kernel's `struct sock_filter`.
+ *
+ * @example
+ * ```ts
+ * const p = compileFilter("udp port 53");
+ * console.log(p.length, p.instructions.byteLength); // n, n * 8
+ * ```
+ */
+export interface BpfProgram {
+  readonly instructions: Uint8Array;
+  readonly length: number;
+}
+
+/** An instruction as numbers: `[code, jt, jf, k]`. */
+export type BpfInstruction = readonly [code: number, jt: number, jf: number, k: number];
+
+/** The kernel's limit on a classic BPF program's length. */
+export const BPF_MAXINSNS = 4096;
+
+/**
+ * Reads a program from `tcpdump -ddd` output: the instruction count on the first line, then
+ * "code jt jf k" in decimal per line. Throws RingcapError "bpf_text_invalid" naming the line.
+ *
+ * @example
+ * ```ts
+ * // tcpdump -i eth0 -ddd 'udp port 53' > dns.bpf
+ * const program = parseBpfText(readFileSync("dns.bpf", "utf8"));
+ * ```
+ */
+export function parseBpfText(text: string): BpfProgram {
+  const lines = text.replace(/\r\n/g, "\n").replace(/\n+$/, "").split("\n");
+  const fail = (line: number, why: string): never => {
+    throw new RingcapError("bpf_text_invalid", `BPF text line ${line}: ${why} (expected \`tcpdump -ddd\` output)`);
+  };
+  const head = lines[0].trim();
+  if (!/^\d+$/.test(head)) fail(1, `expected the instruction count, got ${JSON.stringify(lines[0])}`);
+  const count = Number(head);
+  if (count < 1 || count > BPF_MAXINSNS) fail(1, `instruction count must be 1 to ${BPF_MAXINSNS}, got ${count}`);
+  if (lines.length - 1 !== count) {
+    // Name the first extra line, or the line where the first missing instruction belongs.
+    fail(lines.length - 1 > count ? count + 2 : lines.length + 1, `the count says ${count} instructions but there are ${lines.length - 1}`);
+  }
+  const insns: BpfInstruction[] = [];
+  for (let i = 1; i <= count; i++) {
+    const fields = lines[i].trim().split(/\s+/);
+    if (fields.length !== 4 || !fields.every((f) => /^\d+$/.test(f))) {
+      fail(i + 1, `expected four decimal numbers "code jt jf k", got ${JSON.stringify(lines[i])}`);
+    }
+    const [code, jt, jf, k] = fields.map(Number);
+    const bad = instructionProblem(code, jt, jf, k, i - 1, count);
+    if (bad) fail(i + 1, bad);
+    insns.push([code, jt, jf, k]);
+  }
+  return encodeProgram(insns);
+}
+
+/**
+ * Builds a program from instructions given as numbers, checking field ranges and jump targets.
+ *
+ * @example
+ * ```ts
+ * // Accept every packet, keeping at most 96 bytes.
+ * const program = programFromInstructions([[0x06, 0, 0, 96]]);
+ * ```
+ */
+export function programFromInstructions(insns: readonly BpfInstruction[]): BpfProgram {
+  if (!Array.isArray(insns) || insns.length < 1 || insns.length > BPF_MAXINSNS) {
+    throw new RingcapError("invalid_argument", `a BPF program needs 1 to ${BPF_MAXINSNS} instructions`);
+  }
+  insns.forEach((insn, i) => {
+    const bad = !Array.isArray(insn) || insn.length !== 4
+      ? "expected [code, jt, jf, k]"
+      : instructionProblem(insn[0], insn[1], insn[2], insn[3], i, insns.length);
+    if (bad) throw new RingcapError("invalid_argument", `BPF instruction ${i}: ${bad}`);
+  });
+  return encodeProgram(insns);
+}
+
+function instructionProblem(code: number, jt: number, jf: number, k: number, index: number, count: number): string | null {
+  const inRange = (v: number, max: number) => Number.isInteger(v) && v >= 0 && v <= max;
+  if (!inRange(code, 0xffff)) return `code ${code} is not a 16-bit number`;
+  if (!inRange(jt, 0xff) || !inRange(jf, 0xff)) return `jt ${jt} and jf ${jf} must be 0 to 255`;
+  if (!inRange(k, 0xffffffff)) return `k ${k} is not a 32-bit number`;
+  if ((code & 0x07) === 0x05) {
+    const last = count - 1;
+    const ja = (code & 0xf0) === 0x00;
+    if (ja ? index + 1 + k > last : index + 1 + Math.max(jt, jf) > last) {
+      return `jump from instruction ${index} lands past the last instruction ${last}`;
+    }
+  }
+  return null;
+}
+
+/** Packs instructions into a program (no checks: callers have checked). */
+export function encodeProgram(insns: readonly BpfInstruction[]): BpfProgram {
+  const instructions = new Uint8Array(insns.length * 8);
+  const dv = new DataView(instructions.buffer);
+  insns.forEach(([code, jt, jf, k], i) => {
+    dv.setUint16(i * 8, code, true);
+    dv.setUint8(i * 8 + 2, jt);
+    dv.setUint8(i * 8 + 3, jf);
+    dv.setUint32(i * 8 + 4, k, true);
+  });
+  return Object.freeze({ instructions, length: insns.length });
+}
+
+/** The instructions of a program as numbers. */
+export function decodeProgram(program: BpfProgram): BpfInstruction[] {
+  const dv = new DataView(program.instructions.buffer, program.instructions.byteOffset, program.length * 8);
+  const insns: BpfInstruction[] = [];
+  for (let i = 0; i < program.length; i++) {
+    insns.push([dv.getUint16(i * 8, true), dv.getUint8(i * 8 + 2), dv.getUint8(i * 8 + 3), dv.getUint32(i * 8 + 4, true)]);
+  }
+  return insns;
+}
+
+/**
+ * The program as `tcpdump -ddd` prints it (what `parseBpfText` reads back): the count, then
+ * "code jt jf k" in decimal per line.
+ *
+ * @example
+ * ```ts
+ * console.log(programText(compileFilter("udp")));
+ * ```
+ */
+export function programText(program: BpfProgram): string {
+  return [String(program.length), ...decodeProgram(program).map((insn) => insn.join(" "))].join("\n");
+}

@@ -1,0 +1,204 @@
+/**
+ * libringcap's C ABI, written once on the TypeScript side: every symbol with its signature,
+ * every status code, every offset TypeScript reads or writes in the ring and in the extern
+ * structs, and the flag bits. The library describes itself in the same shape
+ * (`ringcap_describe`, built at compile time from zig/abi.zig), and `test/abi.test.ts` checks the
+ * two are equal, so adding a symbol is one line in Zig and one here.
+ *
+ * Pure data: importing it loads nothing.
+ * @module
+ */
+
+/** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
+export const ABI_VERSION = 3;
+
+/** Argument and result types as the library describes them ("ptr": a typed array's data). */
+export type AbiType = "u32" | "i32" | "u64" | "ptr" | "void";
+
+/** Every export of libringcap, by its name without the `ringcap_` prefix. */
+export const SYMBOLS = {
+  abi_version: { args: [], returns: "u32" },
+  describe: { args: ["ptr", "u32"], returns: "u32" },
+  capture_open: { args: ["ptr", "ptr", "u32", "ptr", "u32", "ptr"], returns: "i32" },
+  capture_next_block: { args: ["u32", "i32", "ptr"], returns: "i32" },
+  capture_release_block: { args: ["u32"], returns: "i32" },
+  capture_stats: { args: ["u32", "ptr"], returns: "i32" },
+  capture_errno: { args: ["u32"], returns: "i32" },
+  capture_close: { args: ["u32"], returns: "void" },
+  waker_open: { args: ["ptr"], returns: "i32" },
+  waker_signal: { args: ["i32"], returns: "i32" },
+  waker_reset: { args: ["i32"], returns: "i32" },
+  waker_close: { args: ["i32"], returns: "void" },
+  gen_open: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
+  gen_send: { args: ["u32", "u32", "u32", "ptr"], returns: "i32" },
+  gen_frame_length: { args: ["u32"], returns: "i32" },
+  gen_close: { args: ["u32"], returns: "void" },
+} as const satisfies Record<string, { args: readonly AbiType[]; returns: AbiType }>;
+
+/**
+ * What each export returns on failure (zero and positive values are success; some calls return
+ * a block index or a length).
+ */
+export const STATUS = {
+  ok: 0,
+  timed_out: -1,
+  woken: -2,
+  bad_handle: -3,
+  too_many_handles: -4,
+  invalid_argument: -5,
+  interface_name_invalid: -6,
+  no_such_interface: -7,
+  interface_down: -8,
+  permission_denied: -9,
+  not_supported: -10,
+  block_size_not_page_multiple: -11,
+  block_size_not_frame_multiple: -12,
+  frame_size_invalid: -13,
+  block_count_invalid: -14,
+  ring_too_large: -15,
+  ring_rejected: -16,
+  out_of_memory: -17,
+  filter_invalid: -18,
+  fanout_invalid: -19,
+  fanout_group_busy: -20,
+  netns_failed: -21,
+  block_not_held: -22,
+  block_already_held: -23,
+  system_resources: -24,
+  network_down: -25,
+  frame_too_large: -26,
+  block_timeout_invalid: -27,
+  unexpected: -28,
+} as const;
+
+export type StatusName = keyof typeof STATUS;
+
+/** Byte offsets (and `size`) of the kernel's ring structs and of libringcap's extern structs. */
+export const LAYOUT = {
+  tpacket3_hdr: {
+    size: 48,
+    next_offset: 0,
+    sec: 4,
+    nsec: 8,
+    snaplen: 12,
+    len: 16,
+    status: 20,
+    mac: 24,
+    net: 26,
+    rxhash: 28,
+    vlan_tci: 32,
+    vlan_tpid: 36,
+  },
+  block_desc: {
+    size: 48,
+    version: 0,
+    block_status: 8,
+    num_pkts: 12,
+    offset_to_first_pkt: 16,
+    blk_len: 20,
+    seq_num: 24,
+    ts_first_pkt: 32,
+    ts_last_pkt: 40,
+  },
+  CaptureConfig: {
+    size: 168,
+    ifname: 0,
+    netns_path: 16,
+    block_size_bytes: 124,
+    block_count: 128,
+    frame_size_bytes: 132,
+    block_timeout_ms: 136,
+    snaplen_bytes: 140,
+    flags: 144,
+    fanout_group_id: 148,
+    fanout_mode: 152,
+    fanout_flags: 156,
+    fanout_ebpf_fd: 160,
+    wake_fd: 164,
+  },
+  CaptureInfo: {
+    size: 72,
+    handle: 0,
+    errno: 4,
+    ring_address: 8,
+    ring_size_bytes: 16,
+    block_size_bytes: 24,
+    block_count: 28,
+    frame_size_bytes: 32,
+    block_timeout_ms: 36,
+    snaplen_bytes: 40,
+    ifindex: 44,
+    fanout_group_id: 48,
+    link_type: 52,
+    mtu: 56,
+    page_size_bytes: 60,
+    mac: 64,
+  },
+  BlockInfo: { size: 24, index: 0, packet_count: 4, offset_bytes: 8, length_bytes: 12, sequence: 16 },
+  CaptureStats: { size: 24, packets: 0, drops: 8, freezes: 16 },
+  GenConfig: {
+    size: 184,
+    ifname: 0,
+    netns_path: 16,
+    dst_mac: 124,
+    src_mac: 132,
+    flags: 140,
+    frame_size_bytes: 144,
+    flows: 148,
+    rate_pps: 152,
+    vlan_id: 156,
+    vlan_priority: 158,
+    vlan_tpid: 160,
+    inner_vlan_id: 162,
+    dst_port: 164,
+    batch: 166,
+    seq_start: 168,
+    tcp_flags: 176,
+  },
+  GenResult: { size: 24, sent: 0, elapsed_ns: 8, errno: 16 },
+} as const;
+
+/** Flag bits: CaptureConfig.flags, GenConfig.flags, PACKET_FANOUT's flags, tp_status. */
+export const FLAGS = {
+  capture: { promisc: 1, ignore_outgoing: 2, fill_rxhash: 4, fanout: 8, allow_down: 16 },
+  gen: { ipv6: 1, tcp: 2, vlan: 4, qinq: 8, qdisc_bypass: 16 },
+  fanout: { rollover: 0x1000, unique_id: 0x2000, ignore_outgoing: 0x4000, defrag: 0x8000 },
+  tp_status: {
+    user: 1 << 0,
+    copy: 1 << 1,
+    losing: 1 << 2,
+    csumnotready: 1 << 3,
+    vlan_valid: 1 << 4,
+    blk_tmo: 1 << 5,
+    vlan_tpid_valid: 1 << 6,
+    csum_valid: 1 << 7,
+  },
+} as const;
+
+/** PACKET_FANOUT modes by name (the value CaptureConfig.fanout_mode takes). */
+export const FANOUT_MODE_VALUES = { hash: 0, lb: 1, cpu: 2, rollover: 3, rnd: 4, qm: 5, cbpf: 6, ebpf: 7 } as const;
+
+/** Sizes and magic numbers shared with the library. */
+export const CONSTANTS = {
+  ifname_size: 16,
+  netns_path_size: 108,
+  /** The first four bytes of every generated payload, big-endian "RCAP". */
+  payload_magic: 0x52434150,
+  payload_size_bytes: 16,
+} as const;
+
+/** The whole description, in the shape `ringcap_describe` returns (for the ABI test). */
+export const ABI = {
+  version: ABI_VERSION,
+  symbols: SYMBOLS,
+  status: STATUS,
+  layout: LAYOUT,
+  flags: FLAGS,
+  fanout_modes: FANOUT_MODE_VALUES,
+  constants: CONSTANTS,
+} as const;
+
+// The short names the readers use on hot paths.
+export const TPACKET3_HDR = LAYOUT.tpacket3_hdr;
+export const BLOCK_DESC = LAYOUT.block_desc;
+export const TP_STATUS = FLAGS.tp_status;
