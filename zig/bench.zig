@@ -19,6 +19,8 @@ const loop = @import("bench/loop.zig");
 const ring_loop = @import("bench/ring_loop.zig");
 const recv_loop = @import("bench/recv_loop.zig");
 
+pub const panic = sys.QuietPanic("libringcap_bench");
+
 pub const LoopResult = loop.LoopResult;
 
 /// Bumped whenever an export or a struct of this library changes.

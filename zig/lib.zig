@@ -10,17 +10,7 @@ const sys = @import("sys.zig");
 const ring = @import("ring.zig");
 const gen = @import("gen.zig");
 
-/// A panic inside a host process must not pull in stack-trace machinery: say why and stop.
-pub const panic = std.debug.FullPanic(panicHandler);
-
-fn panicHandler(msg: []const u8, _: ?usize) noreturn {
-    @branchHint(.cold);
-    const prefix = "libringcap: internal error: ";
-    _ = linux.write(2, prefix, prefix.len);
-    _ = linux.write(2, msg.ptr, msg.len);
-    _ = linux.write(2, "\n", 1);
-    @trap();
-}
+pub const panic = sys.QuietPanic("libringcap");
 
 const invalid_argument = @backingInt(abi.Status.invalid_argument);
 

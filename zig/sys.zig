@@ -159,6 +159,21 @@ pub fn sleepNs(ns: u64) void {
     while (errnoOf(linux.nanosleep(&req, &rem)) == .INTR) req = rem;
 }
 
+/// The `panic` namespace of a library's root: a panic inside a host process says why on stderr
+/// and stops, without pulling in stack-trace machinery.
+pub fn QuietPanic(comptime library: []const u8) type {
+    return std.debug.FullPanic(struct {
+        fn handler(msg: []const u8, _: ?usize) noreturn {
+            @branchHint(.cold);
+            const prefix = library ++ ": internal error: ";
+            _ = linux.write(2, prefix, prefix.len);
+            _ = linux.write(2, msg.ptr, msg.len);
+            _ = linux.write(2, "\n", 1);
+            @trap();
+        }
+    }.handler);
+}
+
 /// The page size from the auxiliary vector: a shared library has no start code to record it.
 pub fn pageSize() u32 {
     const at_pagesz = 6;
