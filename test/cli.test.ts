@@ -1,4 +1,4 @@
-// The `ringcap` command line, single capture (no -G), run as a user runs it: `bun src/cli.ts ...`
+// The `ringcap` command line, single capture (no -G), run as a user runs it: `bun src/cli/main.ts ...`
 // as a subprocess with --netns, on a namespace of its own. What it writes is checked with
 // tcpdump, tshark and capinfos; what it prints and accepts is compared with tcpdump's.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

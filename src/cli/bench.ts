@@ -7,7 +7,8 @@
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import type { CommandIO } from "./main.ts";
+import { isBun } from "../native/runtime.ts";
+import type { CommandIO } from "./io.ts";
 
 /** The harness, found relative to this file: the package ships bench/*.ts beside src/. */
 export const HARNESS = new URL("../../bench/run.ts", import.meta.url).pathname;
@@ -26,7 +27,7 @@ export async function bench(args: string[], io: CommandIO): Promise<number> {
     io.err(`ringcap bench: the harness is missing (${HARNESS}); reinstall ringcap, whose package ships bench/*.ts`);
     return 1;
   }
-  if (!(globalThis as { Bun?: unknown }).Bun) {
+  if (!isBun) {
     io.err("ringcap bench: the harness runs under Bun (its capturers are Bun processes): run `bunx ringcap bench`");
     return 1;
   }

@@ -1,65 +1,73 @@
 /**
- * The fanout handler behind `ringcap capture -G N`: each worker either writes its own pcap or
- * pcapng file ("files"), or copies its packets into batches it posts to the main thread,
- * which merges the workers' streams in timestamp order ("merge", see _cli_workers.ts).
+ * The fanout handler behind `ringcap capture -G N`, and the wire protocol between it and the
+ * main thread (capture_workers.ts imports the protocol from here). Each worker either writes its
+ * own pcap or pcapng file ("files"), or copies its packets into batches it posts to the main
+ * thread, which merges the workers' streams in timestamp order ("merge").
  *
- * A batch is a buffer this worker made (never ring memory) holding records of a 16-byte
- * little-endian header [sec, nsec, caplen, wire length] and then the captured bytes, with a
- * stripped VLAN tag put back as it was on the wire.
+ * A batch is a buffer this worker made (never ring memory) holding records: a 16-byte
+ * little-endian header (see {@link RECORD}) and then the captured bytes, with a stripped VLAN
+ * tag put back as it was on the wire.
  *
  * `-c COUNT` is shared by all workers through one counter: a worker takes a packet only after
  * reserving it, so the workers together take exactly COUNT packets (when that many arrive).
+ *
+ * This file runs in every worker thread: it imports library modules only, never the CLI.
  * @module
  */
 
 import type { FanoutHandlerContext } from "../fanout/pool.ts";
-import type { Block } from "../packet.ts";
-import { type PcapFormat, PcapWriter } from "../pcap.ts";
-import { linkTypeFor } from "./main.ts";
+import { type Block, VLAN_TAG_BYTES } from "../packet.ts";
+import { snaplenOrMax } from "../options.ts";
+import { linkTypeFor, type PcapFormat, PcapWriter } from "../pcap.ts";
 
 /** What the main thread gives every worker. */
-export interface CliWorkerData {
+export interface CaptureWorkerData {
   output: "merge" | "files";
-  /**
-   * Int32 slots: [0] packets reserved by all workers (only used when `count` > 0), then per
-   * worker the bytes of its batches the main thread has not consumed yet.
-   */
+  /** The counters of {@link sharedCounters}. */
   shared: SharedArrayBuffer;
   /** Packets to take in all, 0 for no limit. */
   count: number;
   /** "files": one path per worker. */
   paths?: string[];
   format?: PcapFormat;
+  /** Bytes kept per packet, 0 for whole packets. */
   snaplen: number;
   /** A worker stops reading (the kernel then counts drops) while this much is unconsumed. */
   maxUnconsumedBytes: number;
 }
 
+/** Byte offsets of a record's header fields in a batch (u32, little-endian). */
+export const RECORD = { sec: 0, nsec: 4, caplen: 8, wireLength: 12 } as const;
 /** One record's header in a batch. */
 export const RECORD_HEADER_BYTES = 16;
+
 /** Slot of the shared counter of reserved packets. */
 export const RESERVED = 0;
-/** Slot of worker `i`'s unconsumed bytes. */
+/** Slot of worker `i`'s bytes that the main thread has not consumed yet. */
 export const unconsumedSlot = (i: number): number => 1 + i;
+/** The counters shared by the main thread and `workers` workers: RESERVED, then one slot per worker. */
+export function sharedCounters(workers: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * unconsumedSlot(workers)));
+}
 
 /** A batch as posted by a worker. */
-export interface CliBatch {
+export interface CaptureBatch {
   buffer: ArrayBuffer;
+  /** Bytes of records in `buffer`. */
   bytes: number;
   packets: number;
 }
 
 /** What each worker's report carries. */
-export interface CliWorkerReport {
+export interface CaptureWorkerReport {
   /** Packets this worker took (wrote to its file, or posted). */
   taken: number;
 }
 
-const VLAN_TAG_BYTES = 4;
 /** Longest wait for the main thread to catch up, per block, before reading on anyway. */
 const BACKPRESSURE_WAIT_MS = 2000;
 
-export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
+export function createHandler(ctx: FanoutHandlerContext<CaptureWorkerData>) {
   const data = ctx.data;
   const shared = new Int32Array(data.shared);
   const slot = unconsumedSlot(ctx.workerIndex);
@@ -70,7 +78,7 @@ export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
   const writer = data.output === "files"
     ? PcapWriter.open(data.paths![ctx.workerIndex], {
       format: data.format,
-      snaplen: data.snaplen || 262144,
+      snaplen: snaplenOrMax(data.snaplen),
       ifName: ctx.capture.info.interface,
       linkType: linkTypeFor(ctx.capture.info.arpType),
     })
@@ -101,8 +109,7 @@ export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
     for (const p of block) {
       if (!reserve()) return;
       if (frame.length < p.caplen + VLAN_TAG_BYTES) frame = new Uint8Array(p.caplen + VLAN_TAG_BYTES);
-      const n = p.copyWithVlanTag(frame);
-      writer!.write(frame.subarray(0, n), p.length + (n - p.caplen), p.sec, p.nsec);
+      writer!.write(frame.subarray(0, p.copyWithVlanTag(frame)), p.wireLength, p.sec, p.nsec);
       taken++;
     }
   }
@@ -120,17 +127,17 @@ export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
     for (const p of block) {
       if (!reserve()) break;
       const n = p.copyWithVlanTag(out, at + RECORD_HEADER_BYTES);
-      dv.setUint32(at, p.sec, true);
-      dv.setUint32(at + 4, p.nsec, true);
-      dv.setUint32(at + 8, n, true);
-      dv.setUint32(at + 12, p.length + (n - p.caplen), true);
+      dv.setUint32(at + RECORD.sec, p.sec, true);
+      dv.setUint32(at + RECORD.nsec, p.nsec, true);
+      dv.setUint32(at + RECORD.caplen, n, true);
+      dv.setUint32(at + RECORD.wireLength, p.wireLength, true);
       at += RECORD_HEADER_BYTES + n;
       packets++;
     }
     if (packets === 0) return;
     taken += packets;
     Atomics.add(shared, slot, at);
-    const batch: CliBatch = { buffer: out.buffer, bytes: at, packets };
+    const batch: CaptureBatch = { buffer: out.buffer, bytes: at, packets };
     ctx.post(batch, [out.buffer]);
   }
 
@@ -140,7 +147,7 @@ export function createHandler(ctx: FanoutHandlerContext<CliWorkerData>) {
       if (writer) writeFiles(block);
       else postBatch(block);
     },
-    report(): CliWorkerReport {
+    report(): CaptureWorkerReport {
       return { taken };
     },
     close(): void {

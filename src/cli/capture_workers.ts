@@ -1,31 +1,29 @@
 /**
  * `ringcap capture -G N`: the capture spread over N fanout workers (one Bun Worker each, see
- * fanout.ts). With `-w FILE` the workers' packets are merged into one file in timestamp order
+ * src/fanout/). With `-w FILE` the workers' packets are merged into one file in timestamp order
  * here, on the main thread; with `--per-worker-files` each worker writes its own file, which
  * scales with the workers since no thread sees every packet. Without `-w` the merged packets
- * are printed as the one-worker capture prints them.
+ * are printed as the one-ring capture prints them. The workers run capture_handler.ts.
  * @module
  */
 
-import { type FanoutMode, openFanout } from "../fanout/pool.ts";
-import type { RingOptions } from "../capture.ts";
-import type { BpfProgram } from "../bpf/filter.ts";
+import { type FanoutPool, openFanout } from "../fanout/pool.ts";
 import { PacketDecoder } from "../decode.ts";
-import { describePacket, formatTime } from "../format.ts";
-import { PcapWriter } from "../pcap.ts";
 import { RingcapError } from "../errors.ts";
-import { captureSummary, type CommandIO, linkTypeFor, parseFormat, StatusLine, type Tally, UsageError } from "./main.ts";
+import type { PcapWriter } from "../pcap.ts";
 import {
-  type CliBatch,
-  type CliWorkerData,
-  type CliWorkerReport,
+  type CaptureBatch,
+  type CaptureWorkerData,
+  type CaptureWorkerReport,
+  RECORD,
   RECORD_HEADER_BYTES,
   RESERVED,
+  sharedCounters,
   unconsumedSlot,
 } from "./capture_handler.ts";
-
-/** The fanout modes that make sense for a capture to file or screen. */
-const CLI_MODES = ["hash", "lb", "cpu", "rollover", "rnd", "qm"] as const;
+import type { CaptureOptions } from "./capture_options.ts";
+import { captureSummary, capturingLine, openOutput, PacketLines, showStatus, StatusLine, type Tally } from "./capture_output.ts";
+import { type CommandIO, RunStop } from "./io.ts";
 
 /**
  * How long a packet may wait for the other workers before it is merged anyway. A worker hands
@@ -35,19 +33,13 @@ const CLI_MODES = ["hash", "lb", "cpu", "rollover", "rnd", "qm"] as const;
 const HOLD_MS = 250;
 /** Bytes a worker may have waiting here before it stops reading (the kernel then counts drops). */
 const MAX_UNCONSUMED_BYTES = 64 << 20;
+/** How often the main thread merges what has waited long enough and looks at the shared count. */
+const POLL_MS = 50;
 
-export interface WorkerCaptureArgs {
-  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  program?: BpfProgram;
-  expr: string;
-  snaplen: number;
-  count: number;
-  seconds: number;
-  workers: number;
-  ring: RingOptions;
-}
+/** Called for each merged packet; returns false to stop early. */
+export type EmitPacket = (bytes: Uint8Array, view: DataView, start: number, caplen: number, wireLength: number, sec: number, nsec: number) => boolean;
 
-interface Batch {
+interface QueuedBatch {
   bytes: Uint8Array;
   view: DataView;
   /** Offset of the next record. */
@@ -61,7 +53,7 @@ interface Batch {
  * HOLD_MS, or when the capture has ended. Each worker's own packets come in ring order.
  */
 export class BatchMerger {
-  #queues: Batch[][];
+  #queues: QueuedBatch[][];
   #ended: boolean[];
   #onConsumed: (worker: number, bytes: number) => void;
 
@@ -71,7 +63,7 @@ export class BatchMerger {
     this.#onConsumed = onConsumed;
   }
 
-  push(worker: number, batch: CliBatch): void {
+  push(worker: number, batch: CaptureBatch): void {
     if (batch.bytes === 0) return;
     this.#queues[worker].push({ bytes: new Uint8Array(batch.buffer), view: new DataView(batch.buffer), at: 0, end: batch.bytes });
   }
@@ -81,46 +73,25 @@ export class BatchMerger {
     this.#ended[worker] = true;
   }
 
-  /**
-   * Calls `emit(bytes, view, start, caplen, wireLength, sec, nsec)` for each packet that may go
-   * out now, oldest first; everything when `final`. `emit` returns false to stop early.
-   */
-  drain(final: boolean, emit: (bytes: Uint8Array, view: DataView, start: number, caplen: number, wire: number, sec: number, nsec: number) => boolean): void {
-    const queues = this.#queues;
+  /** Calls `emit` for each packet that may go out now, oldest first; everything when `final`. */
+  drain(final: boolean, emit: EmitPacket): void {
     const cutoffSec = (Date.now() - HOLD_MS) / 1000;
     while (true) {
-      let best = -1;
-      let bestSec = 0;
-      let bestNsec = 0;
-      let waiting = false;
-      for (let w = 0; w < queues.length; w++) {
-        const q = queues[w];
-        if (q.length === 0) {
-          if (!this.#ended[w]) waiting = true;
-          continue;
-        }
-        const b = q[0];
-        const sec = b.view.getUint32(b.at, true);
-        const nsec = b.view.getUint32(b.at + 4, true);
-        if (best < 0 || sec < bestSec || (sec === bestSec && nsec < bestNsec)) {
-          best = w;
-          bestSec = sec;
-          bestNsec = nsec;
-        }
-      }
-      if (best < 0) return;
-      if (waiting && !final && bestSec + bestNsec / 1e9 > cutoffSec) return;
-      const q = queues[best];
+      const next = this.#oldest();
+      if (!next) return;
+      const { worker, sec, nsec, waiting } = next;
+      if (waiting && !final && sec + nsec / 1e9 > cutoffSec) return;
+      const q = this.#queues[worker];
       const b = q[0];
-      const caplen = b.view.getUint32(b.at + 8, true);
-      const wire = b.view.getUint32(b.at + 12, true);
+      const caplen = b.view.getUint32(b.at + RECORD.caplen, true);
+      const wireLength = b.view.getUint32(b.at + RECORD.wireLength, true);
       const start = b.at + RECORD_HEADER_BYTES;
       b.at = start + caplen;
       if (b.at >= b.end) {
         q.shift();
-        this.#onConsumed(best, b.end);
+        this.#onConsumed(worker, b.end);
       }
-      if (!emit(b.bytes, b.view, start, caplen, wire, bestSec, bestNsec)) return;
+      if (!emit(b.bytes, b.view, start, caplen, wireLength, sec, nsec)) return;
     }
   }
 
@@ -130,6 +101,30 @@ export class BatchMerger {
       for (const b of this.#queues[w]) this.#onConsumed(w, b.end);
       this.#queues[w] = [];
     }
+  }
+
+  /** The worker whose next packet is the oldest, and whether a running worker has none waiting. */
+  #oldest(): { worker: number; sec: number; nsec: number; waiting: boolean } | null {
+    let best = -1;
+    let bestSec = 0;
+    let bestNsec = 0;
+    let waiting = false;
+    for (let w = 0; w < this.#queues.length; w++) {
+      const q = this.#queues[w];
+      if (q.length === 0) {
+        if (!this.#ended[w]) waiting = true;
+        continue;
+      }
+      const b = q[0];
+      const sec = b.view.getUint32(b.at + RECORD.sec, true);
+      const nsec = b.view.getUint32(b.at + RECORD.nsec, true);
+      if (best < 0 || sec < bestSec || (sec === bestSec && nsec < bestNsec)) {
+        best = w;
+        bestSec = sec;
+        bestNsec = nsec;
+      }
+    }
+    return best < 0 ? null : { worker: best, sec: bestSec, nsec: bestNsec, waiting };
   }
 }
 
@@ -143,142 +138,42 @@ export function perWorkerPaths(path: string, workers: number): string[] {
   return Array.from({ length: workers }, (_, i) => `${stem}.${i}${ext}`);
 }
 
-export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO): Promise<number> {
-  const { values, program, expr, snaplen, count, seconds, workers } = args;
-  const iface = values.interface as string;
-  const mode = (values.fanout as string | undefined) ?? "hash";
-  if (!(CLI_MODES as readonly string[]).includes(mode)) {
-    throw new UsageError(`--fanout must be one of ${CLI_MODES.join(", ")}, got ${JSON.stringify(mode)}`);
-  }
-  if (count > 0x7fffffff) throw new UsageError(`-c must be at most ${0x7fffffff} with -G`);
-  const write = values.write as string | undefined;
-  const perWorkerFiles = values["per-worker-files"] === true;
-  if (perWorkerFiles && (!write || write === "-")) throw new UsageError("--per-worker-files needs -w FILE (not stdout)");
-  const format = values.format === undefined ? undefined : parseFormat(values.format as string);
-  const paths = perWorkerFiles ? perWorkerPaths(write!, workers) : undefined;
-
-  const shared = new Int32Array(new SharedArrayBuffer(4 * (1 + workers)));
-  const workerData: CliWorkerData = {
-    output: perWorkerFiles ? "files" : "merge",
-    shared: shared.buffer as SharedArrayBuffer,
-    count,
-    paths,
-    format,
-    snaplen,
-    maxUnconsumedBytes: MAX_UNCONSUMED_BYTES,
-  };
-
-  const merger = new BatchMerger(workers, (w, bytes) => {
-    Atomics.sub(shared, unconsumedSlot(w), bytes);
-    Atomics.notify(shared, unconsumedSlot(w));
-  });
-  const taken: number[] = new Array(workers).fill(0);
-  const pool = await openFanout<CliWorkerData, CliWorkerReport>(iface, {
-    worker: new URL("./capture_handler.ts", import.meta.url),
-    workerData,
-    workers,
-    mode: mode as FanoutMode,
-    ring: args.ring,
-    filter: program,
-    snaplen,
-    promisc: !values["no-promisc"],
-    netns: values.netns as string | undefined,
-    reportIntervalMs: 500,
-  });
-
+/** Runs `ringcap capture -G N` (o.workers > 1); resolves to the exit code. */
+export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Promise<number> {
+  const paths = o.perWorkerFiles ? perWorkerPaths(o.write!, o.workers) : undefined;
+  const shared = sharedCounters(o.workers);
+  const pool = await openWorkers(o, shared, paths);
   let writer: PcapWriter | null = null;
   try {
-    if (write && !perWorkerFiles) {
-      // "-" is fd 1 itself (opening /dev/stdout fails when stdout is a socket).
-      writer = PcapWriter.open(write === "-" ? 1 : write, {
-        format,
-        snaplen: snaplen || 262144,
-        ifName: iface,
-        linkType: linkTypeFor(pool.info[0]?.arpType ?? 1),
-      });
-    }
+    if (o.write !== undefined && !paths) writer = openOutput(o.write, o, pool.info[0]?.arpType ?? 1);
   } catch (e) {
     await pool.close().catch(() => {});
     throw e;
   }
+  const stop = new RunStop(o.seconds);
+  const target = paths ? `writing to ${paths.join(", ")}` : o.write !== undefined ? `writing to ${o.write}` : "printing packets";
+  io.err(capturingLine(o, target, ` with ${o.workers} workers (fanout ${o.fanout}, group ${pool.groupId})`));
 
-  const showStatus = values["no-status"] ? false : values.status === true || (io.errIsTty && (write !== undefined || !process.stdout.isTTY));
-  const t = values.t as boolean[] | undefined;
-  const timeStyle = t === undefined ? "local" : t.length >= 2 ? "epoch" : "none";
-  const target = perWorkerFiles ? `writing to ${paths!.join(", ")}` : write ? `writing to ${write}` : "printing packets";
-  io.err(`ringcap: capturing on ${iface} with ${workers} workers (fanout ${mode}, group ${pool.groupId})` +
-    `${expr ? ` (filter: ${expr})` : ""}, ${target}, Ctrl-C to stop`);
-
-  const tally: Tally = { packets: 0, bytes: 0 };
-  const decoder = new PacketDecoder();
-  const linkLevel = values.link === true;
-  const describe = { quiet: values.quiet === true };
-  const lines: string[] = [];
   let failure: unknown = null;
-  const emit = (bytes: Uint8Array, view: DataView, start: number, caplen: number, wire: number, sec: number, nsec: number): boolean => {
-    if (count && tally.packets >= count) return false;
-    tally.packets++;
-    tally.bytes += wire;
-    if (writer) writer.write(bytes.subarray(start, start + caplen), wire, sec, nsec);
-    else {
-      decoder.decode(bytes, view, start, caplen);
-      lines.push(formatTime(sec, nsec, timeStyle) + describePacket(decoder, bytes, start, caplen, wire, linkLevel, describe));
-    }
-    return true;
+  const fail = (e: unknown) => {
+    failure ??= e;
+    stop.stop();
   };
-  const drain = (final: boolean) => {
-    if (failure) return;
-    try {
-      merger.drain(final, emit);
-    } catch (e) {
-      failure = e;
-      stop();
-    }
-    if (lines.length) {
-      io.out(lines.join("\n"));
-      lines.length = 0;
-    }
-  };
-
-  let stop = () => {};
-  const stopping = new Promise<void>((resolve) => (stop = resolve));
-  pool.on("message", (m) => {
-    merger.push(m.workerIndex, m.data as CliBatch);
-    drain(false);
-  });
+  const output = new MergedOutput(o, writer, io, shared, fail);
+  const taken: number[] = new Array(o.workers).fill(0);
+  pool.on("message", (m) => output.push(m.workerIndex, m.data as CaptureBatch));
   pool.on("report", (r) => {
     taken[r.workerIndex] = r.data?.taken ?? taken[r.workerIndex];
-    if (r.final) merger.end(r.workerIndex);
+    if (r.final) output.end(r.workerIndex);
   });
-  pool.done.catch((e) => {
-    failure ??= e;
-    stop();
-  });
-  const onSignal = () => stop();
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  const status = new StatusLine(io);
+  pool.done.catch(fail);
   // Packets taken so far: merged here, or written by the workers themselves (as they report).
-  const captured = (): Tally => (perWorkerFiles ? { packets: taken.reduce((a, b) => a + b, 0), bytes: pool.stats().total.bytes } : tally);
-  const ticker = showStatus
-    ? setInterval(() => {
-      const s = pool.stats();
-      status.update(captured(), s.total.drops, s.perWorker.map((w) => w.packets));
-    }, 1000)
-    : null;
-  const deadline = seconds ? setTimeout(stop, seconds * 1000) : null;
-  // Merges what has waited long enough, and notices when the workers have taken COUNT packets.
-  const poll = setInterval(() => {
-    if (!perWorkerFiles) drain(false);
-    if (count && Atomics.load(shared, RESERVED) >= count) stop();
-  }, 50);
+  const captured = (): Tally => (paths ? { packets: taken.reduce((a, b) => a + b, 0), bytes: pool.stats().total.bytes } : output.tally);
 
-  await stopping;
-  clearInterval(poll);
-  if (ticker) clearInterval(ticker);
-  if (deadline) clearTimeout(deadline);
-  process.off("SIGINT", onSignal);
-  process.off("SIGTERM", onSignal);
+  await runUntilStopped(o, io, pool, stop, captured, () => {
+    if (!paths) output.drain(false);
+    if (o.count && Atomics.load(shared, RESERVED) >= o.count) stop.stop();
+  });
   try {
     // Each worker first takes what its ring holds at this moment (Ctrl-C and --seconds lose
     // nothing the kernel had already captured). Every batch a worker posted arrives before its
@@ -287,18 +182,135 @@ export async function captureWithWorkers(args: WorkerCaptureArgs, io: CommandIO)
   } catch (e) {
     failure ??= e;
   }
-  status.clear();
-  drain(true);
-  merger.discard();
-  try {
-    writer?.close();
-  } catch (e) {
-    failure ??= e;
-  }
+  output.finish();
+  failure ??= output.failure;
   const s = pool.stats();
   io.err(`${captureSummary(captured().packets, s.total)}\nper worker: ${s.perWorker.map((w) => w.packets).join("/")} packets seen`);
   if (failure) throw unwrapWorkerFailure(failure);
   return 0;
+}
+
+function openWorkers(o: CaptureOptions, shared: Int32Array, paths: string[] | undefined): Promise<FanoutPool<CaptureWorkerReport>> {
+  const workerData: CaptureWorkerData = {
+    output: paths ? "files" : "merge",
+    shared: shared.buffer as SharedArrayBuffer,
+    count: o.count,
+    paths,
+    format: o.format,
+    snaplen: o.snaplen,
+    maxUnconsumedBytes: MAX_UNCONSUMED_BYTES,
+  };
+  return openFanout<CaptureWorkerData, CaptureWorkerReport>(o.iface, {
+    worker: new URL("./capture_handler.ts", import.meta.url),
+    workerData,
+    workers: o.workers,
+    mode: o.fanout,
+    ring: o.ring,
+    filter: o.filter,
+    snaplen: o.snaplen,
+    promisc: o.promisc,
+    netns: o.netns,
+    reportIntervalMs: 500,
+  });
+}
+
+/** Waits for the stop, calling `poll` every POLL_MS and updating the status line once a second. */
+async function runUntilStopped(
+  o: CaptureOptions,
+  io: CommandIO,
+  pool: FanoutPool<CaptureWorkerReport>,
+  stop: RunStop,
+  captured: () => Tally,
+  poll: () => void,
+): Promise<void> {
+  const status = new StatusLine(io);
+  const ticker = showStatus(o, io)
+    ? setInterval(() => {
+      const s = pool.stats();
+      status.update(captured(), s.total.drops, s.perWorker.map((w) => w.packets));
+    }, 1000)
+    : null;
+  const poller = setInterval(poll, POLL_MS);
+  await stop.stopped;
+  clearInterval(poller);
+  if (ticker) clearInterval(ticker);
+  stop.release();
+  status.clear();
+}
+
+/** The workers' packets, merged in timestamp order, into the -w file or onto stdout. */
+class MergedOutput {
+  readonly tally: Tally = { packets: 0, bytes: 0 };
+  /** The first error of merging or writing; merging stops there. */
+  failure: unknown = null;
+  readonly #merger: BatchMerger;
+  readonly #writer: PcapWriter | null;
+  readonly #lines: PacketLines;
+  readonly #decoder = new PacketDecoder();
+  readonly #out: string[] = [];
+  readonly #count: number;
+  readonly #io: CommandIO;
+  readonly #onFailure: (e: unknown) => void;
+
+  constructor(o: CaptureOptions, writer: PcapWriter | null, io: CommandIO, shared: Int32Array, onFailure: (e: unknown) => void) {
+    this.#merger = new BatchMerger(o.workers, (w, bytes) => {
+      Atomics.sub(shared, unconsumedSlot(w), bytes);
+      Atomics.notify(shared, unconsumedSlot(w));
+    });
+    this.#writer = writer;
+    this.#lines = new PacketLines(o.print);
+    this.#count = o.count;
+    this.#io = io;
+    this.#onFailure = onFailure;
+  }
+
+  push(worker: number, batch: CaptureBatch): void {
+    this.#merger.push(worker, batch);
+    this.drain(false);
+  }
+
+  end(worker: number): void {
+    this.#merger.end(worker);
+  }
+
+  /** Lets out what may go out now (everything when `final`). */
+  drain(final: boolean): void {
+    if (this.failure) return;
+    try {
+      this.#merger.drain(final, this.#emit);
+    } catch (e) {
+      this.failure = e;
+      this.#onFailure(e);
+    }
+    if (this.#out.length) {
+      this.#io.out(this.#out.join("\n"));
+      this.#out.length = 0;
+    }
+  }
+
+  /** After the workers have ended: lets out the rest, drops what is beyond the count, closes the file. */
+  finish(): void {
+    this.drain(true);
+    this.#merger.discard();
+    try {
+      this.#writer?.close();
+    } catch (e) {
+      this.failure ??= e;
+    }
+  }
+
+  #emit: EmitPacket = (bytes, view, start, caplen, wireLength, sec, nsec) => {
+    if (this.#count && this.tally.packets >= this.#count) return false;
+    this.tally.packets++;
+    this.tally.bytes += wireLength;
+    if (this.#writer) this.#writer.write(bytes.subarray(start, start + caplen), wireLength, sec, nsec);
+    else {
+      // The batch holds the frame as it was on the wire, any VLAN tag in place.
+      const d = this.#decoder.decode(bytes, view, start, caplen);
+      this.#out.push(this.#lines.line(d, bytes, start, caplen, wireLength, sec, nsec));
+    }
+    return true;
+  };
 }
 
 /**

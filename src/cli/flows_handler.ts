@@ -1,13 +1,19 @@
 /**
  * The fanout handler behind `ringcap flows -G N`: each worker counts its flows in a
  * {@link FlowTable} and reports its top flows, with what they did since its last report.
+ * This file runs in every worker thread: it imports library modules only, never the CLI.
  * @module
  */
 
 import type { FanoutHandlerContext } from "../fanout/pool.ts";
 import type { Block } from "../packet.ts";
-import { PacketDecoder } from "../decode.ts";
 import { type FlowCount, FlowTable } from "../flows.ts";
+
+/** What the main thread gives every worker. */
+export interface FlowsWorkerData {
+  /** Rows each report carries. */
+  top: number;
+}
 
 /** What each worker reports. */
 export interface FlowsWorkerReport {
@@ -18,17 +24,12 @@ export interface FlowsWorkerReport {
   intervalMs: number;
 }
 
-export function createHandler(ctx: FanoutHandlerContext<{ top: number }>) {
-  const ring = ctx.capture.bytes;
-  const view = ctx.capture.view;
-  const decoder = new PacketDecoder();
+export function createHandler(ctx: FanoutHandlerContext<FlowsWorkerData>) {
   const table = new FlowTable();
   let markedAt = performance.now();
   return {
     onBlock(block: Block): void {
-      for (const p of block) {
-        table.add(decoder.decode(ring, view, p.offset, p.caplen, p.vlanValid ? p.vlanTci : -1, p.vlanValid ? p.vlanTpid : 0), p.length);
-      }
+      for (const p of block) table.add(p.decode(), p.length);
     },
     report(): FlowsWorkerReport {
       const now = performance.now();

@@ -1,0 +1,213 @@
+/**
+ * `ringcap capture`'s flags, read and checked once into {@link CaptureOptions}: both capture
+ * paths (capture.ts on one ring, capture_workers.ts with -G) take that object and nothing else.
+ * @module
+ */
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { DEFAULT_RING, FANOUT_MODES, type FanoutMode, fanoutMode, type RingOptions } from "../capture.ts";
+import { type BpfProgram, parseBpfText } from "../bpf/filter.ts";
+import { RingcapError } from "../errors.ts";
+import type { formatTime } from "../format.ts";
+import { MAX_SNAPLEN } from "../options.ts";
+import type { PcapFormat } from "../pcap.ts";
+import { compileExpression, DEFAULT_RING_KIB, num, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
+
+export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAPLEN] [-w FILE] [--format pcap|pcapng]
+                      [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-t|-tt] [-B KiB]
+                      [-F FILE | --bpf FILE] [-d] [--netns NAME] [--status|--no-status]
+                      [--seconds S] [EXPR]
+
+Captures on IFACE like tcpdump. EXPR is a tcpdump filter (compiled by libpcap, attached in
+the kernel). Without -w, prints one line per packet; with -w, writes pcap or pcapng (by the
+file's extension, or --format) and shows a live status line on stderr.
+
+  -i IFACE     interface to capture on
+  -c COUNT     stop after COUNT packets
+  -s SNAPLEN   bytes kept per packet (default: whole packets)
+  -w FILE      write packets to FILE (.pcapng: pcapng, else pcap; "-" is stdout)
+  -G WORKERS   capture with this many fanout workers (one Bun Worker each)
+  --fanout M   fanout mode for -G: hash (default), lb, cpu, rollover, rnd, qm
+  --per-worker-files  with -G and -w, one file per worker (FILE.0.pcapng, ...) instead of one merged file
+  -p           do not put the interface into promiscuous mode
+  -e           print link-level headers (MAC addresses, VLAN tags)
+  -q           quiet: print less protocol detail (no TCP flags)
+  -t / -tt     no timestamp / Unix-epoch timestamps
+  -B KiB       ring size in KiB (default ${DEFAULT_RING_KIB}; per worker with -G)
+  --block-timeout MS  the kernel hands over a partly filled block after MS milliseconds
+               (default ${DEFAULT_RING.blockTimeoutMs}): longer means fewer wake-ups (less CPU at low rates), later packets
+  -F FILE      read the filter expression from FILE
+  --bpf FILE   use a compiled program (tcpdump -ddd output) instead of EXPR
+  -d           print the compiled filter (like tcpdump -d) and exit
+  --netns NAME capture inside a network namespace
+  --seconds S  stop after S seconds
+  --status / --no-status  force the once-a-second status line on or off
+
+Exit codes: 0 ok, 1 failure, 2 usage or filter syntax, 3 no such interface,
+4 no permission (grant CAP_NET_RAW), 5 interface down, 6 file unwritable or disk full.`;
+
+/** formatTime's styles: local time, Unix-epoch seconds (-tt), none (-t). */
+export type TimeStyle = Parameters<typeof formatTime>[2];
+
+/** How packet lines look (without -w). */
+export interface PrintOptions {
+  /** -e: MAC addresses and VLAN tags. */
+  linkLevel: boolean;
+  /** -q: less protocol detail. */
+  quiet: boolean;
+  time: TimeStyle;
+}
+
+/** A capture as the command line asked for it, every flag checked. */
+export interface CaptureOptions {
+  iface: string;
+  netns?: string;
+  /** Packets to take in all; 0 for no limit. */
+  count: number;
+  /** Seconds to run; 0 for no limit. */
+  seconds: number;
+  /** Bytes kept per packet; 0 for whole packets. */
+  snaplen: number;
+  filter?: BpfProgram;
+  /** The filter as given (an expression, or "--bpf FILE"), for the "capturing on" line; "" for none. */
+  filterText: string;
+  promisc: boolean;
+  ring: RingOptions;
+  /** -w: a path, or "-" for stdout; undefined prints packet lines instead. */
+  write?: string;
+  format?: PcapFormat;
+  print: PrintOptions;
+  /** --status (true) or --no-status (false); undefined decides by where the output goes. */
+  status?: boolean;
+  /** -G: 1 captures on one ring (capture.ts); more spreads the capture over fanout workers. */
+  workers: number;
+  /** --fanout, with more than one worker. */
+  fanout: FanoutMode;
+  /** With more than one worker and -w FILE: one file per worker. */
+  perWorkerFiles: boolean;
+}
+
+/** What a `ringcap capture` command line asks for. */
+export type CaptureRequest =
+  | { kind: "help" }
+  /** -d: print this program and exit. */
+  | { kind: "program"; program: BpfProgram }
+  | { kind: "capture"; options: CaptureOptions };
+
+const FLAGS = {
+  interface: { type: "string", short: "i" },
+  count: { type: "string", short: "c" },
+  snaplen: { type: "string", short: "s" },
+  write: { type: "string", short: "w" },
+  format: { type: "string" },
+  workers: { type: "string", short: "G" },
+  fanout: { type: "string" },
+  "per-worker-files": { type: "boolean" },
+  "no-promisc": { type: "boolean", short: "p" },
+  link: { type: "boolean", short: "e" },
+  quiet: { type: "boolean", short: "q" },
+  t: { type: "boolean", short: "t", multiple: true },
+  n: { type: "boolean", short: "n" },
+  buffer: { type: "string", short: "B" },
+  "block-timeout": { type: "string" },
+  F: { type: "string", short: "F" },
+  bpf: { type: "string" },
+  d: { type: "boolean", short: "d" },
+  netns: { type: "string" },
+  seconds: { type: "string" },
+  status: { type: "boolean" },
+  "no-status": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function readFlags(args: string[]) {
+  return parseArgs({ args, allowPositionals: true, options: FLAGS, strict: true });
+}
+
+type Flags = ReturnType<typeof readFlags>["values"];
+
+/**
+ * Fanout modes that need a steering program, which a command line cannot give: the CLI refuses
+ * them, the library takes them (FanoutOptions.program).
+ */
+const NEEDS_PROGRAM: ReadonlySet<string> = new Set<FanoutMode>(["cbpf", "ebpf"]);
+/** The fanout modes `--fanout` takes. */
+const CLI_FANOUT_MODES = Object.keys(FANOUT_MODES).filter((m) => !NEEDS_PROGRAM.has(m));
+/** -c with -G: the workers share one Int32 counter. */
+const MAX_COUNT_WITH_WORKERS = 0x7fffffff;
+
+/** Reads `ringcap capture ARGS`; throws UsageError (or the filter's own error) for wrong usage. */
+export function parseCaptureArgs(args: string[]): CaptureRequest {
+  const { values, positionals } = readFlags(args);
+  if (values.help) return { kind: "help" };
+  const snaplen = num(values.snaplen, "-s", { max: MAX_SNAPLEN }, 0);
+  const { program, text } = filterFlags(values, positionals, snaplen);
+  if (values.d) {
+    if (!program) throw new UsageError("-d needs a filter expression");
+    return { kind: "program", program };
+  }
+  if (!values.interface) throw new UsageError("capture needs -i IFACE");
+  const workers = num(values.workers, "-G", WORKERS, 1);
+  if (workers > 1 && values["per-worker-files"] && (values.write === undefined || values.write === "-")) {
+    throw new UsageError("--per-worker-files needs -w FILE (not stdout)");
+  }
+  const count = num(values.count, "-c", {}, 0);
+  if (workers > 1 && count > MAX_COUNT_WITH_WORKERS) throw new UsageError(`-c must be at most ${MAX_COUNT_WITH_WORKERS} with -G`);
+  return {
+    kind: "capture",
+    options: {
+      iface: values.interface,
+      netns: values.netns,
+      count,
+      seconds: num(values.seconds, "--seconds", SECONDS, 0),
+      snaplen,
+      filter: program,
+      filterText: text,
+      promisc: !values["no-promisc"],
+      ring: ringOptions(values.buffer, values["block-timeout"]),
+      write: values.write,
+      format: values.format === undefined ? undefined : pcapFormat(values.format),
+      print: printOptions(values),
+      status: values["no-status"] ? false : values.status ? true : undefined,
+      workers,
+      fanout: workers > 1 ? fanoutFlag(values.fanout) : "hash",
+      perWorkerFiles: workers > 1 && values["per-worker-files"] === true,
+    },
+  };
+}
+
+/** EXPR, `-F FILE` or `--bpf FILE`: the program to attach (none for no filter) and how to name it. */
+function filterFlags(v: Flags, positionals: string[], snaplen: number): { program?: BpfProgram; text: string } {
+  if (v.bpf !== undefined) {
+    if (positionals.length) throw new UsageError("give a filter expression or --bpf FILE, not both");
+    return { program: parseBpfText(readFileSync(v.bpf, "utf8")), text: `--bpf ${v.bpf}` };
+  }
+  const expr = v.F !== undefined ? readFileSync(v.F, "utf8").replace(/#.*$/gm, "").trim() : positionals.join(" ").trim();
+  if (!expr) return { text: "" };
+  return { program: compileExpression(expr, snaplen), text: expr };
+}
+
+function pcapFormat(value: string): PcapFormat {
+  if (value !== "pcap" && value !== "pcapng") throw new UsageError(`--format must be pcap or pcapng, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function printOptions(v: Flags): PrintOptions {
+  const t = v.t?.length ?? 0;
+  return { linkLevel: v.link === true, quiet: v.quiet === true, time: t === 0 ? "local" : t >= 2 ? "epoch" : "none" };
+}
+
+/** `--fanout MODE`, checked by the library's own list, less the modes that need a program. */
+function fanoutFlag(value: string | undefined): FanoutMode {
+  const refuse = (why = "") => new UsageError(`--fanout must be one of ${CLI_FANOUT_MODES.join(", ")}, got ${JSON.stringify(value)}${why}`);
+  let mode: FanoutMode;
+  try {
+    mode = fanoutMode(value);
+  } catch (e) {
+    if (e instanceof RingcapError && e.code === "fanout_invalid") throw refuse();
+    throw e;
+  }
+  if (NEEDS_PROGRAM.has(mode)) throw refuse(` (${mode} steers packets with a BPF program, which the command line cannot give)`);
+  return mode;
+}

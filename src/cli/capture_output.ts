@@ -1,0 +1,91 @@
+/**
+ * What both capture paths (one ring, -G workers) show and write: the "capturing on" line, the
+ * packet lines, the output file, the once-a-second status line and tcpdump's closing summary.
+ * @module
+ */
+
+import type { CaptureStats } from "../capture.ts";
+import type { PacketDecoder } from "../decode.ts";
+import { type DescribeOptions, describePacket, formatTime } from "../format.ts";
+import { snaplenOrMax } from "../options.ts";
+import { linkTypeFor, PcapWriter } from "../pcap.ts";
+import type { CaptureOptions, PrintOptions } from "./capture_options.ts";
+import type { CommandIO } from "./io.ts";
+
+/** Packets and wire bytes taken so far. */
+export interface Tally {
+  packets: number;
+  bytes: number;
+}
+
+/** `ringcap: capturing on IFACE ...` on stderr; `how` tells about workers, `target` where packets go. */
+export function capturingLine(o: CaptureOptions, target: string, how = ""): string {
+  return `ringcap: capturing on ${o.iface}${how}${o.filterText ? ` (filter: ${o.filterText})` : ""}, ${target}, Ctrl-C to stop`;
+}
+
+/** The status line is shown when asked for, or by default when stderr is a terminal that packet lines do not fill. */
+export function showStatus(o: CaptureOptions, io: CommandIO): boolean {
+  return o.status ?? (io.errIsTty && (o.write !== undefined || !process.stdout.isTTY));
+}
+
+/**
+ * Opens `-w PATH` for frames of a capture whose interface has ARPHRD type `arpType`. "-" is fd 1
+ * itself: opening /dev/stdout fails when stdout is a socket (ENXIO), as it is under programs
+ * that spawn with socket pairs.
+ */
+export function openOutput(path: string, o: CaptureOptions, arpType: number): PcapWriter {
+  return PcapWriter.open(path === "-" ? 1 : path, {
+    format: o.format,
+    snaplen: snaplenOrMax(o.snaplen),
+    ifName: o.iface,
+    linkType: linkTypeFor(arpType),
+  });
+}
+
+/** tcpdump's lines for packets, as `-e`, `-q` and `-t`/`-tt` ask. */
+export class PacketLines {
+  readonly #print: PrintOptions;
+  readonly #describe: DescribeOptions;
+
+  constructor(print: PrintOptions) {
+    this.#print = print;
+    this.#describe = { quiet: print.quiet };
+  }
+
+  /** The line of the frame at `start` in `bytes`, which `d` has decoded. */
+  line(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number, wireLength: number, sec: number, nsec: number): string {
+    return formatTime(sec, nsec, this.#print.time) + describePacket(d, bytes, start, caplen, wireLength, this.#print.linkLevel, this.#describe);
+  }
+}
+
+/** The once-a-second status line: redrawn in place on a terminal, plain lines elsewhere. */
+export class StatusLine {
+  #io: CommandIO;
+  #last = { packets: 0, bytes: 0, at: performance.now() };
+  #drawn = false;
+  constructor(io: CommandIO) {
+    this.#io = io;
+  }
+  update(t: Tally, drops: number, split?: number[]): void {
+    const now = performance.now();
+    const secs = Math.max(1e-3, (now - this.#last.at) / 1000);
+    const pps = Math.round((t.packets - this.#last.packets) / secs);
+    const mbps = ((t.bytes - this.#last.bytes) * 8) / secs / 1e6;
+    this.#last = { packets: t.packets, bytes: t.bytes, at: now };
+    let line = `${t.packets} packets, ${pps} pps, ${mbps.toFixed(1)} Mbps, ${drops} dropped by kernel`;
+    if (split && split.length > 1) line += `, per worker ${split.join("/")}`;
+    if (this.#io.errIsTty) {
+      process.stderr.write(`\r\x1b[2K${line}`);
+      this.#drawn = true;
+    } else this.#io.err(line);
+  }
+  clear(): void {
+    if (this.#drawn) process.stderr.write("\r\x1b[2K");
+    this.#drawn = false;
+  }
+}
+
+/** tcpdump's closing lines; as there, "received by filter" includes what the kernel dropped. */
+export function captureSummary(captured: number, stats: CaptureStats): string {
+  return `${captured} packets captured\n${stats.received + stats.drops} packets received by filter\n${stats.drops} packets dropped by kernel`;
+}

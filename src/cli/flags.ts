@@ -1,0 +1,71 @@
+/**
+ * What the commands' flags share: {@link UsageError} (exit 2), the one parser of numeric flags,
+ * the ring flags (`-B`, `--block-timeout`) and the filter expression. Imports nothing from the
+ * rest of the CLI.
+ * @module
+ */
+
+import { DEFAULT_RING, type RingOptions } from "../capture.ts";
+import { type BpfProgram, compileFilter } from "../bpf/filter.ts";
+import { snaplenOrMax } from "../options.ts";
+
+/** Thrown for wrong usage; the CLI prints it with a pointer to the command's help and exits 2. */
+export class UsageError extends Error {}
+
+/** The values a numeric flag accepts. */
+export interface FlagRange {
+  /** @default 0 */
+  min?: number;
+  /** @default Number.MAX_SAFE_INTEGER */
+  max?: number;
+  /** Accept fractions (`--interval 0.5`); whole numbers only otherwise. @default false */
+  fractions?: boolean;
+}
+
+/**
+ * The number a flag gives (`_` may group digits: `1_000_000`), `fallback` when the flag is
+ * absent; anything else is a UsageError naming the flag and the range.
+ *
+ * @example
+ * ```ts
+ * const count = num(values.count, "-c", { min: 0 }, 0);
+ * ```
+ */
+export function num(value: string | undefined, name: string, range: FlagRange, fallback: number): number {
+  if (value === undefined) return fallback;
+  const { min = 0, max = Number.MAX_SAFE_INTEGER, fractions = false } = range;
+  const n = Number(value.replaceAll("_", ""));
+  if (!Number.isFinite(n) || (!fractions && !Number.isInteger(n)) || n < min || n > max) {
+    const kind = fractions ? "a number" : "a whole number";
+    throw new UsageError(`${name} must be ${kind} from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/** `--seconds S`: at most a year. */
+export const SECONDS: FlagRange = { min: 0, max: 31_536_000 };
+/** `-G WORKERS`. */
+export const WORKERS: FlagRange = { min: 1, max: 1024 };
+
+/** `-B KiB` when absent: the library's default ring. */
+export const DEFAULT_RING_KIB = (DEFAULT_RING.blockSize * DEFAULT_RING.blockCount) / 1024;
+
+/** The ring of `-B KiB` (1 MiB blocks from 64 MiB up, else 64 KiB blocks) and `--block-timeout MS`. */
+export function ringOptions(bufferKiB: string | undefined, blockTimeoutMs: string | undefined): RingOptions {
+  const ringKiB = num(bufferKiB, "-B", { min: 64, max: 16 * 1024 * 1024 }, DEFAULT_RING_KIB);
+  const blockSize = ringKiB >= 64 * 1024 ? 1 << 20 : 1 << 16;
+  return {
+    blockSize,
+    blockCount: Math.max(2, Math.floor((ringKiB * 1024) / blockSize)),
+    blockTimeoutMs: num(blockTimeoutMs, "--block-timeout", { min: 1, max: 60_000 }, DEFAULT_RING.blockTimeoutMs),
+  };
+}
+
+/**
+ * A tcpdump filter expression compiled for a live capture of `snaplen` (0: whole packets).
+ * asOnWire: the socket sees a stripped VLAN tag only as metadata; the filter should judge the
+ * frame as tcpdump -r judges the saved one (see onWireProgram in src/bpf/filter.ts).
+ */
+export function compileExpression(expr: string, snaplen: number): BpfProgram {
+  return compileFilter(expr, { snaplen: snaplenOrMax(snaplen), asOnWire: true });
+}

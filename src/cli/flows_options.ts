@@ -1,0 +1,79 @@
+/**
+ * `ringcap flows`'s flags, read and checked once into {@link FlowsOptions}, which both paths
+ * (flows.ts on one ring, flows_workers.ts with -G) take.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { RingOptions } from "../capture.ts";
+import type { BpfProgram } from "../bpf/filter.ts";
+import { MAX_SNAPLEN } from "../options.ts";
+import { compileExpression, num, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
+
+export const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
+                    [-s SNAPLEN] [-G WORKERS] [-B KiB] [--block-timeout MS] [EXPR]
+
+A live top-talkers table by 5-tuple (packets, bytes, rate), refreshed in place on a terminal,
+or one JSON line per interval when stdout is not a terminal (or with --json). With -G, that
+many fanout workers count in hash mode (every packet of a flow goes to the same worker, so
+the merged table is exact). EXPR is a tcpdump filter.`;
+
+/** `ringcap flows` as the command line asked for it, every flag checked. */
+export interface FlowsOptions {
+  iface: string;
+  netns?: string;
+  /** Rows shown. */
+  top: number;
+  intervalMs: number;
+  /** Seconds to run; 0 for no limit. */
+  seconds: number;
+  json: boolean;
+  /** Bytes kept per packet; 0 for whole packets. */
+  snaplen: number;
+  filter?: BpfProgram;
+  /** -G: 1 counts on one ring (flows.ts); more counts on fanout workers in hash mode. */
+  workers: number;
+  ring: RingOptions;
+}
+
+/** Headers are all a flow table needs. */
+const DEFAULT_SNAPLEN = 128;
+
+/** Reads `ringcap flows ARGS`: null for --help; throws UsageError (or the filter's error) for wrong usage. */
+export function parseFlowsArgs(args: string[]): FlowsOptions | null {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      interface: { type: "string", short: "i" },
+      top: { type: "string" },
+      interval: { type: "string" },
+      json: { type: "boolean" },
+      seconds: { type: "string" },
+      netns: { type: "string" },
+      snaplen: { type: "string", short: "s" },
+      workers: { type: "string", short: "G" },
+      buffer: { type: "string", short: "B" },
+      "block-timeout": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) return null;
+  if (!values.interface) throw new UsageError("flows needs -i IFACE");
+  const intervalS = num(values.interval, "--interval (seconds)", { min: 0.1, max: 3600, fractions: true }, 1);
+  const snaplen = num(values.snaplen, "-s", { max: MAX_SNAPLEN }, DEFAULT_SNAPLEN);
+  const expr = positionals.join(" ").trim();
+  return {
+    iface: values.interface,
+    netns: values.netns,
+    top: num(values.top, "--top", { min: 1, max: 10_000 }, 10),
+    intervalMs: intervalS * 1000,
+    seconds: num(values.seconds, "--seconds", SECONDS, 0),
+    json: values.json || !process.stdout.isTTY,
+    snaplen,
+    filter: expr ? compileExpression(expr, snaplen) : undefined,
+    workers: num(values.workers, "-G", WORKERS, 1),
+    ring: ringOptions(values.buffer, values["block-timeout"]),
+  };
+}
