@@ -6,7 +6,7 @@
  */
 
 import { type Capture, type CaptureStats, openCapture } from "../capture.ts";
-import type { BpfProgram } from "../bpf/filter.ts";
+import { programText } from "../bpf/program.ts";
 import { type Block, type PacketView, VLAN_TAG_BYTES } from "../packet.ts";
 import type { PcapWriter } from "../pcap.ts";
 import { CAPTURE_HELP, type CaptureOptions, parseCaptureArgs } from "./capture_options.ts";
@@ -146,18 +146,4 @@ class PacketSink {
     if (this.#frame.length < p.caplen + VLAN_TAG_BYTES) this.#frame = new Uint8Array(p.caplen + VLAN_TAG_BYTES);
     writer.write(this.#frame.subarray(0, p.copyWithVlanTag(this.#frame)), wire, p.sec, p.nsec);
   }
-}
-
-/**
- * A program as `-d` prints it: the count, then "code jt jf k" per instruction (tcpdump -ddd's
- * form, which --bpf reads back).
- * TODO: programText moves to src/bpf/program.ts (the lead's change); import it from there once it lands.
- */
-function programText(p: BpfProgram): string {
-  const dv = new DataView(p.instructions.buffer, p.instructions.byteOffset, p.instructions.byteLength);
-  const lines = [`${p.length}`];
-  for (let i = 0; i < p.length; i++) {
-    lines.push(`${dv.getUint16(i * 8, true)} ${dv.getUint8(i * 8 + 2)} ${dv.getUint8(i * 8 + 3)} ${dv.getUint32(i * 8 + 4, true)}`);
-  }
-  return lines.join("\n");
 }

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { DEFAULT_RING, FANOUT_MODES, type FanoutMode, fanoutMode, type RingOptions } from "../capture.ts";
-import { type BpfProgram, parseBpfText } from "../bpf/filter.ts";
+import { type BpfProgram, parseBpfText } from "../bpf/program.ts";
 import { RingcapError } from "../errors.ts";
 import type { formatTime } from "../format.ts";
 import { MAX_SNAPLEN } from "../options.ts";

@@ -6,7 +6,7 @@
  */
 
 import { DEFAULT_RING, type RingOptions } from "../capture.ts";
-import { type BpfProgram, compileFilter } from "../bpf/filter.ts";
+import { type BpfProgram, compileFilter } from "../bpf/compile.ts";
 import { snaplenOrMax } from "../options.ts";
 
 /** Thrown for wrong usage; the CLI prints it with a pointer to the command's help and exits 2. */
@@ -64,7 +64,7 @@ export function ringOptions(bufferKiB: string | undefined, blockTimeoutMs: strin
 /**
  * A tcpdump filter expression compiled for a live capture of `snaplen` (0: whole packets).
  * asOnWire: the socket sees a stripped VLAN tag only as metadata; the filter should judge the
- * frame as tcpdump -r judges the saved one (see onWireProgram in src/bpf/filter.ts).
+ * frame as tcpdump -r judges the saved one (see onWireProgram in src/bpf/vlan.ts).
  */
 export function compileExpression(expr: string, snaplen: number): BpfProgram {
   return compileFilter(expr, { snaplen: snaplenOrMax(snaplen), asOnWire: true });

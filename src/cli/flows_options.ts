@@ -6,7 +6,7 @@
 
 import { parseArgs } from "node:util";
 import type { RingOptions } from "../capture.ts";
-import type { BpfProgram } from "../bpf/filter.ts";
+import type { BpfProgram } from "../bpf/program.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import { compileExpression, num, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
