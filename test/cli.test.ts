@@ -530,6 +530,48 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     expect({ code: none.code, out: none.out, help: none.err.includes("usage: ringcap <command>") }).toEqual({ code: 2, out: "", help: true });
   });
 
+  test("a flag that cannot apply exits 2 and says why, before capturing anything", async () => {
+    const exprFile = join(dir, "expr.txt");
+    writeFileSync(exprFile, "udp\n");
+    // --seconds bounds each run, should a flag be let through: it would then exit 0.
+    const bounded = [...on, "--seconds", "5"];
+    const cases: Array<[string[], string]> = [
+      [["capture", ...bounded, "--fanout", "lb"], "--fanout chooses how -G WORKERS share the packets: it needs -G 2 or more"],
+      [["capture", ...bounded, "-G", "1", "--fanout", "hash"], "--fanout chooses how -G WORKERS share the packets"],
+      [["capture", ...bounded, "--per-worker-files", "-w", join(dir, "pwf.pcap")], "--per-worker-files needs -G WORKERS (2 or more) and -w FILE"],
+      [["capture", ...bounded, "-G", "2", "--fanout", "cbpf"], `--fanout must be one of hash, lb, cpu, rollover, rnd, qm, got "cbpf"`],
+      [["capture", ...bounded, "-G", "2", "--fanout", "ebpf"], "which the command line cannot give"],
+      [["capture", ...bounded, "-e", "-w", join(dir, "e.pcap")], "-e changes printed packet lines, and with -w none are printed"],
+      [["capture", ...bounded, "-q", "-w", "-"], "-q changes printed packet lines"],
+      [["capture", ...bounded, "-tt", "-w", join(dir, "tt.pcap")], "-tt changes printed packet lines"],
+      [["capture", ...bounded, "-G", "2", "-t", "-w", join(dir, "t.pcap")], "-t changes printed packet lines"],
+      [["capture", ...bounded, "--format", "pcapng"], "--format needs -w FILE"],
+      [["capture", ...bounded, "--status", "--no-status"], "give --status or --no-status, not both"],
+      [["capture", ...bounded, "-F", exprFile, "tcp"], "give a filter expression or -F FILE, not both"],
+      [["capture", ...bounded, "--bpf", exprFile, "-F", exprFile], "give -F FILE or --bpf FILE, not both"],
+      [["gen", "-i", bench.tx, "--netns", bench.name, "--count", "1", "--vlan", "5", "--qinq", "1,2"], "give --vlan or --qinq, not both"],
+      [["gen", "-i", bench.tx, "--netns", bench.name, "--count", "1", "--qinq", "5"], "--qinq needs OUTER,INNER"],
+      [["flows", ...bounded, "--interval", "0.05"], "--interval (seconds) must be a number from 0.1 to 3600"],
+    ];
+    const results = await Promise.all(cases.map(([args]) => ringcap(args, 20_000).done));
+    results.forEach((r, i) => {
+      const [args, message] = cases[i];
+      expect({ args, code: r.code, out: r.out, message: r.err.includes(message), help: r.err.includes(`see \`ringcap ${args[0]} --help\``) })
+        .toEqual({ args, code: 2, out: "", message: true, help: true });
+    });
+  });
+
+  test("-n is accepted and changes nothing (ringcap prints numbers, as tcpdump -n does)", async () => {
+    const help = await ringcap(["capture", "--help"]).done;
+    expect(help.out).toContain("-n           numbers only");
+    const cap = ringcap(["capture", ...on, ...RING, "-n", "-t", "-c", "3", "--seconds", "20", "udp"]);
+    await cap.started;
+    send(bench, {}, 3);
+    const r = await cap.done;
+    expect(r.code).toBe(0);
+    expect(r.out.trimEnd().split("\n")).toEqual(Array(3).fill("IP 198.18.0.0.10000 > 198.19.0.1.9: UDP, length 18"));
+  });
+
   test.each([[[]], [["-G", "2"]]])("flows --json %p prints one JSON line per interval with the generator's flows", async (workers: string[]) => {
     const proc = new Proc(BUN, [CLI, "flows", ...on, ...workers, "--json", "--seconds", "3", "--interval", "0.5", "--top", "3"]);
     // It is capturing once the first line is out.

@@ -1,6 +1,7 @@
 /**
  * `ringcap capture`'s flags, read and checked once into {@link CaptureOptions}: both capture
  * paths (capture.ts on one ring, capture_workers.ts with -G) take that object and nothing else.
+ * A flag that cannot apply to the command line it is on is a UsageError, never ignored.
  * @module
  */
 
@@ -15,7 +16,7 @@ import type { PcapFormat } from "../pcap.ts";
 import { compileExpression, DEFAULT_RING_KIB, num, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
 export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAPLEN] [-w FILE] [--format pcap|pcapng]
-                      [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-t|-tt] [-B KiB]
+                      [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-t|-tt] [-n] [-B KiB]
                       [-F FILE | --bpf FILE] [-d] [--netns NAME] [--status|--no-status]
                       [--seconds S] [EXPR]
 
@@ -27,17 +28,20 @@ file's extension, or --format) and shows a live status line on stderr.
   -c COUNT     stop after COUNT packets
   -s SNAPLEN   bytes kept per packet (default: whole packets)
   -w FILE      write packets to FILE (.pcapng: pcapng, else pcap; "-" is stdout)
+  --format F   with -w: pcap or pcapng, whatever FILE's extension
   -G WORKERS   capture with this many fanout workers (one Bun Worker each)
-  --fanout M   fanout mode for -G: hash (default), lb, cpu, rollover, rnd, qm
+  --fanout M   fanout mode for -G 2 or more: hash (default), lb, cpu, rollover, rnd, qm
   --per-worker-files  with -G and -w, one file per worker (FILE.0.pcapng, ...) instead of one merged file
   -p           do not put the interface into promiscuous mode
-  -e           print link-level headers (MAC addresses, VLAN tags)
-  -q           quiet: print less protocol detail (no TCP flags)
-  -t / -tt     no timestamp / Unix-epoch timestamps
+  -e           print link-level headers (MAC addresses, VLAN tags); not with -w
+  -q           quiet: print less protocol detail (no TCP flags); not with -w
+  -t / -tt     no timestamp / Unix-epoch timestamps; not with -w
+  -n           numbers only, as ringcap always prints (it never resolves names);
+               accepted for tcpdump command lines
   -B KiB       ring size in KiB (default ${DEFAULT_RING_KIB}; per worker with -G)
   --block-timeout MS  the kernel hands over a partly filled block after MS milliseconds
                (default ${DEFAULT_RING.blockTimeoutMs}): longer means fewer wake-ups (less CPU at low rates), later packets
-  -F FILE      read the filter expression from FILE
+  -F FILE      read the filter expression from FILE (instead of EXPR)
   --bpf FILE   use a compiled program (tcpdump -ddd output) instead of EXPR
   -d           print the compiled filter (like tcpdump -d) and exit
   --netns NAME capture inside a network namespace
@@ -149,9 +153,7 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
   }
   if (!values.interface) throw new UsageError("capture needs -i IFACE");
   const workers = num(values.workers, "-G", WORKERS, 1);
-  if (workers > 1 && values["per-worker-files"] && (values.write === undefined || values.write === "-")) {
-    throw new UsageError("--per-worker-files needs -w FILE (not stdout)");
-  }
+  refuseWhatCannotApply(values, workers);
   const count = num(values.count, "-c", {}, 0);
   if (workers > 1 && count > MAX_COUNT_WITH_WORKERS) throw new UsageError(`-c must be at most ${MAX_COUNT_WITH_WORKERS} with -G`);
   return {
@@ -169,20 +171,42 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
       write: values.write,
       format: values.format === undefined ? undefined : pcapFormat(values.format),
       print: printOptions(values),
-      status: values["no-status"] ? false : values.status ? true : undefined,
+      status: values.status ? true : values["no-status"] ? false : undefined,
       workers,
       fanout: workers > 1 ? fanoutFlag(values.fanout) : "hash",
-      perWorkerFiles: workers > 1 && values["per-worker-files"] === true,
+      perWorkerFiles: values["per-worker-files"] === true,
     },
   };
 }
 
+/**
+ * Flags the rest of the command line leaves without effect. tcpdump ignores some of these
+ * (`-e` with `-w`); ringcap says so instead, because a flag that does nothing is a misunderstanding
+ * waiting to happen. (`-n` is not among them: ringcap prints numbers, which is what -n asks for.)
+ */
+function refuseWhatCannotApply(v: Flags, workers: number): void {
+  if (workers === 1) {
+    if (v.fanout !== undefined) throw new UsageError("--fanout chooses how -G WORKERS share the packets: it needs -G 2 or more");
+    if (v["per-worker-files"]) throw new UsageError("--per-worker-files needs -G WORKERS (2 or more) and -w FILE");
+  }
+  if (v["per-worker-files"] && (v.write === undefined || v.write === "-")) {
+    throw new UsageError("--per-worker-files needs -w FILE (not stdout)");
+  }
+  if (v.write === undefined) {
+    if (v.format !== undefined) throw new UsageError("--format needs -w FILE (without -w packets are printed)");
+  } else {
+    const printFlag = v.link ? "-e" : v.quiet ? "-q" : v.t?.length ? (v.t.length >= 2 ? "-tt" : "-t") : null;
+    if (printFlag) throw new UsageError(`${printFlag} changes printed packet lines, and with -w none are printed: leave out ${printFlag} or -w`);
+  }
+  if (v.status && v["no-status"]) throw new UsageError("give --status or --no-status, not both");
+}
+
 /** EXPR, `-F FILE` or `--bpf FILE`: the program to attach (none for no filter) and how to name it. */
 function filterFlags(v: Flags, positionals: string[], snaplen: number): { program?: BpfProgram; text: string } {
-  if (v.bpf !== undefined) {
-    if (positionals.length) throw new UsageError("give a filter expression or --bpf FILE, not both");
-    return { program: parseBpfText(readFileSync(v.bpf, "utf8")), text: `--bpf ${v.bpf}` };
-  }
+  const given = [positionals.length ? "a filter expression" : "", v.F !== undefined ? "-F FILE" : "", v.bpf !== undefined ? "--bpf FILE" : ""];
+  const which = given.filter((g) => g);
+  if (which.length > 1) throw new UsageError(`give ${which.join(" or ")}, not ${which.length === 2 ? "both" : "all three"}`);
+  if (v.bpf !== undefined) return { program: parseBpfText(readFileSync(v.bpf, "utf8")), text: `--bpf ${v.bpf}` };
   const expr = v.F !== undefined ? readFileSync(v.F, "utf8").replace(/#.*$/gm, "").trim() : positionals.join(" ").trim();
   if (!expr) return { text: "" };
   return { program: compileExpression(expr, snaplen), text: expr };

@@ -34,7 +34,7 @@ export interface FlagRange {
 export function num(value: string | undefined, name: string, range: FlagRange, fallback: number): number {
   if (value === undefined) return fallback;
   const { min = 0, max = Number.MAX_SAFE_INTEGER, fractions = false } = range;
-  const n = Number(value.replaceAll("_", ""));
+  const n = value.trim() === "" ? NaN : Number(value.replaceAll("_", ""));
   if (!Number.isFinite(n) || (!fractions && !Number.isInteger(n)) || n < min || n > max) {
     const kind = fractions ? "a number" : "a whole number";
     throw new UsageError(`${name} must be ${kind} from ${min} to ${max}, got ${JSON.stringify(value)}`);

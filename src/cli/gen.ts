@@ -82,6 +82,7 @@ export async function gen(args: string[], io: CommandIO): Promise<number> {
 }
 
 function generatorOptions(v: Flags): GeneratorOptions {
+  if (v.vlan !== undefined && v.qinq !== undefined) throw new UsageError("give --vlan or --qinq, not both");
   return {
     netns: v.netns,
     rate: num(v.rate, "--rate", U32, 0),
@@ -102,6 +103,7 @@ function generatorOptions(v: Flags): GeneratorOptions {
 
 /** `--qinq OUTER,INNER`: both VLAN ids. */
 function qinqFlag(value: string): { outer: number; inner: number } {
-  const [outer, inner] = value.split(",");
-  return { outer: num(outer, "--qinq outer", VLAN_ID, 0), inner: num(inner, "--qinq inner", VLAN_ID, 0) };
+  const parts = value.split(",");
+  if (parts.length !== 2) throw new UsageError(`--qinq needs OUTER,INNER (two VLAN ids), got ${JSON.stringify(value)}`);
+  return { outer: num(parts[0], "--qinq outer", VLAN_ID, 0), inner: num(parts[1], "--qinq inner", VLAN_ID, 0) };
 }
