@@ -24,14 +24,17 @@ export interface FlagRange {
 
 /**
  * The number a flag gives (`_` may group digits: `1_000_000`), `fallback` when the flag is
- * absent; anything else is a UsageError naming the flag and the range.
+ * absent (undefined without one: the library then applies its own default); anything else is
+ * a UsageError naming the flag and the range.
  *
  * @example
  * ```ts
  * const count = num(values.count, "-c", { min: 0 }, 0);
  * ```
  */
-export function num(value: string | undefined, name: string, range: FlagRange, fallback: number): number {
+export function num(value: string | undefined, name: string, range: FlagRange, fallback: number): number;
+export function num(value: string | undefined, name: string, range: FlagRange): number | undefined;
+export function num(value: string | undefined, name: string, range: FlagRange, fallback?: number): number | undefined {
   if (value === undefined) return fallback;
   const { min = 0, max = Number.MAX_SAFE_INTEGER, fractions = false } = range;
   const n = value.trim() === "" ? NaN : Number(value.replaceAll("_", ""));

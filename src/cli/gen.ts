@@ -5,6 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { TCP_FLAGS } from "../decode.ts";
 import { Generator, type GeneratorOptions } from "../gen.ts";
 import { type FlagRange, num, UsageError } from "./flags.ts";
 import type { CommandIO } from "./io.ts";
@@ -18,8 +19,6 @@ out of IFACE, paced at PPS (0 = as fast as possible), printing progress once a s
 
 const VLAN_ID: FlagRange = { min: 0, max: 4095 };
 const U32: FlagRange = { min: 0, max: 0xffffffff };
-/** The TCP SYN flag, what --syn sets. */
-const TCP_SYN = 0x02;
 
 function readFlags(args: string[]) {
   return parseArgs({
@@ -81,23 +80,24 @@ export async function gen(args: string[], io: CommandIO): Promise<number> {
   return sent === count ? 0 : 1;
 }
 
+/** The generator's options from the flags; an absent flag leaves the library's default (GENERATOR_DEFAULTS). */
 function generatorOptions(v: Flags): GeneratorOptions {
   if (v.vlan !== undefined && v.qinq !== undefined) throw new UsageError("give --vlan or --qinq, not both");
   return {
     netns: v.netns,
-    rate: num(v.rate, "--rate", U32, 0),
-    size: num(v.size, "--size", { min: 60, max: 9022 }, 60),
-    flows: num(v.flows, "--flows", { min: 1, max: 0xffffffff }, 1),
+    rate: num(v.rate, "--rate", U32),
+    size: num(v.size, "--size", { min: 60, max: 9022 }),
+    flows: num(v.flows, "--flows", { min: 1, max: 0xffffffff }),
     vlan: v.vlan === undefined ? undefined : { id: num(v.vlan, "--vlan", VLAN_ID, 0) },
     qinq: v.qinq === undefined ? undefined : qinqFlag(v.qinq),
     ipv6: v.ipv6,
     tcp: v.tcp || v.syn,
-    tcpFlags: v.syn ? TCP_SYN : undefined,
+    tcpFlags: v.syn ? TCP_FLAGS.SYN : undefined,
     dstMac: v["dst-mac"],
-    dstPort: v["dst-port"] === undefined ? undefined : num(v["dst-port"], "--dst-port", { min: 1, max: 65535 }, 9),
+    dstPort: num(v["dst-port"], "--dst-port", { min: 1, max: 65535 }),
     qdiscBypass: v["qdisc-bypass"],
-    seqStart: num(v["seq-start"], "--seq-start", {}, 0),
-    batch: v.batch === undefined ? undefined : num(v.batch, "--batch", { min: 1, max: 256 }, 64),
+    seqStart: num(v["seq-start"], "--seq-start", {}),
+    batch: num(v.batch, "--batch", { min: 1, max: 256 }),
   };
 }
 
