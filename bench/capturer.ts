@@ -81,7 +81,9 @@ function ringBun(): Promise<Result> {
     }
     {
       bytes += countSources(block, view, counts);
-      if (values.latency) block.forEach((p) => void latencies.push(Date.now() - p.timestampMs));
+      if (values.latency) {
+        for (const p of block) latencies.push(Date.now() - p.timestampMs);
+      }
       packets += block.packetCount;
       block.release();
     }
