@@ -360,6 +360,13 @@ export class Capture {
   }
 }
 
+/** Throws RingcapError "interface_name_invalid" unless `iface` is 1 to 15 characters (IFNAMSIZ). */
+export function checkInterfaceName(iface: unknown): void {
+  if (typeof iface !== "string" || iface.length === 0 || iface.length >= CONSTANTS.ifname_size) {
+    throw new RingcapError("interface_name_invalid", `interface name must be 1 to 15 characters, got ${JSON.stringify(iface)}`);
+  }
+}
+
 /**
  * Closes a capture by its native handle, from any thread: how a fanout pool closes the capture
  * of a worker that ended without closing it (its thread is gone, so nothing reads the ring).
@@ -378,9 +385,7 @@ interface EncodedConfig {
 
 /** Checks every option once and fills the CaptureConfig struct the library reads. */
 function encodeCaptureConfig(iface: string, options: CaptureOptions): EncodedConfig {
-  if (typeof iface !== "string" || iface.length === 0 || iface.length >= CONSTANTS.ifname_size) {
-    throw new RingcapError("interface_name_invalid", `interface name must be 1 to 15 characters, got ${JSON.stringify(iface)}`);
-  }
+  checkInterfaceName(iface);
   const ring = options.ring ?? {};
   const bytes = new Uint8Array(CAPTURE_CONFIG.size);
   const dv = new DataView(bytes.buffer);

@@ -6,7 +6,7 @@
  */
 
 import { availableParallelism } from "node:os";
-import { type CaptureOptions, fanoutGroupId, fanoutMode, type FanoutMode, type FanoutOptions } from "../capture.ts";
+import { type CaptureOptions, checkInterfaceName, fanoutGroupId, fanoutMode, type FanoutMode, type FanoutOptions } from "../capture.ts";
 import { RingcapError } from "../errors.ts";
 import { intOption, U32 } from "../options.ts";
 import type { FanoutPoolOptions } from "./types.ts";
@@ -63,9 +63,7 @@ export function poolSettings<R>(iface: string, options: FanoutPoolOptions<unknow
     throw new RingcapError("invalid_argument", "openFanout needs options.worker: the URL of a handler module, e.g. new URL(\"./handler.ts\", import.meta.url)");
   }
   // Checked here as well as by each worker's capture, so that a bad name starts no worker.
-  if (typeof iface !== "string" || iface.length === 0 || iface.length > 15) {
-    throw new RingcapError("interface_name_invalid", `interface name must be 1 to 15 characters, got ${JSON.stringify(iface)}`);
-  }
+  checkInterfaceName(iface);
   const mode = fanoutMode(options.mode);
   const groupId = groupIdOption(options);
   if (mode === "cbpf" && !options.program) throw new RingcapError("fanout_invalid", "the cbpf mode needs a program");
@@ -102,7 +100,7 @@ export function poolSettings<R>(iface: string, options: FanoutPoolOptions<unknow
 }
 
 /** The caller's group id (checked), or undefined; `uniqueId` must not contradict it. */
-function groupIdOption(options: FanoutPoolOptions<unknown, unknown>): number | undefined {
+function groupIdOption(options: Pick<FanoutPoolOptions, "groupId" | "uniqueId">): number | undefined {
   if (options.groupId !== undefined) {
     const id = fanoutGroupId(options.groupId);
     if (options.uniqueId) throw new RingcapError("fanout_invalid", "give groupId or uniqueId, not both");
@@ -112,7 +110,7 @@ function groupIdOption(options: FanoutPoolOptions<unknown, unknown>): number | u
   return undefined;
 }
 
-function timingOptions(options: FanoutPoolOptions<unknown, unknown>) {
+function timingOptions(options: Pick<FanoutPoolOptions, "reportIntervalMs" | "startTimeoutMs" | "closeTimeoutMs">) {
   const d = FANOUT_DEFAULTS;
   return {
     reportIntervalMs: intOption(options.reportIntervalMs, "reportIntervalMs", { min: 1, max: 3_600_000 }, d.reportIntervalMs),

@@ -12,9 +12,10 @@ import { type CType, dlopen, envVar, type ForeignSignature, mapMemory, runtimeAr
 
 /** What a typed array passed as "ptr" may be. */
 type Pointer = Uint8Array | Uint32Array | Int32Array | null;
-type JsType<T extends AbiType> = T extends "u32" | "i32" ? number : T extends "u64" ? bigint : T extends "ptr" ? Pointer : void;
+type JsType<T> = T extends "u32" | "i32" ? number : T extends "u64" ? bigint : T extends "ptr" ? Pointer : void;
+type JsArgs<T extends readonly AbiType[]> = { -readonly [K in keyof T]: JsType<T[K]> };
 type Signature = { readonly args: readonly AbiType[]; readonly returns: AbiType };
-type Bound<S extends Signature> = (...args: { -readonly [K in keyof S["args"]]: JsType<S["args"][K]> }) => JsType<S["returns"]>;
+type Bound<S extends Signature> = (...args: JsArgs<S["args"]>) => JsType<S["returns"]>;
 
 /** Every native entry point of {@link SYMBOLS}, by the same names, plus the ring mapping. */
 export type Native =
