@@ -31,6 +31,11 @@ interface Description {
   constants: { ifname_size: number; netns_path_size: number; recv_batch_max: number };
 }
 
+/** True when `make` has built the bench library (a checkout; the published package has none). */
+export function benchLibraryBuilt(): boolean {
+  return existsSync(LIBRARY);
+}
+
 function open() {
   if (!existsSync(LIBRARY)) {
     throw new Error(`the bench's native loops are not built (${LIBRARY} is missing): run \`make\` in the ringcap checkout`);

@@ -25,6 +25,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { dirname } from "node:path";
 import { createBench } from "../testing.ts";
+import { benchLibraryBuilt } from "./native.ts";
 
 const USAGE = `usage: ringcap bench [--runs N] [--count N] [--paced-rate PPS] [--paced-count N]
                      [--configs a,b,...] [--setups full,paced,latency] [--block-timeout-ms MS]
@@ -89,7 +90,18 @@ const CAP_CPU = cpus().length > 1 ? "1" : "0";
 const hasTcpdump = spawnSync("sh", ["-c", "command -v tcpdump"]).status === 0;
 
 const ALL_CONFIGS = ["recv", "recvmmsg", "ring-zig", "ring-bun", "ring-bun-view", "fanout-zig", "fanout-bun", "tcpdump"];
+/** The configurations whose reader is a Zig loop of libringcap_bench.so, which only `make` in a checkout builds. */
+const NATIVE_CONFIGS = ["recv", "recvmmsg", "ring-zig", "fanout-zig"];
 const configs = (values.configs?.split(",") ?? ALL_CONFIGS).filter((c) => c !== "tcpdump" || hasTcpdump);
+if (!benchLibraryBuilt()) {
+  const asked = configs.filter((c) => NATIVE_CONFIGS.includes(c));
+  if (values.configs && asked.length) {
+    console.error(`bench: ${asked.join(", ")} need the bench library, which \`make\` builds in a ringcap checkout (zig-out/lib/libringcap_bench.so)`);
+    process.exit(2);
+  }
+  console.error(`bench: no bench library (\`make\` in a ringcap checkout builds it): measuring without ${NATIVE_CONFIGS.join(", ")}`);
+  configs.splice(0, configs.length, ...configs.filter((c) => !NATIVE_CONFIGS.includes(c)));
+}
 const unknown = configs.filter((c) => !ALL_CONFIGS.includes(c));
 const setups = values.setups!.split(",");
 const badSetups = setups.filter((s) => !["full", "paced", "latency"].includes(s));
