@@ -63,7 +63,7 @@ export {
   TCP_FLAGS,
 } from "./src/decode.ts";
 export { FLOW_TABLE_DEFAULTS, type FlowCount, FlowTable, type FlowTableOptions, MAX_FLOWS } from "./src/flows.ts";
-export { Generator, GENERATOR_DEFAULTS, type GeneratorOptions, type SendResult } from "./src/gen.ts";
+export { Generator, GENERATOR_DEFAULTS, GENERATOR_LIMITS, type GeneratorOptions, type SendResult } from "./src/gen.ts";
 export { ClosedError, InterfaceError, PermissionError, RingcapError } from "./src/errors.ts";
 export { compileFilter, type CompileFilterOptions } from "./src/bpf/compile.ts";
 export { type BpfInstruction, type BpfProgram, parseBpfText, programFromInstructions, programText } from "./src/bpf/program.ts";

@@ -149,6 +149,23 @@ export class Generator {
   }
 }
 
+/**
+ * The ranges `GeneratorOptions` are checked against (the CLI's flags use the same ones).
+ * `size` is the Ethernet frame without FCS, VLAN tags included.
+ */
+export const GENERATOR_LIMITS = Object.freeze({
+  size: { min: 60, max: 9022 },
+  flows: { min: 1, max: U32.max },
+  rate: U32,
+  dstPort: { min: 1, max: 65535 },
+  batch: { min: 1, max: 256 },
+  vlanId: { min: 0, max: 4095 },
+  priority: { min: 0, max: 7 },
+  tpid: { min: 0, max: 0xffff },
+  tcpFlags: { min: 0, max: 255 },
+  seqStart: { min: 0, max: Number.MAX_SAFE_INTEGER },
+});
+
 /** Parses "aa:bb:cc:dd:ee:ff" into 6 bytes. */
 export function parseMac(text: string): Uint8Array {
   const parts = text.split(/[:-]/);
@@ -162,6 +179,7 @@ export function parseMac(text: string): Uint8Array {
 /** Checks every option once and fills the GenConfig struct the library reads. */
 function encodeGenConfig(iface: string, options: GeneratorOptions): Uint8Array {
   const d = GENERATOR_DEFAULTS;
+  const l = GENERATOR_LIMITS;
   const cfg = new Uint8Array(GEN_CONFIG.size);
   const dv = new DataView(cfg.buffer);
   encodeFixedString(cfg, GEN_CONFIG.ifname, CONSTANTS.ifname_size, iface, "interface name");
@@ -173,30 +191,27 @@ function encodeGenConfig(iface: string, options: GeneratorOptions): Uint8Array {
   if (options.tcp) flags |= FLAGS.gen.tcp;
   if (options.qdiscBypass) flags |= FLAGS.gen.qdisc_bypass;
   if (options.vlan && options.qinq) throw new RingcapError("invalid_argument", "give vlan or qinq, not both");
-  const vlanId = { min: 0, max: 4095 };
-  const priority = { min: 0, max: 7 };
-  const u16 = { min: 0, max: 0xffff };
   if (options.vlan) {
     flags |= FLAGS.gen.vlan;
-    dv.setUint16(GEN_CONFIG.vlan_id, intOption(options.vlan.id, "vlan.id", vlanId, 0), true);
-    dv.setUint16(GEN_CONFIG.vlan_priority, intOption(options.vlan.priority, "vlan.priority", priority, 0), true);
-    dv.setUint16(GEN_CONFIG.vlan_tpid, intOption(options.vlan.tpid, "vlan.tpid", u16, d.vlanTpid), true);
+    dv.setUint16(GEN_CONFIG.vlan_id, intOption(options.vlan.id, "vlan.id", l.vlanId, 0), true);
+    dv.setUint16(GEN_CONFIG.vlan_priority, intOption(options.vlan.priority, "vlan.priority", l.priority, 0), true);
+    dv.setUint16(GEN_CONFIG.vlan_tpid, intOption(options.vlan.tpid, "vlan.tpid", l.tpid, d.vlanTpid), true);
   }
   if (options.qinq) {
     flags |= FLAGS.gen.qinq;
-    dv.setUint16(GEN_CONFIG.vlan_id, intOption(options.qinq.outer, "qinq.outer", vlanId, 0), true);
-    dv.setUint16(GEN_CONFIG.inner_vlan_id, intOption(options.qinq.inner, "qinq.inner", vlanId, 0), true);
-    dv.setUint16(GEN_CONFIG.vlan_priority, intOption(options.qinq.priority, "qinq.priority", priority, 0), true);
-    dv.setUint16(GEN_CONFIG.vlan_tpid, intOption(options.qinq.tpid, "qinq.tpid", u16, d.qinqTpid), true);
+    dv.setUint16(GEN_CONFIG.vlan_id, intOption(options.qinq.outer, "qinq.outer", l.vlanId, 0), true);
+    dv.setUint16(GEN_CONFIG.inner_vlan_id, intOption(options.qinq.inner, "qinq.inner", l.vlanId, 0), true);
+    dv.setUint16(GEN_CONFIG.vlan_priority, intOption(options.qinq.priority, "qinq.priority", l.priority, 0), true);
+    dv.setUint16(GEN_CONFIG.vlan_tpid, intOption(options.qinq.tpid, "qinq.tpid", l.tpid, d.qinqTpid), true);
   }
   dv.setUint32(GEN_CONFIG.flags, flags, true);
-  dv.setUint32(GEN_CONFIG.frame_size_bytes, intOption(options.size, "size", { min: 0, max: 9022 }, d.size), true);
-  dv.setUint32(GEN_CONFIG.flows, intOption(options.flows, "flows", { min: 1, max: U32.max }, d.flows), true);
-  dv.setUint32(GEN_CONFIG.rate_pps, intOption(options.rate, "rate", U32, d.rate), true);
-  dv.setUint16(GEN_CONFIG.dst_port, intOption(options.dstPort, "dstPort", { min: 1, max: 65535 }, d.dstPort), true);
-  dv.setUint16(GEN_CONFIG.batch, intOption(options.batch, "batch", { min: 1, max: 256 }, d.batch), true);
-  dv.setUint16(GEN_CONFIG.tcp_flags, intOption(options.tcpFlags, "tcpFlags", { min: 0, max: 255 }, d.tcpFlags), true);
-  const seqStart = intOption(options.seqStart, "seqStart", { min: 0, max: Number.MAX_SAFE_INTEGER }, d.seqStart);
+  dv.setUint32(GEN_CONFIG.frame_size_bytes, intOption(options.size, "size", l.size, d.size), true);
+  dv.setUint32(GEN_CONFIG.flows, intOption(options.flows, "flows", l.flows, d.flows), true);
+  dv.setUint32(GEN_CONFIG.rate_pps, intOption(options.rate, "rate", l.rate, d.rate), true);
+  dv.setUint16(GEN_CONFIG.dst_port, intOption(options.dstPort, "dstPort", l.dstPort, d.dstPort), true);
+  dv.setUint16(GEN_CONFIG.batch, intOption(options.batch, "batch", l.batch, d.batch), true);
+  dv.setUint16(GEN_CONFIG.tcp_flags, intOption(options.tcpFlags, "tcpFlags", l.tcpFlags, d.tcpFlags), true);
+  const seqStart = intOption(options.seqStart, "seqStart", l.seqStart, d.seqStart);
   dv.setBigUint64(GEN_CONFIG.seq_start, BigInt(seqStart), true);
   return cfg;
 }

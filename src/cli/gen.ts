@@ -6,7 +6,7 @@
 
 import { parseArgs } from "node:util";
 import { TCP_FLAGS } from "../decode.ts";
-import { Generator, type GeneratorOptions } from "../gen.ts";
+import { Generator, GENERATOR_LIMITS, type GeneratorOptions } from "../gen.ts";
 import { type FlagRange, num, UsageError } from "./flags.ts";
 import type { CommandIO } from "./io.ts";
 
@@ -17,8 +17,7 @@ const GEN_HELP = `usage: ringcap gen -i IFACE --count N [--rate PPS] [--size BYT
 Sends N synthetic frames (198.18.0.0/15 or 2001:db8::/32, sequence-numbered payloads)
 out of IFACE, paced at PPS (0 = as fast as possible), printing progress once a second.`;
 
-const VLAN_ID: FlagRange = { min: 0, max: 4095 };
-const U32: FlagRange = { min: 0, max: 0xffffffff };
+const LIMITS = GENERATOR_LIMITS;
 
 function readFlags(args: string[]) {
   return parseArgs({
@@ -85,19 +84,19 @@ function generatorOptions(v: Flags): GeneratorOptions {
   if (v.vlan !== undefined && v.qinq !== undefined) throw new UsageError("give --vlan or --qinq, not both");
   return {
     netns: v.netns,
-    rate: num(v.rate, "--rate", U32),
-    size: num(v.size, "--size", { min: 60, max: 9022 }),
-    flows: num(v.flows, "--flows", { min: 1, max: 0xffffffff }),
-    vlan: v.vlan === undefined ? undefined : { id: num(v.vlan, "--vlan", VLAN_ID, 0) },
+    rate: num(v.rate, "--rate", LIMITS.rate),
+    size: num(v.size, "--size", LIMITS.size),
+    flows: num(v.flows, "--flows", LIMITS.flows),
+    vlan: v.vlan === undefined ? undefined : { id: num(v.vlan, "--vlan", LIMITS.vlanId, 0) },
     qinq: v.qinq === undefined ? undefined : qinqFlag(v.qinq),
     ipv6: v.ipv6,
     tcp: v.tcp || v.syn,
     tcpFlags: v.syn ? TCP_FLAGS.SYN : undefined,
     dstMac: v["dst-mac"],
-    dstPort: num(v["dst-port"], "--dst-port", { min: 1, max: 65535 }),
+    dstPort: num(v["dst-port"], "--dst-port", LIMITS.dstPort),
     qdiscBypass: v["qdisc-bypass"],
     seqStart: num(v["seq-start"], "--seq-start", {}),
-    batch: num(v.batch, "--batch", { min: 1, max: 256 }),
+    batch: num(v.batch, "--batch", LIMITS.batch),
   };
 }
 
@@ -105,5 +104,5 @@ function generatorOptions(v: Flags): GeneratorOptions {
 function qinqFlag(value: string): { outer: number; inner: number } {
   const parts = value.split(",");
   if (parts.length !== 2) throw new UsageError(`--qinq needs OUTER,INNER (two VLAN ids), got ${JSON.stringify(value)}`);
-  return { outer: num(parts[0], "--qinq outer", VLAN_ID, 0), inner: num(parts[1], "--qinq inner", VLAN_ID, 0) };
+  return { outer: num(parts[0], "--qinq outer", LIMITS.vlanId, 0), inner: num(parts[1], "--qinq inner", LIMITS.vlanId, 0) };
 }
