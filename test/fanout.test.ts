@@ -1,7 +1,7 @@
 // Fanout pools against the real kernel, inside a namespace of the test's own (see _netns.ts).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { FANOUT_DEFAULTS, type FanoutPoolOptions, type FanoutReport, openFanout } from "../src/fanout/pool.ts";
 import { poolSettings } from "../src/fanout/settings.ts";
@@ -380,6 +380,101 @@ describe.skipIf(!canCapture)("fanout pools on the namespace bench", () => {
     expect((await code(open({ mode: "cbpf" })))[0]).toBe("fanout_invalid");
     expect(await code(open({ workers: 1 }, "nosuch0"))).toEqual(["no_such_interface", expect.stringContaining("fanout worker 0")]);
     expect(await code(open({ workers: 1, worker: handler("bad") }))).toEqual(["worker_failed", expect.stringContaining("must export createHandler")]);
+  });
+
+  test("a handler that transfers ring memory gets ring_memory_transfer, nothing is transferred, and the process lives on", () => {
+    // In a process of its own: before the check, the pool's thread died of SIGSEGV once the pool closed.
+    const script = new URL("./_ring_transfer_pool.ts", import.meta.url).pathname;
+    const run = (how: string) => {
+      const r = spawnSync(BUN, [script, bench.rx, bench.tx, bench.name, how], { encoding: "utf8", timeout: 30_000 });
+      expect({ how, status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ how, status: 0, signal: null, stderr: "" });
+      return JSON.parse(r.stdout.trim().split("\n").pop()!);
+    };
+    // ctx.post with the ring's ArrayBuffer or a view of it in the transfer list, or the worker's
+    // own postMessage around ctx.post: refused, and the pool ends with the handler's error.
+    for (const how of ["post", "view", "global"]) {
+      const r = run(how);
+      expect({ how, outcome: r.outcome, code: r.code, causeCode: r.causeCode, received: r.received }).toEqual({
+        how,
+        outcome: "rejected",
+        code: "worker_failed",
+        causeCode: "ring_memory_transfer",
+        received: 0,
+      });
+      expect(r.message).toContain("copy() what you send");
+    }
+    // Sent without a transfer list, ring bytes are copied: allowed, and readable after the pool ends.
+    const clone = run("clone");
+    expect({ outcome: clone.outcome, received: clone.received }).toEqual({ outcome: "resolved", received: 1 });
+    expect(clone.sum).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("a worker that does not return from onBlock is terminated by close() and reported as such", async () => {
+    const pool = await openFanout(bench.rx, options({
+      workers: 2,
+      mode: "lb",
+      worker: handler("stuck"),
+      workerData: { stuckIndex: 1, ms: 20_000 },
+      closeTimeoutMs: 300,
+    }));
+    await runGen(bench, ["--count", "100", "--rate", "10000"]);
+    // Worker 1 is in its first onBlock (for 20 s) once its counters show the block.
+    expect(await until(() => pool.stats().perWorker[0].packets > 0, 3000)).toBe(true);
+    await Bun.sleep(100);
+    let err: RingcapError | null = null;
+    const t0 = performance.now();
+    await pool.close().catch((e) => (err = e as RingcapError));
+    const ms = performance.now() - t0;
+    expect(err).toBeInstanceOf(RingcapError);
+    expect(err!.code).toBe("worker_failed");
+    expect(err!.message).toBe("fanout worker 1 did not return from onBlock within closeTimeoutMs (300 ms) of close(); terminated");
+    expect(pool.stats().perWorker.map((w) => w.state)).toEqual(["closed", "failed"]);
+    expect(ms).toBeLessThan(5000);
+  });
+
+  describe("the interface going down or away ends the pool with network_down, and nothing hangs", () => {
+    for (const [what, cut] of [
+      ["set down", (b: Bench) => b.ip("link", "set", "dev", b.rx, "down")],
+      ["deleted", (b: Bench) => b.ip("link", "del", b.rx)],
+    ] as const) {
+      for (const restart of [false, true]) {
+        test(`${what}${restart ? ", with restart: true (nothing to restart on)" : ""}`, async () => {
+          using own = createBench();
+          const pool = await openFanout(own.rx, {
+            netns: own.name,
+            ring,
+            workers: 2,
+            mode: "lb",
+            worker: handler("count"),
+            // Long waits in nextBlock: the socket error has to end them.
+            reportIntervalMs: 5000,
+            restart,
+          });
+          const restarts: number[] = [];
+          pool.on("restart", (r) => restarts.push(r.workerIndex));
+          const sending = runGen(own, ["--count", "20000", "--rate", "20000"]).catch(() => null);
+          await Bun.sleep(200);
+          cut(own);
+          const t0 = performance.now();
+          let err: RingcapError | null = null;
+          const outcome = await Promise.race([
+            pool.done.then(() => "resolved", (e) => ((err = e as RingcapError), "rejected")),
+            Bun.sleep(5000).then(() => "still running after 5 s"),
+          ]);
+          console.log(`interface ${what}${restart ? " (restart: true)" : ""}: the pool ended ${(performance.now() - t0).toFixed(0)} ms later`);
+          if (outcome !== "rejected") await pool.close().catch(() => {});
+          await sending;
+          expect(outcome).toBe("rejected");
+          expect(err).toBeInstanceOf(RingcapError);
+          expect(err!.code).toBe("worker_failed");
+          expect(err!.cause).toBeInstanceOf(RingcapError);
+          expect((err!.cause as RingcapError).code).toBe("network_down");
+          expect(err!.message).toContain("network down");
+          expect(restarts).toEqual([]);
+          expect(pool.stats().perWorker.every((w) => w.state === "closed" || w.state === "failed")).toBe(true);
+        }, 20_000);
+      }
+    }
   });
 
   test("examples/flow-count.ts counts flows across workers and ends cleanly on SIGINT", async () => {

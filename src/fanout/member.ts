@@ -15,7 +15,7 @@
 import { type CaptureInfo, closeCaptureHandle } from "../capture.ts";
 import { RingcapError } from "../errors.ts";
 import { isDeno, threadEnded } from "../native/runtime.ts";
-import { type ReportMessage, type ToPool, type WorkerInit, workerError } from "./protocol.ts";
+import { PHASE, PHASE_NAMES, type ReportMessage, type ToPool, type WorkerInit, workerError } from "./protocol.ts";
 import type { FanoutCounters, FanoutMessage, FanoutReport, FanoutWorkerState, FanoutWorkerStats } from "./types.ts";
 
 /** How long a Deno worker's thread may take to end after its last message or `terminate()`. */
@@ -73,6 +73,8 @@ export interface MemberHooks {
 interface Run {
   readonly worker: Worker;
   readonly started: Deferred<void>;
+  /** Where the worker's thread is (PHASE), written by the worker. */
+  readonly phase: Int32Array;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** The native capture handle, from "opened" until the worker closed it (or we did). */
   handle: number;
@@ -118,11 +120,13 @@ export class PoolMember {
    * Starts a run: a new Worker that gets `init`. Resolves when the worker is ready; rejects
    * with its error when it ends first or does not get ready within `timeoutMs`.
    */
-  start(init: WorkerInit, timeoutMs: number): Promise<void> {
+  start(init: Omit<WorkerInit, "phase">, timeoutMs: number): Promise<void> {
     const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+    const phase = new SharedArrayBuffer(4);
     const run: Run = {
       worker,
       started: deferred<void>(),
+      phase: new Int32Array(phase),
       timer: undefined,
       handle: -1,
       tid: -1,
@@ -145,13 +149,26 @@ export class PoolMember {
     if (!isDeno) {
       worker.addEventListener("close", (event: Event) => this.#end(run, (event as CloseEvent & { code?: number }).code ?? 0));
     }
-    worker.postMessage(init);
+    worker.postMessage({ ...init, phase } satisfies WorkerInit);
     return run.started.promise;
   }
 
-  /** Ends the current run's thread at once (Worker.terminate, plus what Deno needs after it). */
-  kill(): void {
-    if (this.#run) this.#kill(this.#run);
+  /**
+   * Ends the current run's thread at once (Worker.terminate, plus what Deno needs after it) because
+   * it did not stop `within` (e.g. "within closeTimeoutMs (5000 ms) of close()"). The run's
+   * failure names what the thread was in, e.g. "did not return from onBlock within ...".
+   */
+  kill(within: string): void {
+    const run = this.#run;
+    if (!run) return;
+    run.failure ??= new RingcapError("worker_failed", `fanout worker ${this.index} ${this.stuck()} ${within}; terminated`);
+    this.#kill(run);
+  }
+
+  /** What the current run's thread is in, as "did not return from onBlock" (or "did not stop"). */
+  stuck(): string {
+    const phase = this.#run ? Atomics.load(this.#run.phase, 0) : PHASE.loop;
+    return phase === PHASE.loop ? "did not stop" : `did not return from ${PHASE_NAMES[phase] ?? "its handler"}`;
   }
 
   /** A running or starting member is now stopping (the pool raised the stop flag). */

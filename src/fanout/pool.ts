@@ -58,6 +58,9 @@ export type {
 export type { FanoutMode } from "../capture.ts";
 export { FANOUT_DEFAULTS } from "./settings.ts";
 
+/** How long close() waits for the threads it terminated to end. */
+const TERMINATE_MAX_MS = 1000;
+
 /**
  * Starts a pool of workers capturing on `iface`, each a member of one fanout group. Resolves
  * once every worker has opened its capture and loaded its handler: from then on no frame is
@@ -188,7 +191,7 @@ export class FanoutPool<R = unknown> {
 
   #startMember(m: PoolMember): Promise<void> {
     const s = this.#settings;
-    const init: WorkerInit = {
+    const init: Omit<WorkerInit, "phase"> = {
       iface: this.iface,
       capture: { ...s.capture, fanout: this.#fanoutOptions(), wakeFd: this.#waker.fd },
       handlerUrl: s.handlerUrl,
@@ -231,7 +234,9 @@ export class FanoutPool<R = unknown> {
   #onFailure(m: PoolMember, error: RingcapError): void {
     const s = this.#settings;
     m.retire();
-    if (!this.#closing && s.restart && m.restarts < s.maxRestarts) {
+    // The interface went down or away: a new worker could only fail to open it.
+    const restartable = (error.cause as { code?: unknown } | undefined)?.code !== "network_down";
+    if (!this.#closing && s.restart && restartable && m.restarts < s.maxRestarts) {
       m.restarts++;
       for (const fn of this.#listeners.restart) fn({ workerIndex: m.index, restarts: m.restarts, error });
       if (this.#members.every((x) => !x.alive)) this.#groupId = -1;
@@ -346,14 +351,15 @@ export class FanoutPool<R = unknown> {
     if (await this.#allEndedBy(limit)) return;
     // A handler that never returns: end its thread. Its end (Bun's close event, or Deno's
     // thread gone from /proc) then closes its capture.
-    for (const m of this.#members) m.kill();
-    await this.#allEndedBy(1000);
-    // Deno's terminate() cannot stop a handler that never yields: say so instead of
-    // resolving as if every thread had ended.
-    const alive = this.#members.filter((m) => m.alive).map((m) => m.index);
+    const within = `within closeTimeoutMs (${limit} ms) of close()`;
+    for (const m of this.#members) m.kill(within);
+    await this.#allEndedBy(TERMINATE_MAX_MS);
+    // Deno's terminate() cannot stop a handler that is running (a loop, or Atomics.wait): say
+    // so instead of resolving as if every thread had ended.
+    const alive = this.#members.filter((m) => m.alive);
     if (alive.length > 0) {
-      const message = `fanout worker ${alive.join(", ")} did not stop within ${limit + 1000} ms of close()`;
-      this.#fail(new RingcapError("worker_failed", message));
+      const stuck = alive.map((m) => `fanout worker ${m.index} ${m.stuck()} ${within}`).join("; ");
+      this.#fail(new RingcapError("worker_failed", `${stuck}; still running ${TERMINATE_MAX_MS} ms after terminate()`));
     }
   }
 

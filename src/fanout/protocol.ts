@@ -16,6 +16,24 @@ export const STOP_NOW = 1;
 /** Read what the ring held when the flag was raised, then stop. */
 export const STOP_AFTER_DRAIN = 2;
 
+/**
+ * Where a worker's thread is, in an Int32 of a SharedArrayBuffer the worker writes and the pool
+ * reads. When the pool has to end a worker that did not stop, the phase says what it was stuck
+ * in (a handler that never returns from `onBlock` is reported as that, not as an exit).
+ */
+export const PHASE = Object.freeze({
+  /** Opening the capture, loading the handler module, createHandler. */
+  starting: 0,
+  /** In the block loop, outside the handler (waiting for a block, counting). */
+  loop: 1,
+  onBlock: 2,
+  report: 3,
+  close: 4,
+});
+
+/** What each phase is called in a message, by value. */
+export const PHASE_NAMES: readonly string[] = ["loading the handler (createHandler)", "the block loop", "onBlock", "report()", "close()"];
+
 /** The message that starts a worker. */
 export interface WorkerInit {
   iface: string;
@@ -27,6 +45,8 @@ export interface WorkerInit {
   data: unknown;
   /** The stop flag: RUN, STOP_NOW or STOP_AFTER_DRAIN at index 0 of an Int32Array over it. */
   stop: SharedArrayBuffer;
+  /** This run's phase: one of PHASE at index 0 of an Int32Array over it. */
+  phase: SharedArrayBuffer;
   reportIntervalMs: number;
 }
 
@@ -79,14 +99,18 @@ export function serializeError(e: unknown): SerializedError {
   return { name: "Error", message: String(e) };
 }
 
-/** The Error that `serializeError` described, rebuilt on the pool's side. */
+/**
+ * The Error that `serializeError` described, rebuilt on the pool's side: a RingcapError with the
+ * worker's own code when it had one (so that callers can branch on `cause.code`, e.g.
+ * "network_down" or "disk_full"), a plain Error otherwise.
+ */
 export function rebuildError(e: SerializedError): Error {
-  const err = new Error(e.message) as Error & { code?: string; errno?: number };
+  const err: Error & { errno?: number } = e.code !== undefined
+    ? new RingcapError(e.code, e.message, { errno: e.errno })
+    : new Error(e.message);
   err.name = e.name;
   if (e.stack) err.stack = e.stack;
-  // Kept so that callers can branch on what failed inside the worker (e.g. "disk_full").
-  if (e.code !== undefined) err.code = e.code;
-  if (e.errno !== undefined) err.errno = e.errno;
+  if (e.code === undefined && e.errno !== undefined) err.errno = e.errno;
   return err;
 }
 

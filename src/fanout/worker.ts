@@ -9,14 +9,17 @@
  */
 
 import { type Capture, openCapture } from "../capture.ts";
+import { RingcapError } from "../errors.ts";
 import { exitWorker, threadId } from "../native/runtime.ts";
 import type { Block } from "../packet.ts";
-import { RUN, serializeError, STOP_AFTER_DRAIN, type ToPool, type WorkerInit } from "./protocol.ts";
+import { PHASE, RUN, serializeError, STOP_AFTER_DRAIN, type ToPool, type WorkerInit } from "./protocol.ts";
 import type { FanoutHandler, FanoutHandlerContext } from "./types.ts";
 
 /** How long a worker told to drain its ring may take before it stops anyway. */
 const DRAIN_MAX_MS = 2000;
 const pause = new Int32Array(new SharedArrayBuffer(4));
+/** Where this thread is (PHASE), shared with the pool: set by `run` from its WorkerInit. */
+let phase = new Int32Array(1);
 
 // The worker's global scope, declared here because the same file is checked with the window
 // types (Deno's default) and with Bun's.
@@ -25,8 +28,44 @@ declare const self: {
   postMessage(message: unknown, transfer?: Transferable[]): void;
 };
 
+/** The worker's own postMessage, before `guardPostMessage` wraps the global one. */
+const postMessage = self.postMessage.bind(self);
+
 function send(message: ToPool): void {
-  self.postMessage(message);
+  postMessage(message);
+}
+
+/**
+ * Throws RingcapError "ring_memory_transfer" when `transfer` (a transfer list, or options with
+ * one) holds the ring's memory, so that nothing is sent. Transferred, the ring's ArrayBuffer
+ * would reach the pool's thread and outlive the mapping: the worker unmaps its ring when it
+ * ends, and the next read of it there is a segmentation fault. Cloned (not transferred),
+ * ring bytes are copied, which is safe.
+ */
+function checkTransfer(transfer: unknown, ring: ArrayBufferLike): void {
+  const list = Array.isArray(transfer) ? transfer : (transfer as { transfer?: unknown } | undefined)?.transfer;
+  if (!Array.isArray(list)) return;
+  for (const t of list) {
+    if (t === ring || (ArrayBuffer.isView(t) && t.buffer === ring)) {
+      throw new RingcapError(
+        "ring_memory_transfer",
+        "cannot transfer ring memory (capture.bytes.buffer) out of a fanout worker: the kernel reuses it once the block " +
+          "is released and it is unmapped when the worker ends. copy() what you send (packet.copy(), bytes.slice()) " +
+          "and transfer the copy",
+      );
+    }
+  }
+}
+
+/**
+ * Makes the worker's global postMessage refuse ring memory too, for a handler that goes around
+ * `ctx.post`. The pool ignores what it does not know, but the transfer would happen.
+ */
+function guardPostMessage(ring: ArrayBufferLike): void {
+  self.postMessage = (message: unknown, transfer?: Transferable[]) => {
+    checkTransfer(transfer, ring);
+    postMessage(message, transfer ?? []);
+  };
 }
 
 /** Ends this worker with `code`; under Deno the pool learns the code from a last message. */
@@ -36,6 +75,7 @@ function exit(index: number, code: number): void {
 
 /** What the handler gets: this worker's place, the pool's data, the capture, and `post`. */
 function handlerContext(init: WorkerInit, capture: Capture): FanoutHandlerContext {
+  const ring = capture.bytes.buffer;
   return Object.freeze({
     workerIndex: init.workerIndex,
     workers: init.workers,
@@ -43,7 +83,8 @@ function handlerContext(init: WorkerInit, capture: Capture): FanoutHandlerContex
     data: init.data,
     capture,
     post: (data: unknown, transfer?: Transferable[]) => {
-      self.postMessage({ type: "data", index: init.workerIndex, data } satisfies ToPool, transfer ?? []);
+      checkTransfer(transfer, ring);
+      postMessage({ type: "data", index: init.workerIndex, data } satisfies ToPool, transfer ?? []);
     },
   });
 }
@@ -64,6 +105,7 @@ async function loadHandler(init: WorkerInit, ctx: FanoutHandlerContext): Promise
 /** Opens the capture, loads the handler, and hands it blocks until the pool says stop. */
 async function run(init: WorkerInit): Promise<void> {
   const stop = new Int32Array(init.stop);
+  phase = new Int32Array(init.phase);
   let capture: Capture | null = null;
   let handler: FanoutHandler | null = null;
   let packets = 0;
@@ -74,15 +116,21 @@ async function run(init: WorkerInit): Promise<void> {
   const report = (final: boolean) => {
     const stats = capture && !capture.closed ? capture.stats() : { received: 0, drops: 0, freezes: 0 };
     let data: unknown;
-    if (handler?.report) data = handler.report(final);
+    if (handler?.report) {
+      phase[0] = PHASE.report;
+      data = handler.report(final);
+      phase[0] = PHASE.loop;
+    }
     send({ type: "report", index: init.workerIndex, seq: reportSeq++, final, stats, packets, bytes, blocks, data });
   };
 
   try {
     capture = openCapture(init.iface, init.capture);
     send({ type: "opened", index: init.workerIndex, handle: capture.handle, tid: threadId() });
+    guardPostMessage(capture.bytes.buffer);
     const ctx = handlerContext(init, capture);
     handler = await loadHandler(init, ctx);
+    phase[0] = PHASE.loop;
     send({ type: "ready", index: init.workerIndex, info: capture.info, handle: capture.handle });
 
     const interval = init.reportIntervalMs;
@@ -92,7 +140,9 @@ async function run(init: WorkerInit): Promise<void> {
       if (n > 0) {
         blocks++;
         packets += n;
+        phase[0] = PHASE.onBlock;
         handler!.onBlock(block, ctx);
+        phase[0] = PHASE.loop;
         // Wire lengths from the frame headers, after the handler: its own walk has brought them
         // into cache, which makes this second walk cheap (walked first, it paid the misses).
         const c = block.cursor();
@@ -125,7 +175,9 @@ async function run(init: WorkerInit): Promise<void> {
       }
     }
     report(true);
+    phase[0] = PHASE.close;
     handler.close?.();
+    phase[0] = PHASE.loop;
     handler = null;
     capture.close();
     send({ type: "closed", index: init.workerIndex });
@@ -147,6 +199,7 @@ function fail(init: WorkerInit, e: unknown, capture: Capture | null, handler: Fa
     // The first error is the one worth reporting.
   }
   try {
+    phase[0] = PHASE.close;
     handler?.close?.();
   } catch {
     // As above.
