@@ -7,7 +7,7 @@
 import { type Capture, openCapture } from "../capture.ts";
 import { FlowTable } from "../flows.ts";
 import { FLOWS_HELP, type FlowsOptions, parseFlowsArgs } from "./flows_options.ts";
-import { flowsRow, printFlows } from "./flows_output.ts";
+import { flowsPrinter, flowsRow } from "./flows_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
 
 /** Runs `ringcap flows ARGS`; resolves to the exit code. */
@@ -26,7 +26,8 @@ export async function flows(args: string[], io: CommandIO): Promise<number> {
 
 async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
   using cap: Capture = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, ring: o.ring });
-  const table = new FlowTable();
+  const table = new FlowTable({ maxFlows: o.maxFlows });
+  const print = flowsPrinter(io, o);
   const stop = new RunStop(o.seconds);
   let lastAt = performance.now();
   const report = () => {
@@ -35,7 +36,7 @@ async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
     lastAt = now;
     const top = table.top(o.top).map((f) => flowsRow(f, secs));
     table.mark();
-    printFlows(io, o.json, o.iface, { flows: table.size, untracked: table.untracked, drops: cap.stats().drops, top });
+    print({ flows: table.size, untracked: table.untracked, drops: cap.stats().drops, top });
   };
   const ticker = setInterval(report, o.intervalMs);
   try {

@@ -13,6 +13,8 @@ import { type FlowCount, FlowTable } from "../flows.ts";
 export interface FlowsWorkerData {
   /** Rows each report carries. */
   top: number;
+  /** Flows this worker's table keeps apart. */
+  maxFlows: number;
 }
 
 /** What each worker reports. */
@@ -25,7 +27,7 @@ export interface FlowsWorkerReport {
 }
 
 export function createHandler(ctx: FanoutHandlerContext<FlowsWorkerData>) {
-  const table = new FlowTable();
+  const table = new FlowTable({ maxFlows: ctx.data.maxFlows });
   let markedAt = performance.now();
   return {
     onBlock(block: Block): void {

@@ -7,16 +7,22 @@
 import { parseArgs } from "node:util";
 import type { RingOptions } from "../capture.ts";
 import type { BpfProgram } from "../bpf/program.ts";
+import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../flows.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import { compileExpression, num, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
 export const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
-                    [-s SNAPLEN] [-G WORKERS] [-B KiB] [--block-timeout MS] [EXPR]
+                    [-s SNAPLEN] [-G WORKERS] [-B KiB] [--block-timeout MS] [--max-flows N] [EXPR]
 
 A live top-talkers table by 5-tuple (packets, bytes, rate), refreshed in place on a terminal,
 or one JSON line per interval when stdout is not a terminal (or with --json). With -G, that
 many fanout workers count in hash mode (every packet of a flow goes to the same worker, so
-the merged table is exact). EXPR is a tcpdump filter.`;
+the merged table is exact). EXPR is a tcpdump filter.
+
+--max-flows N  flows the table keeps apart, about 100 bytes of memory each (default
+               ${FLOW_TABLE_DEFAULTS.maxFlows}, at most ${MAX_FLOWS}; with -G, per worker). Packets of flows
+               beyond it are counted as untracked and the output says the table is
+               incomplete ("incomplete": true in JSON): the top list may then miss flows.`;
 
 /** `ringcap flows` as the command line asked for it, every flag checked. */
 export interface FlowsOptions {
@@ -34,6 +40,8 @@ export interface FlowsOptions {
   /** -G: 1 counts on one ring (flows.ts); more counts on fanout workers in hash mode. */
   workers: number;
   ring: RingOptions;
+  /** Flows each table keeps apart (one table, or one per worker with -G). */
+  maxFlows: number;
 }
 
 /** Headers are all a flow table needs. */
@@ -55,6 +63,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
       workers: { type: "string", short: "G" },
       buffer: { type: "string", short: "B" },
       "block-timeout": { type: "string" },
+      "max-flows": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -75,5 +84,6 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     filter: expr ? compileExpression(expr, snaplen) : undefined,
     workers: num(values.workers, "-G", WORKERS, 1),
     ring: ringOptions(values.buffer, values["block-timeout"]),
+    maxFlows: num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows),
   };
 }

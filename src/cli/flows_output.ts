@@ -1,10 +1,11 @@
 /**
  * What `ringcap flows` shows each interval, on one ring or with -G workers: a table redrawn in
- * place, or one JSON line.
+ * place, or one JSON line. A full flow table makes the output say it is incomplete.
  * @module
  */
 
 import type { FlowCount } from "../flows.ts";
+import type { FlowsOptions } from "./flows_options.ts";
 import type { CommandIO } from "./io.ts";
 
 /** One row of the flows table. */
@@ -19,7 +20,7 @@ export interface FlowsRow {
 /** What `ringcap flows` shows each interval. */
 export interface FlowsSnapshot {
   flows: number;
-  /** Packets of flows beyond the table's size. */
+  /** Packets of flows beyond the table's size (`--max-flows`): not in any row. */
   untracked: number;
   drops: number;
   top: FlowsRow[];
@@ -37,16 +38,37 @@ export function flowsRow(f: FlowCount, seconds: number): FlowsRow {
   };
 }
 
-/** Prints a snapshot: one JSON line, or the table redrawn in place. */
-export function printFlows(io: CommandIO, json: boolean, iface: string, s: FlowsSnapshot): void {
-  if (json) {
-    io.out(JSON.stringify({ time: new Date().toISOString(), flows: s.flows, untracked: s.untracked, drops: s.drops, top: s.top }));
-    return;
-  }
-  const lines = [`ringcap flows on ${iface}: ${s.flows} flows, ${s.drops} dropped by kernel   (Ctrl-C to stop)`, ""];
-  lines.push(`${"packets".padStart(12)} ${"bytes".padStart(14)} ${"pps".padStart(10)} ${"Mbps".padStart(9)}  flow`);
-  for (const r of s.top) {
-    lines.push(`${String(r.packets).padStart(12)} ${String(r.bytes).padStart(14)} ${String(r.pps).padStart(10)} ${(r.bps / 1e6).toFixed(2).padStart(9)}  ${r.flow}`);
-  }
-  io.out(`\x1b[H\x1b[2J${lines.join("\n")}`);
+/**
+ * Why a snapshot with untracked packets is incomplete, and what to do: a table that is full
+ * counts no new flow, so a heavy flow that came late is in no row and the top list is wrong.
+ */
+export function incompleteNote(s: FlowsSnapshot, o: Pick<FlowsOptions, "maxFlows" | "workers">): string {
+  const table = o.workers > 1 ? `a worker's flow table is full (--max-flows ${o.maxFlows} per worker)` : `the flow table is full (--max-flows ${o.maxFlows})`;
+  return `incomplete: ${table}; ${s.untracked} packets of further flows were not counted and the top list may miss flows: raise --max-flows`;
+}
+
+/**
+ * Prints a snapshot each call: one JSON line, or the table redrawn in place. An incomplete
+ * snapshot (untracked packets) says so: in the table's header, or in JSON as `"incomplete": true`
+ * with a note on stderr the first time.
+ */
+export function flowsPrinter(io: CommandIO, o: Pick<FlowsOptions, "json" | "iface" | "maxFlows" | "workers">): (s: FlowsSnapshot) => void {
+  let noted = false;
+  return (s) => {
+    const incomplete = s.untracked > 0;
+    if (o.json) {
+      const { flows, untracked, drops, top } = s;
+      io.out(JSON.stringify({ time: new Date().toISOString(), flows, untracked, incomplete, maxFlows: o.maxFlows, drops, top }));
+      if (incomplete && !noted) io.err(`ringcap flows: ${incompleteNote(s, o)}`);
+      noted ||= incomplete;
+      return;
+    }
+    const lines = [`ringcap flows on ${o.iface}: ${s.flows} flows, ${s.drops} dropped by kernel   (Ctrl-C to stop)`];
+    if (incomplete) lines.push(incompleteNote(s, o));
+    lines.push("", `${"packets".padStart(12)} ${"bytes".padStart(14)} ${"pps".padStart(10)} ${"Mbps".padStart(9)}  flow`);
+    for (const r of s.top) {
+      lines.push(`${String(r.packets).padStart(12)} ${String(r.bytes).padStart(14)} ${String(r.pps).padStart(10)} ${(r.bps / 1e6).toFixed(2).padStart(9)}  ${r.flow}`);
+    }
+    io.out(`\x1b[H\x1b[2J${lines.join("\n")}`);
+  };
 }

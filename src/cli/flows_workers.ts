@@ -8,14 +8,14 @@
 import { openFanout } from "../fanout/pool.ts";
 import type { FlowsWorkerData, FlowsWorkerReport } from "./flows_handler.ts";
 import type { FlowsOptions } from "./flows_options.ts";
-import { flowsRow, printFlows } from "./flows_output.ts";
+import { flowsPrinter, flowsRow } from "./flows_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
 
 /** Runs `ringcap flows -G N` (o.workers > 1); resolves to the exit code. */
 export async function flowsWithWorkers(o: FlowsOptions, io: CommandIO): Promise<number> {
   const pool = await openFanout<FlowsWorkerData, FlowsWorkerReport>(o.iface, {
     worker: new URL("./flows_handler.ts", import.meta.url),
-    workerData: { top: o.top },
+    workerData: { top: o.top, maxFlows: o.maxFlows },
     workers: o.workers,
     mode: "hash",
     netns: o.netns,
@@ -26,11 +26,12 @@ export async function flowsWithWorkers(o: FlowsOptions, io: CommandIO): Promise<
   });
   const latest: (FlowsWorkerReport | undefined)[] = new Array(o.workers);
   pool.on("report", (r) => (latest[r.workerIndex] = r.data));
+  const printer = flowsPrinter(io, o);
   const print = () => {
     const reports = latest.filter((r): r is FlowsWorkerReport => r !== undefined);
     const top = reports.flatMap((r) => r.top.map((f) => flowsRow(f, r.intervalMs / 1000)));
     top.sort((x, y) => y.bytes - x.bytes);
-    printFlows(io, o.json, o.iface, {
+    printer({
       flows: reports.reduce((n, r) => n + r.flows, 0),
       untracked: reports.reduce((n, r) => n + r.untracked, 0),
       drops: pool.stats().total.drops,

@@ -160,7 +160,9 @@ export class FanoutPool<R = unknown> {
 
   /**
    * Settles when the pool has ended: resolves after `close()`, rejects with a RingcapError
-   * "worker_failed" (its `cause` is the worker's error) when a worker failed.
+   * "worker_failed" when a worker failed. Its `cause` is the worker's error: a RingcapError
+   * with the worker's own code when it had one, e.g. "network_down" when the interface went
+   * down or away (every worker wakes to that at once).
    */
   get done(): Promise<void> {
     return this.#done.promise;

@@ -36,7 +36,9 @@ export interface FanoutHandlerContext<D = unknown> {
    * Sends `data` to the pool at once, where `pool.on("message", ...)` receives it, in order
    * with this worker's reports. For streams that cannot wait for the next report (copied
    * packets, alerts). Transfer only buffers this worker made, never ring memory: the ring is
-   * the kernel's again once the block is released.
+   * the kernel's again once the block is released, and unmapped when the worker ends. A
+   * transfer list that holds ring memory (`capture.bytes.buffer` or a view of it) throws a
+   * RingcapError "ring_memory_transfer" and nothing is sent: `copy()` what you send.
    */
   post(data: unknown, transfer?: Transferable[]): void;
 }
@@ -128,7 +130,10 @@ export interface FanoutPoolOptions<D = unknown, R = unknown> {
   reportIntervalMs?: number;
   /** Combines two reports' `data` for `pool.result()`. Without it, `result()` lists them. */
   merge?: (a: R, b: R) => R;
-  /** Restart a worker that fails (it rejoins the group) instead of stopping the pool. @default false */
+  /**
+   * Restart a worker that fails (it rejoins the group) instead of stopping the pool; not when
+   * the interface went down or away ("network_down"). @default false
+   */
   restart?: boolean;
   /** Restarts allowed per worker before the pool gives up. @default 5 */
   maxRestarts?: number;
@@ -136,7 +141,10 @@ export interface FanoutPoolOptions<D = unknown, R = unknown> {
   handleSignals?: boolean;
   /** How long one worker may take to open its capture and load the handler. @default 15000 */
   startTimeoutMs?: number;
-  /** How long `close()` waits for workers before terminating them. @default 5000 */
+  /**
+   * How long `close()` waits for workers before terminating them; the error then names what a
+   * terminated worker was stuck in ("did not return from onBlock ..."). @default 5000
+   */
   closeTimeoutMs?: number;
 }
 

@@ -1,0 +1,135 @@
+// `ringcap flows` when its flow table is full: the output says it is incomplete, and
+// --max-flows raises (or here, lowers) the limit. One ring and -G workers, on a namespace bench.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../src/flows.ts";
+import { parseFlowsArgs } from "../src/cli/flows_options.ts";
+import { flowsPrinter, type FlowsSnapshot } from "../src/cli/flows_output.ts";
+import { type Bench, createBench, privileged } from "./_netns.ts";
+import { BUN, CLI, runGen } from "./_traffic.ts";
+
+interface Line {
+  flows: number;
+  untracked: number;
+  incomplete: boolean;
+  maxFlows: number;
+  drops: number;
+  top: { flow: string; packets: number; bytes: number }[];
+}
+
+/** Runs `ringcap ARGS` (bounded: killed after maxMs); `firstLine` resolves once stdout has a line. */
+function ringcap(args: string[], maxMs = 30_000) {
+  const child = spawn(BUN, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  let onLine = () => {};
+  const firstLine = new Promise<void>((resolve) => (onLine = resolve));
+  child.stdout.on("data", (d) => {
+    out += d;
+    if (out.includes("\n")) onLine();
+  });
+  child.stderr.on("data", (d) => (err += d));
+  const killer = setTimeout(() => child.kill("SIGKILL"), maxMs);
+  const done = new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    child.on("close", (code) => {
+      clearTimeout(killer);
+      onLine();
+      resolve({ code, out, err });
+    });
+  });
+  return { firstLine, done };
+}
+
+describe("--max-flows and the incomplete mark", () => {
+  test("--max-flows is read and checked; absent, it is FlowTable's default", () => {
+    expect(parseFlowsArgs(["-i", "eth0"])!.maxFlows).toBe(FLOW_TABLE_DEFAULTS.maxFlows);
+    expect(parseFlowsArgs(["-i", "eth0", "--max-flows", "1_000_000"])!.maxFlows).toBe(1_000_000);
+    expect(parseFlowsArgs(["-i", "eth0", "--max-flows", String(MAX_FLOWS)])!.maxFlows).toBe(MAX_FLOWS);
+    for (const bad of ["0", "1.5", String(MAX_FLOWS + 1), "many"]) {
+      expect(() => parseFlowsArgs(["-i", "eth0", "--max-flows", bad])).toThrow(`--max-flows must be a whole number from 1 to ${MAX_FLOWS}`);
+    }
+  });
+
+  test("the table's header and the JSON line say when the table is incomplete, and stderr says what to do once", () => {
+    const print = (json: boolean, workers: number, snapshots: FlowsSnapshot[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const p = flowsPrinter({ out: (l) => out.push(l), err: (l) => err.push(l), errIsTty: false }, { json, iface: "eth9", maxFlows: 4, workers });
+      for (const s of snapshots) p(s);
+      return { out, err };
+    };
+    const full: FlowsSnapshot = { flows: 4, untracked: 17, drops: 0, top: [{ flow: "udp 198.18.0.1:1 > 198.19.0.1:9", packets: 5, bytes: 300, pps: 5, bps: 2400 }] };
+    const complete: FlowsSnapshot = { ...full, untracked: 0 };
+
+    const table = print(false, 1, [full]).out[0].split("\n");
+    expect(table[0]).toContain("ringcap flows on eth9: 4 flows, 0 dropped by kernel");
+    expect(table[1]).toBe(
+      "incomplete: the flow table is full (--max-flows 4); 17 packets of further flows were not counted and the top list may miss flows: raise --max-flows",
+    );
+    expect(print(false, 2, [full]).out[0]).toContain("incomplete: a worker's flow table is full (--max-flows 4 per worker); 17 packets");
+    expect(print(false, 1, [complete]).out[0]).not.toContain("incomplete");
+
+    const json = print(true, 1, [complete, full, full]);
+    expect(json.out.map((l) => JSON.parse(l)).map((l) => [l.incomplete, l.untracked, l.maxFlows])).toEqual([[false, 0, 4], [true, 17, 4], [true, 17, 4]]);
+    expect(json.err).toEqual(["ringcap flows: incomplete: the flow table is full (--max-flows 4); 17 packets of further flows were not counted and the top list may miss flows: raise --max-flows"]);
+  });
+});
+
+describe.skipIf(!privileged())("ringcap flows with more flows than --max-flows (namespace bench)", () => {
+  let bench: Bench;
+  let on: string[];
+  beforeAll(() => {
+    bench = createBench();
+    on = ["-i", bench.rx, "--netns", bench.name, "-B", "2048"];
+  });
+  afterAll(() => bench?.destroy());
+
+  /** Runs flows with `flags` while the generator sends `count` frames over `flows` flows; its JSON lines, stderr, exit code. */
+  async function flowsWhile(flags: string[], count: number, flows: number) {
+    const proc = ringcap(["flows", ...on, ...flags, "--json", "--seconds", "3", "--interval", "0.5"]);
+    await proc.firstLine;
+    const sent = await runGen(bench, ["--count", String(count), "--rate", "20000", "--flows", String(flows)]);
+    expect(sent.sent).toBe(count);
+    const r = await proc.done;
+    const lines = r.out.trimEnd().split("\n").map((l) => JSON.parse(l) as Line);
+    return { code: r.code, err: r.err, last: lines[lines.length - 1] };
+  }
+
+  test("one ring: 10 flows through a table of 4 are marked incomplete; tracked plus untracked is every packet", async () => {
+    const { code, err, last } = await flowsWhile(["--max-flows", "4", "--top", "10"], 2000, 10);
+    expect(code).toBe(0);
+    expect({ flows: last.flows, incomplete: last.incomplete, maxFlows: last.maxFlows, drops: last.drops }).toEqual({ flows: 4, incomplete: true, maxFlows: 4, drops: 0 });
+    expect(last.untracked).toBeGreaterThan(0);
+    expect(last.top.length).toBe(4);
+    expect(last.top.reduce((n, f) => n + f.packets, 0) + last.untracked).toBe(2000);
+    expect(err).toContain("ringcap flows: incomplete: the flow table is full (--max-flows 4);");
+    expect(err).toContain("raise --max-flows");
+    expect(err.split("\n").filter((l) => l.includes("incomplete")).length).toBe(1);
+  });
+
+  test("one ring: a table big enough is complete and says nothing", async () => {
+    const { code, err, last } = await flowsWhile(["--max-flows", "10", "--top", "10"], 2000, 10);
+    expect(code).toBe(0);
+    expect({ flows: last.flows, untracked: last.untracked, incomplete: last.incomplete, maxFlows: last.maxFlows }).toEqual({ flows: 10, untracked: 0, incomplete: false, maxFlows: 10 });
+    expect(last.top.reduce((n, f) => n + f.packets, 0)).toBe(2000);
+    expect(err).toBe("");
+  });
+
+  test("-G 2: 64 flows through tables of 4 per worker are marked incomplete; tracked plus untracked is every packet", async () => {
+    const { code, err, last } = await flowsWhile(["-G", "2", "--max-flows", "4", "--top", "20"], 6400, 64);
+    expect(code).toBe(0);
+    // Hash mode spreads 64 flows over both workers: each table fills, 8 flows in all.
+    expect({ flows: last.flows, incomplete: last.incomplete, maxFlows: last.maxFlows, drops: last.drops }).toEqual({ flows: 8, incomplete: true, maxFlows: 4, drops: 0 });
+    expect(last.top.length).toBe(8);
+    expect(last.top.reduce((n, f) => n + f.packets, 0) + last.untracked).toBe(6400);
+    expect(err).toContain("ringcap flows: incomplete: a worker's flow table is full (--max-flows 4 per worker);");
+  });
+
+  test("--max-flows out of range is a usage error (exit 2)", async () => {
+    for (const bad of ["0", String(MAX_FLOWS + 1)]) {
+      const r = await ringcap(["flows", ...on, "--max-flows", bad, "--seconds", "5"]).done;
+      expect({ bad, code: r.code, out: r.out }).toEqual({ bad, code: 2, out: "" });
+      expect(r.err).toContain(`--max-flows must be a whole number from 1 to ${MAX_FLOWS}`);
+    }
+  });
+});
