@@ -11,6 +11,7 @@ import { encodeFixedString } from "./native/struct.ts";
 import { intOption, snaplenOrMax, U32 } from "./options.ts";
 import { Block, type PacketView, type RingOwner } from "./packet.ts";
 import { type BpfProgram, compileFilter } from "./bpf/compile.ts";
+import { checkBpfProgram } from "./bpf/program.ts";
 
 const CAPTURE_CONFIG = LAYOUT.CaptureConfig;
 const CAPTURE_INFO = LAYOUT.CaptureInfo;
@@ -33,6 +34,13 @@ export interface RingOptions {
   frameSize?: number;
   /** How long the kernel waits before handing over a block that is not full. 0 lets the kernel pick. @default 10 */
   blockTimeoutMs?: number;
+  /**
+   * Let the ring take up to all of the memory available (MemAvailable in /proc/meminfo, read
+   * at each open) instead of half of it. A larger ring is refused before the kernel is asked
+   * (RingcapError "ring_exceeds_memory"): the kernel allocates a ring at once, and cannot be
+   * interrupted while it does. @default false
+   */
+  allowLarge?: boolean;
 }
 
 /** PACKET_FANOUT modes. */
@@ -190,7 +198,7 @@ export class Capture {
       out,
     );
     const info = new DataView(out.buffer);
-    if (status < 0) throw openError(iface, options.netns, status, info.getInt32(CAPTURE_INFO.errno, true));
+    if (status < 0) throw openError(iface, options, config, status, info);
     this.#handle = info.getUint32(CAPTURE_INFO.handle, true);
     const ringBytes = Number(info.getBigUint64(CAPTURE_INFO.ring_size_bytes, true));
     const buffer = this.#lib.mapMemory(info.getBigUint64(CAPTURE_INFO.ring_address, true), ringBytes);
@@ -298,7 +306,9 @@ export class Capture {
   /**
    * Calls `fn` for each packet that is ready, up to `max` packets, waiting at most
    * `timeoutMs` for the first block (0: do not wait). Returns the number of packets seen.
-   * A block cut short by `max` is resumed by the next call.
+   * A block cut short by `max` is resumed by the next call. A callback that closes the
+   * capture (or takes blocks itself with `nextBlock`) ends the dispatch: it returns the
+   * packets seen so far.
    */
   dispatch(fn: (packet: PacketView) => unknown, options: { max?: number; timeoutMs?: number } = {}): number {
     this.#ensureOpen();
@@ -320,8 +330,9 @@ export class Capture {
         fn(p);
         seen++;
         pending.next = index;
+        // The callback closed the capture or released the block: nothing here is ours to read.
+        if (this.#pending !== pending) return seen;
       }
-      if (this.#ring.closed) break;
       if (pending.next >= pending.block.packetCount) {
         this.#pending = null;
         pending.block.release();
@@ -405,6 +416,10 @@ function encodeCaptureConfig(iface: string, options: CaptureOptions): EncodedCon
   if (options.ignoreOutgoing) flags |= FLAGS.capture.ignore_outgoing;
   if (options.rxHash ?? true) flags |= FLAGS.capture.fill_rxhash;
   if (options.allowDown) flags |= FLAGS.capture.allow_down;
+  if (ring.allowLarge !== undefined && typeof ring.allowLarge !== "boolean") {
+    throw new RingcapError("invalid_argument", `ring.allowLarge must be true or false, got ${JSON.stringify(ring.allowLarge)}`);
+  }
+  if (ring.allowLarge) flags |= FLAGS.capture.allow_large_ring;
   let fanoutProgram: BpfProgram | null = null;
   let ebpfFd = -1;
   if (options.fanout) {
@@ -413,7 +428,7 @@ function encodeCaptureConfig(iface: string, options: CaptureOptions): EncodedCon
     dv.setUint32(CAPTURE_CONFIG.fanout_group_id, f.groupId, true);
     dv.setUint32(CAPTURE_CONFIG.fanout_mode, f.mode, true);
     dv.setUint32(CAPTURE_CONFIG.fanout_flags, f.flags, true);
-    fanoutProgram = options.fanout.program ?? null;
+    fanoutProgram = options.fanout.program === undefined ? null : checkBpfProgram(options.fanout.program, "fanout program");
     ebpfFd = options.fanout.ebpfFd ?? -1;
   }
   dv.setUint32(CAPTURE_CONFIG.flags, flags, true);
@@ -422,7 +437,9 @@ function encodeCaptureConfig(iface: string, options: CaptureOptions): EncodedCon
   // A string is compiled as libpcap judges a saved file (asOnWire): stripped VLAN tags count.
   const filter = typeof options.filter === "string"
     ? compileFilter(options.filter, { snaplen: snaplenOrMax(snaplen), asOnWire: true })
-    : options.filter ?? null;
+    : options.filter === undefined || options.filter === null
+    ? null
+    : checkBpfProgram(options.filter, "filter");
   return { bytes, filter, fanoutProgram, snaplen };
 }
 
@@ -439,12 +456,61 @@ function encodeFanout(f: FanoutOptions): { groupId: number; mode: number; flags:
   return { groupId: unique ? 0 : groupId, mode, flags };
 }
 
-/** The error of a failed open, listing the interfaces there when the name is unknown. */
-function openError(iface: string, netns: string | undefined, status: number, errno: number): RingcapError {
+/**
+ * The error of a failed open, with what the library reported: the interfaces there when the
+ * name is unknown, the memory figures for a ring too large, the optmem limit for a filter.
+ */
+function openError(iface: string, options: CaptureOptions, config: EncodedConfig, status: number, info: DataView): RingcapError {
+  const netns = options.netns;
+  const errno = info.getInt32(CAPTURE_INFO.errno, true);
   const err = statusError(status, `cannot capture on ${iface}${netns ? ` in netns ${netns}` : ""}`, errno);
-  if (err.code !== "no_such_interface") return err;
-  const names = interfaceNames(netns);
-  return new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ") || "(none found)"}`, names, errno);
+  const u64 = (at: number) => Number(info.getBigUint64(at, true));
+  switch (err.code) {
+    case "no_such_interface": {
+      const names = interfaceNames(netns);
+      return new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ") || "(none found)"}`, names, errno);
+    }
+    case "ring_exceeds_memory": {
+      const ring = u64(CAPTURE_INFO.ring_size_bytes);
+      const available = u64(CAPTURE_INFO.mem_available_bytes);
+      const limit = u64(CAPTURE_INFO.ring_limit_bytes);
+      const what = `cannot capture on ${iface}: a ring of ${bytes(ring)} is more than the limit of ${bytes(limit)}`;
+      const advice = "use fewer or smaller blocks (ring.blockCount, ring.blockSize)";
+      return new RingcapError(
+        err.code,
+        options.ring?.allowLarge
+          ? `${what}, all of the memory available now (MemAvailable ${bytes(available)}), the most even ring.allowLarge allows: ${advice}`
+          : `${what}, half of the memory available now (MemAvailable ${bytes(available)}): ${advice}, ` +
+            "or pass ring.allowLarge: true to allow up to all of it",
+      );
+    }
+    case "filter_too_large": {
+      const optmem = info.getUint32(CAPTURE_INFO.optmem_max_bytes, true);
+      const n = config.filter?.length ?? 0;
+      return new RingcapError(
+        err.code,
+        `cannot capture on ${iface}: the kernel could not attach a filter of ${n} instructions (${n * 8} bytes of classic BPF, ` +
+          `more once the kernel translates it): it is charged to the socket's option memory, limited by ` +
+          `net.core.optmem_max${optmem ? ` (${optmem} bytes${netns ? ` in netns ${netns}` : ""})` : ""}: raise it ` +
+          `(\`sysctl -w net.core.optmem_max=${Math.max(2 * optmem, 262144)}\`${netns ? " inside the namespace" : ""}) or use a shorter filter`,
+        { errno },
+      );
+    }
+  }
+  return err;
+}
+
+/** "20971520000 bytes (19.5 GiB)". */
+function bytes(n: number): string {
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = "";
+  for (const u of units) {
+    if (value < 1024) break;
+    value /= 1024;
+    unit = u;
+  }
+  return unit ? `${n} bytes (${value.toFixed(1)} ${unit})` : `${n} bytes`;
 }
 
 /** The CaptureInfo the library filled in. */

@@ -12,6 +12,7 @@ import { encodeFixedString } from "./native/struct.ts";
 import { intOption, U32 } from "./options.ts";
 
 const GEN_CONFIG = LAYOUT.GenConfig;
+const GEN_INFO = LAYOUT.GenInfo;
 const GEN_RESULT = LAYOUT.GenResult;
 
 export interface GeneratorOptions {
@@ -21,7 +22,11 @@ export interface GeneratorOptions {
   dstMac?: string;
   /** Source MAC. @default the sending interface's */
   srcMac?: string;
-  /** Ethernet frame length without FCS (60 to 9022). @default 60 */
+  /**
+   * Ethernet frame length without FCS (60 to 9022), VLAN tags included. At most what the
+   * interface takes: its MTU plus the 14-byte Ethernet header, plus 4 for a tagged frame
+   * (a larger size is a RingcapError "frame_too_large" naming the MTU). @default 60
+   */
   size?: number;
   /** Distinct flows (varying the source address, then the port), used in turn. @default 1 */
   flows?: number;
@@ -91,19 +96,12 @@ export class Generator {
   constructor(iface: string, options: GeneratorOptions = {}) {
     const cfg = encodeGenConfig(iface, options);
     this.#lib = native();
-    const handle = new Uint32Array(1);
-    const errno = new Int32Array(1);
-    const status = this.#lib.gen_open(cfg, handle, errno);
-    if (status < 0) {
-      const err = statusError(status, `cannot send on ${iface}`, errno[0]);
-      if (err.code === "no_such_interface") {
-        const names = interfaceNames(options.netns);
-        throw new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ")}`, names, errno[0]);
-      }
-      throw err;
-    }
-    this.#handle = handle[0];
-    this.frameLength = this.#lib.gen_frame_length(this.#handle);
+    const out = new Uint8Array(GEN_INFO.size);
+    const info = new DataView(out.buffer);
+    const status = this.#lib.gen_open(cfg, out);
+    if (status < 0) throw openError(iface, options, status, info);
+    this.#handle = info.getUint32(GEN_INFO.handle, true);
+    this.frameLength = info.getUint32(GEN_INFO.frame_length_bytes, true);
   }
 
   /**
@@ -147,6 +145,29 @@ export class Generator {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** The error of a failed open, with the interfaces there or the interface's MTU. */
+function openError(iface: string, options: GeneratorOptions, status: number, info: DataView): RingcapError {
+  const errno = info.getInt32(GEN_INFO.errno, true);
+  const err = statusError(status, `cannot send on ${iface}`, errno);
+  if (err.code === "no_such_interface") {
+    const names = interfaceNames(options.netns);
+    return new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ")}`, names, errno);
+  }
+  const mtu = info.getUint32(GEN_INFO.mtu, true);
+  if (err.code === "frame_too_large" && mtu > 0) {
+    const length = info.getUint32(GEN_INFO.frame_length_bytes, true);
+    const max = info.getUint32(GEN_INFO.frame_length_max_bytes, true);
+    const tagged = options.vlan || options.qinq ? ", with 4 bytes for the VLAN tag" : "";
+    return new RingcapError(
+      err.code,
+      `cannot send on ${iface}: a frame of ${length} bytes is longer than ${iface} takes: MTU ${mtu} plus the ` +
+        `14-byte Ethernet header${tagged} is ${max} bytes: use size ${max} or less, or raise the MTU ` +
+        `(\`ip link set dev ${iface} mtu N\`)`,
+    );
+  }
+  return err;
 }
 
 /**

@@ -1,10 +1,15 @@
 // Capture against the real kernel, inside a namespace of the test's own (see _netns.ts).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type Capture, openCapture, Waker } from "../src/capture.ts";
 import { ClosedError, InterfaceError, RingcapError } from "../src/errors.ts";
 import { Generator } from "../src/gen.ts";
+import { type BpfProgram, programFromInstructions } from "../src/bpf/program.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
-import { drainUntil, runGen, SeqTally } from "./_traffic.ts";
+import { BUN, drainUntil, runGen, SeqTally } from "./_traffic.ts";
 
 const canCapture = privileged();
 const small = { blockSize: 1 << 16, blockCount: 8, frameSize: 2048, blockTimeoutMs: 10 };
@@ -346,5 +351,222 @@ describe.skipIf(!canCapture)("capture on the namespace bench", () => {
     expect(() => openCapture(bench.rx, { netns: "no-such-namespace-here" })).toThrow(/netns/);
     expect(() => open({ fanout: { mode: "bogus" as "hash" } })).toThrow(/fanout mode/);
     expect(() => open({ fanout: { groupId: 70000 } })).toThrow(/groupId/);
+  });
+});
+
+/** The error `fn` throws (the test fails if it returns). */
+function thrown(fn: () => unknown): RingcapError {
+  try {
+    fn();
+  } catch (e) {
+    return e as RingcapError;
+  }
+  throw new Error("expected a throw");
+}
+
+/** MemAvailable from /proc/meminfo, in bytes: what the library reads too. */
+function memAvailableBytes(): number {
+  const m = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"));
+  if (!m) throw new Error("no MemAvailable in /proc/meminfo");
+  return Number(m[1]) * 1024;
+}
+
+describe.skipIf(!canCapture)("faults and hostile input (issue 10)", () => {
+  let bench: Bench;
+  const scripts = mkdtempSync(join(tmpdir(), "ringcap-faults-"));
+  chmodSync(scripts, 0o755); // the children run as nobody
+  beforeAll(() => {
+    bench = createBench();
+  });
+  afterAll(() => {
+    bench?.destroy();
+    rmSync(scripts, { recursive: true, force: true });
+  });
+  const open = (opts: Parameters<typeof openCapture>[1] = {}): Capture =>
+    openCapture(bench.rx, { netns: bench.name, ...opts });
+  const gen = (opts: ConstructorParameters<typeof Generator>[1] = {}) =>
+    new Generator(bench.tx, { netns: bench.name, ...opts });
+
+  // Every oversized ring here is asked for on an interface that does not exist: should the
+  // library's check ever be lost, the open still fails at the interface lookup, before the
+  // kernel is asked for a ring. The check comes before the lookup, so it answers first.
+  test("a ring larger than half of MemAvailable is refused before anything is opened, with the numbers", () => {
+    const available = memAvailableBytes();
+    const blockSize = 1 << 22;
+    const blockCount = Math.ceil((available * 0.75) / blockSize);
+    const ring = { blockSize, blockCount, frameSize: 2048 };
+    const err = thrown(() => openCapture("nosuch0", { netns: bench.name, ring }));
+    expect(err).toBeInstanceOf(RingcapError);
+    expect(err.code).toBe("ring_exceeds_memory");
+    expect(err.message).toContain(`${blockSize * blockCount} bytes`);
+    expect(err.message).toMatch(/MemAvailable \d+ bytes/);
+    expect(err.message).toContain("allowLarge");
+    // allowLarge raises the limit to MemAvailable itself: the same ring passes the check, and
+    // the open fails where it always would, at the interface name.
+    const passed = thrown(() => openCapture("nosuch0", { netns: bench.name, ring: { ...ring, allowLarge: true } }));
+    expect(passed.code).toBe("no_such_interface");
+    // Never beyond MemAvailable.
+    const beyond = { blockSize, blockCount: Math.ceil((available * 2) / blockSize), frameSize: 2048, allowLarge: true };
+    const refused = thrown(() => openCapture("nosuch0", { netns: bench.name, ring: beyond }));
+    expect(refused.code).toBe("ring_exceeds_memory");
+    expect(refused.message).toContain(`${beyond.blockSize * beyond.blockCount} bytes`);
+    expect(() => open({ ring: { ...small, allowLarge: "yes" as unknown as boolean } })).toThrow(/allowLarge/);
+  });
+
+  for (const how of ["set down", "deleted"] as const) {
+    test(`blocks() ends with network_down when the interface is ${how}, after every frame sent before`, async () => {
+      using b = createBench();
+      const cap = openCapture(b.rx, { netns: b.name, ring: small });
+      using g = new Generator(b.tx, { netns: b.name });
+      let seen = 0;
+      let error: RingcapError | null = null;
+      setTimeout(() => {
+        g.send(5);
+        if (how === "deleted") b.ip("link", "del", b.rx);
+        else b.ip("link", "set", "dev", b.rx, "down");
+      }, 30);
+      try {
+        // Bounded: without the fix the loop would only end here, with no error.
+        for await (const block of cap.blocks({ signal: AbortSignal.timeout(10_000) })) seen += block.packetCount;
+      } catch (e) {
+        error = e as RingcapError;
+      }
+      expect(error?.code).toBe("network_down");
+      expect(error?.message).toContain(b.rx);
+      expect(seen).toBe(5);
+      // It stays down: a later look says so again instead of waiting for ever.
+      expect(thrown(() => cap.nextBlock(0)).code).toBe("network_down");
+      cap.close();
+    }, 20_000);
+  }
+
+  test("nextBlock(0) alone notices an interface set down", async () => {
+    using b = createBench();
+    using cap = openCapture(b.rx, { netns: b.name, ring: small });
+    b.ip("link", "set", "dev", b.rx, "down");
+    let error: RingcapError | null = null;
+    for (let i = 0; i < 2000 && !error; i++) {
+      try {
+        cap.nextBlock(0);
+      } catch (e) {
+        error = e as RingcapError;
+      }
+      await Bun.sleep(5);
+    }
+    expect(error?.code).toBe("network_down");
+  }, 20_000);
+
+  test("a BpfProgram whose length does not fit its buffer is refused before the native call (filter and fanout)", () => {
+    const accept = programFromInstructions([[0x06, 0, 0, 0xffff]]);
+    const bad: unknown[] = [
+      { instructions: accept.instructions, length: 4096 },
+      { instructions: accept.instructions, length: 2 },
+      { instructions: accept.instructions, length: 0 },
+      { instructions: new Uint8Array(4097 * 8), length: 4097 },
+      { instructions: accept.instructions, length: 1.5 },
+      { instructions: accept.instructions, length: -1 },
+      { instructions: accept.instructions, length: "1" },
+      { instructions: new Uint8Array(4), length: 1 },
+      { instructions: [6, 0, 0, 0], length: 1 },
+      { instructions: accept.instructions.buffer, length: 1 },
+      { instructions: new Uint32Array(2), length: 1 },
+      { length: 1 },
+      42,
+    ];
+    for (const program of bad) {
+      const f = thrown(() => open({ ring: small, filter: program as BpfProgram }));
+      expect({ program, code: f.code }).toEqual({ program, code: "invalid_argument" });
+      expect(f.message).toMatch(/^filter: /);
+      const fan = thrown(() => open({ ring: small, fanout: { mode: "cbpf", program: program as BpfProgram } }));
+      expect({ program, code: fan.code }).toEqual({ program, code: "invalid_argument" });
+      expect(fan.message).toMatch(/^fanout program: /);
+    }
+    // The same program, whole, is taken.
+    open({ ring: small, filter: accept }).close();
+  });
+
+  test("a valid program larger than the kernel's optmem_max allows is filter_too_large, naming optmem_max and its size", () => {
+    using b = createBench();
+    // The namespace's own limit (net.core.optmem_max is per namespace): the old default.
+    spawnSync("ip", ["netns", "exec", b.name, "sh", "-c", "echo 20480 > /proc/sys/net/core/optmem_max"]);
+    const insns: [number, number, number, number][] = Array.from({ length: 1599 }, () => [0x28, 0, 0, 12]);
+    insns.push([0x06, 0, 0, 0xffff]);
+    const err = thrown(() => openCapture(b.rx, { netns: b.name, ring: small, filter: programFromInstructions(insns) }));
+    expect(err.code).toBe("filter_too_large");
+    expect(err.message).toContain("1600 instructions");
+    expect(err.message).toContain("net.core.optmem_max");
+    expect(err.message).toContain("20480");
+    // A short program still fits.
+    openCapture(b.rx, { netns: b.name, ring: small, filter: programFromInstructions([[0x06, 0, 0, 0xffff]]) }).close();
+  });
+
+  /** Runs `code` (a module importing mod.ts) in a child Bun under `wrapper` and returns its JSON line. */
+  function child(wrapper: string[], code: string, args: string[]): Record<string, unknown> {
+    const file = join(scripts, `child-${Math.random().toString(16).slice(2)}.ts`);
+    writeFileSync(file, code.replace("MOD", new URL("../mod.ts", import.meta.url).pathname), { mode: 0o644 });
+    const r = spawnSync(wrapper[0], [...wrapper.slice(1), BUN, file, ...args], { encoding: "utf8", timeout: 30_000 });
+    const line = r.stdout.trim().split("\n").pop() ?? "";
+    try {
+      return JSON.parse(line);
+    } catch {
+      throw new Error(`child printed no JSON (exit ${r.status}): ${r.stdout}${r.stderr}`);
+    }
+  }
+  const tryOpen = `
+    import { openCapture } from "MOD";
+    const [iface, netns, promisc] = process.argv.slice(2);
+    try {
+      const cap = openCapture(iface, { netns: netns || undefined, promisc: promisc === "promisc", ring: { blockSize: 4096, blockCount: 2 } });
+      const flags = Number.parseInt(require("node:fs").readFileSync(\`/sys/class/net/\${iface}/flags\`, "utf8"), 16);
+      cap.close();
+      console.log(JSON.stringify({ opened: true, promisc: (flags & 0x100) !== 0 }));
+    } catch (e) {
+      console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message }));
+    }`;
+
+  test("netns without CAP_SYS_ADMIN says entering a namespace needs CAP_SYS_ADMIN, not CAP_NET_RAW", () => {
+    // Root, with every capability but CAP_SYS_ADMIN (CAP_NET_RAW among them).
+    const r = child(["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"], tryOpen, [bench.rx, bench.name]);
+    expect(r.code).toBe("permission_denied");
+    expect(r.name).toBe("PermissionError");
+    expect(r.message).toContain("CAP_SYS_ADMIN");
+    expect(r.message).not.toContain("needs CAP_NET_RAW");
+  });
+
+  test("promiscuous mode needs only CAP_NET_RAW", () => {
+    // Inside the namespace (no netns option), as nobody with CAP_NET_RAW alone.
+    const r = child(["ip", "netns", "exec", bench.name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+      "--inh-caps=-all,+net_raw", "--ambient-caps=+net_raw"], tryOpen, [bench.rx, "", "promisc"]);
+    expect(r).toEqual({ opened: true, promisc: true });
+  });
+
+  test("close() inside a dispatch callback ends the dispatch with the count so far", async () => {
+    const cap = open({ ring: small });
+    using g = gen();
+    g.send(10);
+    await Bun.sleep(30);
+    let calls = 0;
+    const lengths: number[] = [];
+    const n = cap.dispatch((p) => {
+      calls++;
+      lengths.push(p.length);
+      if (calls === 3) cap.close();
+    }, { max: 10, timeoutMs: 1000 });
+    expect({ n, calls, lengths, closed: cap.closed }).toEqual({ n: 3, calls: 3, lengths: [60, 60, 60], closed: true });
+  });
+
+  test("a generator frame larger than the interface's MTU is refused at open, naming the MTU", () => {
+    const err = thrown(() => gen({ size: 1515 }));
+    expect(err.code).toBe("frame_too_large");
+    expect(err.message).toContain("MTU 1500");
+    expect(err.message).toContain("1514");
+    expect(err.message).not.toContain("errno 90");
+    using cap = open({ ring: small });
+    using fits = gen({ size: 1514 });
+    expect(fits.send(1).sent).toBe(1);
+    // A VLAN tag gets its 4 bytes on top, as the kernel allows.
+    using tagged = gen({ size: 1518, vlan: { id: 7 } });
+    expect(tagged.send(1).sent).toBe(1);
+    expect(thrown(() => gen({ size: 1519, vlan: { id: 7 } })).message).toContain("1518");
   });
 });

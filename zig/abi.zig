@@ -8,7 +8,7 @@ const std = @import("std");
 const linux = std.os.linux;
 
 /// Bumped whenever an export or a struct that crosses the boundary changes.
-pub const version: u32 = 3;
+pub const version: u32 = 4;
 
 /// Every exported function returns one of these. Zero and positive values are success
 /// (some calls return a block index); negative values are listed here and nowhere else.
@@ -42,6 +42,15 @@ pub const Status = enum(i32) {
     frame_too_large = -26,
     block_timeout_invalid = -27,
     unexpected = -28,
+    /// The ring is larger than the share of MemAvailable a capture may take
+    /// (CaptureInfo.ring_limit_bytes; the numbers are in CaptureInfo).
+    ring_exceeds_memory = -29,
+    /// SO_ATTACH_FILTER said ENOMEM: the program does not fit in the socket's option memory
+    /// (net.core.optmem_max, in CaptureInfo.optmem_max_bytes).
+    filter_too_large = -30,
+    /// Entering the network namespace was refused: setns needs CAP_SYS_ADMIN (and the
+    /// namespace file must be readable).
+    netns_permission_denied = -31,
 };
 
 /// The Zig side of `Status`: one error per negative status, its name in CamelCase
@@ -87,6 +96,8 @@ pub const CaptureFlag = struct {
     pub const fill_rxhash: u32 = 1 << 2;
     pub const fanout: u32 = 1 << 3;
     pub const allow_down: u32 = 1 << 4;
+    /// Let the ring take up to MemAvailable instead of half of it.
+    pub const allow_large_ring: u32 = 1 << 5;
 };
 
 /// Bits of GenConfig.flags.
@@ -175,6 +186,15 @@ pub const CaptureInfo = extern struct {
     mtu: u32,
     page_size_bytes: u32,
     mac: [8]u8,
+    /// MemAvailable (/proc/meminfo) when the capture was opened; filled on failure too.
+    mem_available_bytes: u64,
+    /// The largest ring this open accepted: half of `mem_available_bytes`, or all of it with
+    /// CaptureFlag.allow_large_ring; filled on failure too.
+    ring_limit_bytes: u64,
+    /// net.core.optmem_max in the capture's namespace, read when a filter was too large
+    /// (status `filter_too_large`); 0 otherwise.
+    optmem_max_bytes: u32,
+    _reserved: u32 = 0,
 };
 
 /// Block hand-over result (`ringcap_capture_next_block`).
@@ -220,6 +240,20 @@ pub const GenConfig = extern struct {
     tcp_flags: u16,
 };
 
+/// What `ringcap_gen_open` reports back; `mtu` and `frame_length_max_bytes` are filled on
+/// failure too, once the interface was found (status `frame_too_large` names them).
+pub const GenInfo = extern struct {
+    handle: u32,
+    errno: i32,
+    /// The frames' length: GenConfig.frame_size_bytes, or the minimum.
+    frame_length_bytes: u32,
+    mtu: u32,
+    /// The longest frame the interface takes: MTU + Ethernet header (+ one VLAN tag's 4 bytes
+    /// for tagged frames, as the kernel allows).
+    frame_length_max_bytes: u32,
+    _reserved: u32 = 0,
+};
+
 pub const GenResult = extern struct {
     sent: u64,
     elapsed_ns: u64,
@@ -234,7 +268,8 @@ comptime {
     std.debug.assert(@offsetOf(linux.tpacket3_hdr, "mac") == 24);
     std.debug.assert(@sizeOf(linux.tpacket_block_desc) == 48);
     std.debug.assert(@offsetOf(linux.tpacket_hdr_v1, "seq_num") == 16);
-    std.debug.assert(@sizeOf(CaptureInfo) == 72);
+    std.debug.assert(@sizeOf(CaptureInfo) == 96);
+    std.debug.assert(@sizeOf(GenInfo) == 24);
     std.debug.assert(@sizeOf(BlockInfo) == 24);
     std.debug.assert(TpStatus.user == 1 and TpStatus.csum_valid == 1 << 7);
 }
@@ -309,7 +344,7 @@ const kernel_layouts = [_]Layout{
 
 /// Every struct that crosses libringcap's boundary.
 pub const layouts = kernel_layouts ++ [_]Layout{
-    .of(CaptureConfig), .of(CaptureInfo), .of(BlockInfo), .of(CaptureStats), .of(GenConfig), .of(GenResult),
+    .of(CaptureConfig), .of(CaptureInfo), .of(BlockInfo), .of(CaptureStats), .of(GenConfig), .of(GenInfo), .of(GenResult),
 };
 
 /// libringcap's whole description (`ringcap_describe`), for the export table `Exports`.

@@ -33,6 +33,8 @@ const Generator = struct {
 pub var table: handles.Table(Generator) = .{};
 
 const Layout = struct {
+    /// VLAN tags in the frame (0, 1 or 2).
+    tags: u32,
     l2_len: u32,
     l3_len: u32,
     l4_len: u32,
@@ -49,7 +51,7 @@ fn layoutFor(cfg: *const abi.GenConfig) Error!Layout {
     const wanted = @max(cfg.frame_size_bytes, frame_size_min);
     if (wanted > frame_size_max) return error.FrameTooLarge;
     const payload = @max(abi.payload_size_bytes, wanted -| headers);
-    return .{ .l2_len = l2, .l3_len = l3, .l4_len = l4, .payload_len = payload, .frame_len = @max(frame_size_min, headers + payload) };
+    return .{ .tags = tags, .l2_len = l2, .l3_len = l3, .l4_len = l4, .payload_len = payload, .frame_len = @max(frame_size_min, headers + payload) };
 }
 
 /// Ones-complement sum of `bytes` folded into `acc` (RFC 1071); an odd tail is padded with zero.
@@ -185,12 +187,13 @@ fn writeTransport(cfg: *const abi.GenConfig, frame: []u8, segment: Segment, l4_l
     put16(frame, csum_at, c);
 }
 
-pub fn open(cfg: *const abi.GenConfig, out_handle: *u32, out_errno: *i32) Error!void {
+pub fn open(cfg: *const abi.GenConfig, info: *abi.GenInfo) Error!void {
     var err: sys.Errno = .{};
-    defer out_errno.* = err.value;
+    defer info.errno = err.value;
     const name = try sys.interfaceName(&cfg.ifname);
     const netns = try sys.netnsPath(&cfg.netns_path);
     const l = try layoutFor(cfg);
+    info.frame_length_bytes = l.frame_len;
     const batch: u32 = if (cfg.batch == 0) 64 else @min(cfg.batch, batch_max);
     if (cfg.vlan_id > 4095 or cfg.inner_vlan_id > 4095 or cfg.vlan_priority > 7) return error.InvalidArgument;
 
@@ -208,18 +211,30 @@ pub fn open(cfg: *const abi.GenConfig, out_handle: *u32, out_errno: *i32) Error!
         .start_ns = 0,
         .errno = .{},
     };
-    g.fd = try sys.inNetns(netns, &err, openSocket, .{ g, name, &err });
+    g.fd = try sys.inNetns(netns, &err, openSocket, .{ g, name, l, info, &err });
     errdefer sys.close(g.fd);
     const slot = std.mem.alignForward(usize, l.frame_len, 64);
     g.frames = std.heap.page_allocator.alignedAlloc(u8, .fromByteUnits(4096), slot * batch) catch return error.OutOfMemory;
     @memset(g.frames, 0);
-    out_handle.* = table.publish(index);
+    info.handle = table.publish(index);
 }
 
-/// A sending socket on interface `name`: bound with protocol 0, so it receives nothing.
-fn openSocket(g: *Generator, name: [:0]const u8, err: *sys.Errno) Error!i32 {
+/// The longest frame an interface with this MTU sends: the kernel allows the MTU plus the
+/// Ethernet header, and 4 bytes more for a frame that carries a VLAN tag (one tag's worth, also
+/// for QinQ).
+fn frameLengthMax(mtu: u32, tags: u32) u32 {
+    return mtu +| 14 +| @as(u32, if (tags > 0) 4 else 0);
+}
+
+/// A sending socket on interface `name`: bound with protocol 0, so it receives nothing. Frames
+/// longer than the interface takes are refused here, with its MTU in `info`, rather than by
+/// every send.
+fn openSocket(g: *Generator, name: [:0]const u8, l: Layout, info: *abi.GenInfo, err: *sys.Errno) Error!i32 {
     const sock = try sys.PacketSocket.open(0, name, err);
     errdefer sys.close(sock.fd);
+    info.mtu = sock.iface.mtu;
+    info.frame_length_max_bytes = frameLengthMax(sock.iface.mtu, l.tags);
+    if (l.frame_len > info.frame_length_max_bytes) return error.FrameTooLarge;
     if (!sock.iface.up) return error.InterfaceDown;
     if (std.mem.allEqual(u8, g.cfg.src_mac[0..6], 0)) @memcpy(g.cfg.src_mac[0..6], sock.iface.mac[0..6]);
     if (g.cfg.flags & abi.GenFlag.qdisc_bypass != 0) {
@@ -306,10 +321,6 @@ fn sendBatch(g: *Generator, l: Layout, n: u64, deadline: u64) Error!u64 {
     return done;
 }
 
-pub fn frameLength(handle: u32) Error!u32 {
-    return (try table.get(handle)).frame_len;
-}
-
 pub fn close(handle: u32) void {
     const taken = table.retire(handle) orelse return;
     const g = taken.item;
@@ -317,6 +328,13 @@ pub fn close(handle: u32) void {
     std.heap.page_allocator.free(g.frames);
     g.* = undefined;
     table.release(taken.index);
+}
+
+test "the longest frame is the MTU plus the Ethernet header, plus 4 bytes when tagged" {
+    try std.testing.expectEqual(@as(u32, 1514), frameLengthMax(1500, 0));
+    try std.testing.expectEqual(@as(u32, 1518), frameLengthMax(1500, 1));
+    try std.testing.expectEqual(@as(u32, 1518), frameLengthMax(1500, 2));
+    try std.testing.expectEqual(@as(u32, std.math.maxInt(u32)), frameLengthMax(std.math.maxInt(u32), 1));
 }
 
 test "a generated IPv4 UDP frame has valid checksums and carries its sequence number" {

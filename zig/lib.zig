@@ -117,22 +117,18 @@ const exports = struct {
         if (fd >= 0) sys.close(fd);
     }
 
-    pub fn gen_open(cfg: ?*const abi.GenConfig, out_handle: ?*u32, out_errno: ?*i32) callconv(.c) i32 {
+    /// Opens a generator; `info` gets its handle, or on failure the errno (and, for
+    /// `frame_too_large`, the interface's MTU and the longest frame it takes).
+    pub fn gen_open(cfg: ?*const abi.GenConfig, info: ?*abi.GenInfo) callconv(.c) i32 {
         const c = cfg orelse return invalid_argument;
-        const h = out_handle orelse return invalid_argument;
-        const e = out_errno orelse return invalid_argument;
-        e.* = 0;
-        return abi.codeOf(gen.open(c, h, e));
+        const out = info orelse return invalid_argument;
+        out.* = std.mem.zeroes(abi.GenInfo);
+        return abi.codeOf(gen.open(c, out));
     }
 
     pub fn gen_send(handle: u32, count: u32, max_ms: u32, out: ?*abi.GenResult) callconv(.c) i32 {
         const result = out orelse return invalid_argument;
         return abi.codeOf(gen.send(handle, count, max_ms, result));
-    }
-
-    pub fn gen_frame_length(handle: u32) callconv(.c) i32 {
-        const len = gen.frameLength(handle) catch |err| return abi.code(err);
-        return @intCast(len);
     }
 
     pub fn gen_close(handle: u32) callconv(.c) void {

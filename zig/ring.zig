@@ -25,6 +25,12 @@ const bpf_ret_k: u16 = 0x06;
 /// The kernel keeps the block timeout in an unsigned short.
 const block_timeout_ms_max = std.math.maxInt(u16);
 const block_size_max: u64 = std.math.maxInt(i32);
+/// How often a call that does not wait looks for a socket error (see `Capture.nextBlock`).
+const error_check_interval_ns = 100 * std.time.ns_per_ms;
+/// The kernel's block timeout when the caller leaves it to the kernel (DEFAULT_PRB_RETIRE_TOV).
+const block_timeout_default_ms = 8;
+/// The longest a capture that went down waits for the kernel's last block before it says so.
+const down_grace_max_ms = 500;
 
 pub const SockFilter = extern struct { code: u16, jt: u8, jf: u8, k: u32 };
 const SockFprog = extern struct { len: u16, filter: [*]const SockFilter };
@@ -50,6 +56,14 @@ pub const Capture = struct {
     held: bool,
     stats: abi.CaptureStats,
     errno: sys.Errno,
+    /// When a socket error (the interface went down or away) was first seen; from then on the
+    /// capture is down for good: what the ring holds is handed over, then `network_down`.
+    down_at_ns: ?u64 = null,
+    /// How long after `down_at_ns` the block the kernel was filling may still be retired by its
+    /// timer (it is, at most two block timeouts after it opened).
+    down_grace_ns: u64,
+    /// When the socket was last looked at for an error by a call that does not wait.
+    checked_at_ns: u64 = 0,
 
     fn blockDesc(self: *Capture, index: u32) *linux.tpacket_block_desc {
         std.debug.assert(index < self.block_count);
@@ -78,45 +92,69 @@ pub const Capture = struct {
 
     /// Waits up to `timeout_ms` (negative: forever) for the current block to reach the reader.
     /// A signal does not end the wait: it goes round with the time left (sys.zig's EINTR rule).
+    ///
+    /// Every wait wakes on a socket error: the kernel reports an interface set down or deleted
+    /// as a pending error (ENETDOWN), which makes poll return. A caller that does not wait
+    /// (timeout 0, as `blocks()` between its sleeps) never reaches a blocking poll, so it looks
+    /// with a poll that does not block, at most every `error_check_interval_ns`.
     pub fn nextBlock(self: *Capture, timeout_ms: i32, out: ?*abi.BlockInfo) Error!u32 {
         if (self.held) return error.BlockAlreadyHeld;
         const deadline_ns: ?u64 = if (timeout_ms < 0) null else sys.monotonicNs() + @as(u64, @intCast(timeout_ms)) * std.time.ns_per_ms;
+        var looked = false;
         while (true) {
             if (self.currentReady()) {
                 self.held = true;
                 return self.describe(out);
             }
-            var wait_ms: i32 = -1;
+            const now = sys.monotonicNs();
+            var wait_ns: ?u64 = null; // null: until something happens
+            if (self.down_at_ns) |down| {
+                const end = down + self.down_grace_ns;
+                if (now >= end) return error.NetworkDown;
+                wait_ns = end - now;
+            }
             if (deadline_ns) |deadline| {
-                const now = sys.monotonicNs();
-                if (now >= deadline) return error.TimedOut;
-                wait_ms = @intCast(@min((deadline - now + std.time.ns_per_ms - 1) / std.time.ns_per_ms, std.math.maxInt(i32)));
+                if (now >= deadline) {
+                    if (looked or self.down_at_ns != null or now -| self.checked_at_ns < error_check_interval_ns) return error.TimedOut;
+                    wait_ns = 0;
+                } else {
+                    wait_ns = @min(wait_ns orelse deadline - now, deadline - now);
+                }
             }
-            var fds = [2]linux.pollfd{
-                .{ .fd = self.fd, .events = linux.POLL.IN | linux.POLL.ERR },
-                .{ .fd = self.wake_fd, .events = linux.POLL.IN },
-            };
-            const nfds: usize = if (self.wake_fd >= 0) 2 else 1;
-            switch (sys.errnoOf(linux.poll(&fds, nfds, wait_ms))) {
-                .SUCCESS => {},
-                .INTR => continue,
-                .NOMEM => |e| return self.errno.fail(e, error.OutOfMemory),
-                else => unreachable, // EFAULT/EINVAL: our own pollfd array is wrong.
-            }
-            if (self.currentReady()) continue;
-            if (nfds == 2 and fds[1].revents & linux.POLL.IN != 0) return error.Woken;
-            if (fds[0].revents & (linux.POLL.ERR | linux.POLL.NVAL) != 0) try self.checkSocketError();
+            looked = true;
+            self.checked_at_ns = now;
+            try self.poll(wait_ns);
         }
     }
 
+    /// One poll of the socket and the wake fd, for `wait_ns` (null: no limit); notes a socket
+    /// error as the capture going down. Returns when something happened or the time is up.
+    fn poll(self: *Capture, wait_ns: ?u64) Error!void {
+        const wait_ms: i32 = if (wait_ns) |ns| @intCast(@min((ns + std.time.ns_per_ms - 1) / std.time.ns_per_ms, std.math.maxInt(i32))) else -1;
+        var fds = [2]linux.pollfd{
+            .{ .fd = self.fd, .events = linux.POLL.IN | linux.POLL.ERR },
+            .{ .fd = self.wake_fd, .events = linux.POLL.IN },
+        };
+        const nfds: usize = if (self.wake_fd >= 0) 2 else 1;
+        switch (sys.errnoOf(linux.poll(&fds, nfds, wait_ms))) {
+            .SUCCESS => {},
+            .INTR => return,
+            .NOMEM => |e| return self.errno.fail(e, error.OutOfMemory),
+            else => unreachable, // EFAULT/EINVAL: our own pollfd array is wrong.
+        }
+        if (self.currentReady()) return;
+        if (nfds == 2 and fds[1].revents & linux.POLL.IN != 0) return error.Woken;
+        if (fds[0].revents & (linux.POLL.ERR | linux.POLL.NVAL) != 0) self.checkSocketError();
+    }
+
     /// A pending socket error (the interface went away or down) would make poll return at once
-    /// forever; read it so the caller learns why.
-    fn checkSocketError(self: *Capture) Error!void {
+    /// forever; read it (which clears it) and remember that the capture is down.
+    fn checkSocketError(self: *Capture) void {
         var so_error: i32 = 0;
         _ = sys.getsockopt(self.fd, linux.SOL.SOCKET, linux.SO.ERROR, std.mem.asBytes(&so_error), &self.errno) catch {};
-        if (so_error != 0) {
+        if (so_error != 0 and self.down_at_ns == null) {
             self.errno.value = so_error;
-            return error.NetworkDown;
+            self.down_at_ns = sys.monotonicNs();
         }
     }
 
@@ -172,6 +210,14 @@ pub fn validateGeometry(g: Geometry, page_size: u32) Error!void {
     if (g.block_timeout_ms > block_timeout_ms_max) return error.BlockTimeoutInvalid;
 }
 
+/// The most a ring may take of `mem_available` bytes: half, so that one capture (or a pool of
+/// them, each opened when the one before has taken its share) leaves the rest of the machine
+/// room; all of it when the caller allows a large ring. The kernel allocates a ring at once and
+/// cannot be interrupted while it does, so a ring larger than this is never asked for.
+pub fn ringLimitBytes(mem_available: u64, allow_large: bool) u64 {
+    return if (allow_large) mem_available else mem_available / 2;
+}
+
 /// Attaches `program` with every accepting return clamped to `snaplen` (how snaplen works for
 /// TPACKET: the filter's return value is the number of bytes the kernel copies).
 fn attachFilter(fd: i32, program: []const SockFilter, snaplen: u32, err: *sys.Errno) Error!void {
@@ -191,7 +237,9 @@ fn attachFilter(fd: i32, program: []const SockFilter, snaplen: u32, err: *sys.Er
     return switch (sys.setsockoptRaw(fd, linux.SOL.SOCKET, linux.SO.ATTACH_FILTER, std.mem.asBytes(&fprog))) {
         .SUCCESS => {},
         .INVAL, .FAULT => |e| err.fail(e, error.FilterInvalid),
-        .NOMEM => |e| err.fail(e, error.OutOfMemory),
+        // The program is charged to the socket's option memory (net.core.optmem_max): ENOMEM
+        // is that limit, not a shortage of memory.
+        .NOMEM => |e| err.fail(e, error.FilterTooLarge),
         .PERM, .ACCES => |e| err.fail(e, error.PermissionDenied),
         else => |e| err.fail(e, error.Unexpected),
     };
@@ -258,6 +306,7 @@ fn fanoutData(fd: i32, value: []const u8, err: *sys.Errno) Error!void {
     return switch (sys.setsockoptRaw(fd, linux.SOL.PACKET, linux.PACKET.FANOUT_DATA, value)) {
         .SUCCESS => {},
         .INVAL, .BADF, .FAULT => |e| err.fail(e, error.FilterInvalid),
+        .NOMEM => |e| err.fail(e, error.OutOfMemory),
         else => |e| err.fail(e, error.Unexpected),
     };
 }
@@ -271,6 +320,8 @@ const Request = struct {
     page_size: u32,
     filter: []const SockFilter,
     fanout_prog: []const SockFilter,
+    mem_available_bytes: u64,
+    ring_limit_bytes: u64,
 
     fn joinsFanout(r: Request) bool {
         return r.cfg.flags & abi.CaptureFlag.fanout != 0;
@@ -281,8 +332,10 @@ const Request = struct {
     }
 };
 
-fn check(cfg: *const abi.CaptureConfig, filter: []const SockFilter, fanout_prog: []const SockFilter) Error!Request {
-    const request = Request{
+/// Checks a capture's settings, its ring against the memory the machine has now (the numbers go
+/// to `info`, for the caller's message), and returns them as a Request.
+fn check(cfg: *const abi.CaptureConfig, filter: []const SockFilter, fanout_prog: []const SockFilter, info: *abi.CaptureInfo) Error!Request {
+    var request = Request{
         .cfg = cfg,
         .name = try sys.interfaceName(&cfg.ifname),
         .netns = try sys.netnsPath(&cfg.netns_path),
@@ -295,9 +348,17 @@ fn check(cfg: *const abi.CaptureConfig, filter: []const SockFilter, fanout_prog:
         .page_size = sys.pageSize(),
         .filter = filter,
         .fanout_prog = fanout_prog,
+        .mem_available_bytes = 0,
+        .ring_limit_bytes = 0,
     };
     try validateGeometry(request.geometry, request.page_size);
     if (filter.len > bpf_maxinsns or fanout_prog.len > bpf_maxinsns) return error.FilterInvalid;
+    request.mem_available_bytes = sys.memAvailableBytes();
+    request.ring_limit_bytes = ringLimitBytes(request.mem_available_bytes, cfg.flags & abi.CaptureFlag.allow_large_ring != 0);
+    info.ring_size_bytes = request.geometry.ringSizeBytes();
+    info.mem_available_bytes = request.mem_available_bytes;
+    info.ring_limit_bytes = request.ring_limit_bytes;
+    if (request.geometry.ringSizeBytes() > request.ring_limit_bytes) return error.RingExceedsMemory;
     return request;
 }
 
@@ -310,7 +371,7 @@ pub fn open(
 ) Error!void {
     var err: sys.Errno = .{};
     defer info.errno = err.value;
-    const request = try check(cfg, filter, fanout_prog);
+    const request = try check(cfg, filter, fanout_prog, info);
     const index = try table.claim();
     errdefer table.release(index);
     table.items[index] = try sys.inNetns(request.netns, &err, openIn, .{ request, info, &err });
@@ -326,12 +387,22 @@ pub fn openOwned(
     info: *abi.CaptureInfo,
     err: *sys.Errno,
 ) Error!Capture {
-    const request = try check(cfg, filter, fanout_prog);
+    const request = try check(cfg, filter, fanout_prog, info);
     return sys.inNetns(request.netns, err, openIn, .{ request, info, err });
 }
 
 /// Every step of the set-up, in the order the file comment explains, inside the namespace.
 fn openIn(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture {
+    return openSteps(r, info, err) catch |e| {
+        // Read here, inside the namespace: its own limit is the one that counted.
+        if (e == error.FilterTooLarge) {
+            info.optmem_max_bytes = @intCast(@min(sys.readNumberFile("/proc/sys/net/core/optmem_max") orelse 0, std.math.maxInt(u32)));
+        }
+        return e;
+    };
+}
+
+fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture {
     const sock = try sys.PacketSocket.open(0, r.name, err);
     errdefer sys.close(sock.fd);
     if (!sock.iface.up and r.cfg.flags & abi.CaptureFlag.allow_down == 0) return error.InterfaceDown;
@@ -362,7 +433,15 @@ fn openIn(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture {
         .held = false,
         .stats = .{ .packets = 0, .drops = 0, .freezes = 0 },
         .errno = .{},
+        .down_grace_ns = downGraceNs(r.geometry.block_timeout_ms),
     };
+}
+
+/// Two block timeouts and a margin for the timer, at most `down_grace_max_ms`.
+fn downGraceNs(block_timeout_ms: u32) u64 {
+    const timeout: u64 = if (block_timeout_ms == 0) block_timeout_default_ms else block_timeout_ms;
+    const grace_ms: u64 = @min(2 * timeout + 20, down_grace_max_ms);
+    return grace_ms * std.time.ns_per_ms;
 }
 
 /// The socket options that must be in place before the ring: TPACKET_V3, outgoing frames,
@@ -423,6 +502,9 @@ fn infoOf(r: Request, iface: sys.Interface, ring: [*]u8, fanout_id: u32) abi.Cap
         .mtu = iface.mtu,
         .page_size_bytes = r.page_size,
         .mac = iface.mac,
+        .mem_available_bytes = r.mem_available_bytes,
+        .ring_limit_bytes = r.ring_limit_bytes,
+        .optmem_max_bytes = 0,
     };
 }
 
@@ -456,4 +538,16 @@ test "geometry rules each have their own error" {
     g = ok;
     g.block_timeout_ms = 70_000;
     try std.testing.expectError(error.BlockTimeoutInvalid, validateGeometry(g, 4096));
+}
+
+test "a ring may take half of MemAvailable, or all of it when allowed" {
+    try std.testing.expectEqual(@as(u64, 500), ringLimitBytes(1001, false));
+    try std.testing.expectEqual(@as(u64, 1001), ringLimitBytes(1001, true));
+    try std.testing.expectEqual(@as(u64, 0), ringLimitBytes(0, true));
+}
+
+test "a capture that went down waits two block timeouts for the last block, and never long" {
+    try std.testing.expectEqual(@as(u64, 40 * std.time.ns_per_ms), downGraceNs(10));
+    try std.testing.expectEqual(@as(u64, 36 * std.time.ns_per_ms), downGraceNs(0));
+    try std.testing.expectEqual(@as(u64, down_grace_max_ms * std.time.ns_per_ms), downGraceNs(65535));
 }

@@ -137,12 +137,57 @@ pub fn read(fd: i32, buf: []u8, err: *Errno) Error!usize {
     };
 }
 
+/// setns(CLONE_NEWNET): refused without CAP_SYS_ADMIN, which is not the capability capturing
+/// needs (CAP_NET_RAW), so it has its own error.
 pub fn setnsNet(fd: i32, err: *Errno) Error!void {
     return switch (errnoOf(retry(linux.setns, .{ fd, linux.CLONE.NEWNET }))) {
         .SUCCESS => {},
-        .PERM => |e| err.fail(e, error.PermissionDenied),
+        .PERM => |e| err.fail(e, error.NetnsPermissionDenied),
         else => |e| err.fail(e, error.NetnsFailed),
     };
+}
+
+/// Reads a small /proc file whole into `buf` (bounded: `buf.len` bytes at most).
+fn readSmallFile(path: [*:0]const u8, buf: []u8) ?[]const u8 {
+    var err: Errno = .{};
+    const fd = openReadOnly(path, &err) catch return null;
+    defer close(fd);
+    var n: usize = 0;
+    while (n < buf.len) {
+        const got = read(fd, buf[n..], &err) catch return null;
+        if (got == 0) break;
+        n += got;
+    }
+    return buf[0..n];
+}
+
+/// The first decimal number in `text` after `key` (skipping blanks), or null.
+fn numberAfter(text: []const u8, key: []const u8) ?u64 {
+    const at = std.mem.indexOf(u8, text, key) orelse return null;
+    const rest = std.mem.trimStart(u8, text[at + key.len ..], " \t");
+    const end = std.mem.indexOfNone(u8, rest, "0123456789") orelse rest.len;
+    return std.fmt.parseInt(u64, rest[0..end], 10) catch null;
+}
+
+/// A /proc or /sys file that holds one decimal number (e.g. /proc/sys/net/core/optmem_max; net
+/// sysctls read are those of the calling thread's namespace), or null.
+pub fn readNumberFile(path: [*:0]const u8) ?u64 {
+    var buf: [64]u8 = undefined;
+    return numberAfter(readSmallFile(path, &buf) orelse return null, "");
+}
+
+/// The memory the kernel says it can give without swapping: MemAvailable from /proc/meminfo,
+/// or, without /proc, free plus buffer memory from sysinfo (a smaller figure). Read afresh on
+/// every call.
+pub fn memAvailableBytes() u64 {
+    var buf: [8192]u8 = undefined;
+    if (readSmallFile("/proc/meminfo", &buf)) |text| {
+        if (numberAfter(text, "\nMemAvailable:")) |kib| return kib *| 1024;
+    }
+    var info: linux.Sysinfo = undefined;
+    if (errnoOf(linux.sysinfo(&info)) != .SUCCESS) return 0;
+    const unit: u64 = @max(info.mem_unit, 1);
+    return (@as(u64, info.freeram) +| @as(u64, info.bufferram)) *| unit;
 }
 
 pub fn monotonicNs() u64 {
@@ -218,7 +263,9 @@ pub fn inNetns(path: [:0]const u8, err: *Errno, comptime func: anytype, args: an
     if (path.len == 0) return @call(.auto, func, args);
     const home = try openReadOnly("/proc/thread-self/ns/net", err);
     defer close(home);
-    const target = try openReadOnly(path, err);
+    // `ip netns add` makes its files readable by root only.
+    const target = openReadOnly(path, err) catch |e|
+        return if (e == error.PermissionDenied) error.NetnsPermissionDenied else e;
     defer close(target);
     try setnsNet(target, err);
     defer {
@@ -308,4 +355,17 @@ test "names: an interface name is 1 to 15 bytes and terminated; an empty netns m
     try std.testing.expectError(error.InvalidArgument, netnsPath(&field));
     const here: [4]u8 = @splat(0);
     try std.testing.expectEqualStrings("", try netnsPath(&here));
+}
+
+test "numbers are read after their key, and MemAvailable is a plausible figure" {
+    const meminfo = "MemTotal:       24684100 kB\nMemFree:  1 kB\nMemAvailable:   24260224 kB\n";
+    try std.testing.expectEqual(@as(?u64, 24260224), numberAfter(meminfo, "\nMemAvailable:"));
+    try std.testing.expectEqual(@as(?u64, null), numberAfter(meminfo, "\nSwapTotal:"));
+    try std.testing.expectEqual(@as(?u64, 131072), numberAfter("131072\n", ""));
+    try std.testing.expectEqual(@as(?u64, null), numberAfter("x\n", ""));
+    const available = memAvailableBytes();
+    try std.testing.expect(available > 1 << 20);
+    var info: linux.Sysinfo = undefined;
+    try std.testing.expectEqual(E.SUCCESS, errnoOf(linux.sysinfo(&info)));
+    try std.testing.expect(available <= @as(u64, info.totalram) * @max(info.mem_unit, 1));
 }

@@ -27,6 +27,47 @@ export type BpfInstruction = readonly [code: number, jt: number, jf: number, k: 
 /** The kernel's limit on a classic BPF program's length. */
 export const BPF_MAXINSNS = 4096;
 
+/** Bytes of one instruction (`struct sock_filter`). */
+export const BPF_INSTRUCTION_BYTES = 8;
+
+/**
+ * `program` when it is a BpfProgram whose buffer holds what its length says: `instructions` a
+ * Uint8Array, `length` a whole number from 1 to 4096, and `instructions.byteLength` at least
+ * `length * 8`. Anything else is a RingcapError "invalid_argument" whose message starts with
+ * `what` (e.g. "filter"). Every program is checked with this before it is read or handed to
+ * the kernel, which would trust its length.
+ *
+ * @example
+ * ```ts
+ * const program = checkBpfProgram(JSON.parse(text), "filter");
+ * ```
+ */
+export function checkBpfProgram(program: unknown, what = "BPF program"): BpfProgram {
+  const fail = (why: string): never => {
+    throw new RingcapError("invalid_argument", `${what}: ${why}`);
+  };
+  if (typeof program !== "object" || program === null) return fail(`expected a BpfProgram { instructions, length }, got ${describe(program)}`);
+  const { instructions, length } = program as { instructions?: unknown; length?: unknown };
+  if (!(instructions instanceof Uint8Array)) return fail(`instructions must be a Uint8Array, got ${describe(instructions)}`);
+  if (typeof length !== "number" || !Number.isInteger(length) || length < 1 || length > BPF_MAXINSNS) {
+    return fail(`length must be a whole number of instructions from 1 to ${BPF_MAXINSNS}, got ${describe(length)}`);
+  }
+  if (instructions.byteLength < length * BPF_INSTRUCTION_BYTES) {
+    return fail(
+      `length says ${length} instructions (${length * BPF_INSTRUCTION_BYTES} bytes) but instructions holds ` +
+        `${instructions.byteLength} bytes`,
+    );
+  }
+  return program as BpfProgram;
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  return (value as object).constructor?.name ?? typeof value;
+}
+
 /**
  * Reads a program from `tcpdump -ddd` output: the instruction count on the first line, then
  * "code jt jf k" in decimal per line. Throws RingcapError "bpf_text_invalid" naming the line.
@@ -38,6 +79,9 @@ export const BPF_MAXINSNS = 4096;
  * ```
  */
 export function parseBpfText(text: string): BpfProgram {
+  if (typeof text !== "string") {
+    throw new RingcapError("bpf_text_invalid", `BPF text must be a string (\`tcpdump -ddd\` output), got ${describe(text)}`);
+  }
   const lines = text.replace(/\r\n/g, "\n").replace(/\n+$/, "").split("\n");
   const fail = (line: number, why: string): never => {
     throw new RingcapError("bpf_text_invalid", `BPF text line ${line}: ${why} (expected \`tcpdump -ddd\` output)`);
@@ -114,8 +158,9 @@ export function encodeProgram(insns: readonly BpfInstruction[]): BpfProgram {
   return Object.freeze({ instructions, length: insns.length });
 }
 
-/** The instructions of a program as numbers. */
+/** The instructions of a program as numbers (a RingcapError if it is not a whole BpfProgram). */
 export function decodeProgram(program: BpfProgram): BpfInstruction[] {
+  checkBpfProgram(program);
   const dv = new DataView(program.instructions.buffer, program.instructions.byteOffset, program.length * 8);
   const insns: BpfInstruction[] = [];
   for (let i = 0; i < program.length; i++) {

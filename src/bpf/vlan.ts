@@ -7,7 +7,7 @@
  */
 
 import { RingcapError } from "../errors.ts";
-import { BPF_MAXINSNS, type BpfInstruction, type BpfProgram, decodeProgram, encodeProgram } from "./program.ts";
+import { BPF_MAXINSNS, type BpfInstruction, type BpfProgram, checkBpfProgram, decodeProgram, encodeProgram } from "./program.ts";
 
 const VLAN_TPIDS = new Set([0x8100, 0x88a8, 0x9100]);
 const SKF_AD_OFF = 0xfffff000;
@@ -34,6 +34,7 @@ export interface VlanCheck {
  * ```
  */
 export function checkStrippedVlan(program: BpfProgram): VlanCheck {
+  checkBpfProgram(program);
   const n = program.length;
   const dv = new DataView(program.instructions.buffer, program.instructions.byteOffset, n * 8);
   // Jumps only go forward, so one pass settles whether A may hold the half-word at [12]

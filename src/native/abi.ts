@@ -10,7 +10,7 @@
  */
 
 /** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** Argument and result types as the library describes them ("ptr": a typed array's data). */
 export type AbiType = "u32" | "i32" | "u64" | "ptr" | "void";
@@ -29,9 +29,8 @@ export const SYMBOLS = {
   waker_signal: { args: ["i32"], returns: "i32" },
   waker_reset: { args: ["i32"], returns: "i32" },
   waker_close: { args: ["i32"], returns: "void" },
-  gen_open: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
+  gen_open: { args: ["ptr", "ptr"], returns: "i32" },
   gen_send: { args: ["u32", "u32", "u32", "ptr"], returns: "i32" },
-  gen_frame_length: { args: ["u32"], returns: "i32" },
   gen_close: { args: ["u32"], returns: "void" },
 } as const satisfies Record<string, { args: readonly AbiType[]; returns: AbiType }>;
 
@@ -69,6 +68,9 @@ export const STATUS = {
   frame_too_large: -26,
   block_timeout_invalid: -27,
   unexpected: -28,
+  ring_exceeds_memory: -29,
+  filter_too_large: -30,
+  netns_permission_denied: -31,
 } as const;
 
 export type StatusName = keyof typeof STATUS;
@@ -117,7 +119,7 @@ export const LAYOUT = {
     wake_fd: 164,
   },
   CaptureInfo: {
-    size: 72,
+    size: 96,
     handle: 0,
     errno: 4,
     ring_address: 8,
@@ -133,6 +135,9 @@ export const LAYOUT = {
     mtu: 56,
     page_size_bytes: 60,
     mac: 64,
+    mem_available_bytes: 72,
+    ring_limit_bytes: 80,
+    optmem_max_bytes: 88,
   },
   BlockInfo: { size: 24, index: 0, packet_count: 4, offset_bytes: 8, length_bytes: 12, sequence: 16 },
   CaptureStats: { size: 24, packets: 0, drops: 8, freezes: 16 },
@@ -155,12 +160,13 @@ export const LAYOUT = {
     seq_start: 168,
     tcp_flags: 176,
   },
+  GenInfo: { size: 24, handle: 0, errno: 4, frame_length_bytes: 8, mtu: 12, frame_length_max_bytes: 16 },
   GenResult: { size: 24, sent: 0, elapsed_ns: 8, errno: 16 },
 } as const;
 
 /** Flag bits: CaptureConfig.flags, GenConfig.flags, PACKET_FANOUT's flags, tp_status. */
 export const FLAGS = {
-  capture: { promisc: 1, ignore_outgoing: 2, fill_rxhash: 4, fanout: 8, allow_down: 16 },
+  capture: { promisc: 1, ignore_outgoing: 2, fill_rxhash: 4, fanout: 8, allow_down: 16, allow_large_ring: 32 },
   gen: { ipv6: 1, tcp: 2, vlan: 4, qinq: 8, qdisc_bypass: 16 },
   fanout: { rollover: 0x1000, unique_id: 0x2000, ignore_outgoing: 0x4000, defrag: 0x8000 },
   tp_status: {

@@ -6,9 +6,9 @@
  */
 
 import { existsSync } from "node:fs";
-import { RingcapError } from "../errors.ts";
-import { ABI_VERSION, type AbiType, SYMBOLS } from "./abi.ts";
-import { type CType, dlopen, envVar, type ForeignSignature, mapMemory, runtimeArch } from "./runtime.ts";
+import { PermissionError, RingcapError } from "../errors.ts";
+import { ABI_VERSION, type AbiType, LAYOUT, SYMBOLS } from "./abi.ts";
+import { type CType, dlopen, envVar, type ForeignSignature, mapMemory, permissionRefusal, runtimeArch } from "./runtime.ts";
 
 /** What a typed array passed as "ptr" may be. */
 type Pointer = Uint8Array | Uint32Array | Int32Array | null;
@@ -44,11 +44,97 @@ function signatures(): Record<string, ForeignSignature> {
   return out;
 }
 
+/**
+ * What a pointer argument must be: null, or a typed array of at least `bytes` bytes, or of at
+ * least `unit` times the value of argument `lengthArg` (a count the library will read that
+ * many of). The library trusts a pointer for as many bytes as the rule says; nothing else
+ * can check it.
+ */
+export type PointerRule = { readonly bytes: number } | { readonly lengthArg: number; readonly unit: number };
+
+/**
+ * The rule of every "ptr" argument of {@link SYMBOLS}, by symbol and argument index. Each call
+ * is checked against it before it crosses to the library (test/abi.test.ts checks that every
+ * pointer argument has one), so a wrong buffer is a RingcapError, never memory read or written
+ * past its end.
+ */
+export const POINTER_RULES: { readonly [K in keyof typeof SYMBOLS]: Readonly<Record<number, PointerRule>> } = {
+  abi_version: {},
+  describe: { 0: { lengthArg: 1, unit: 1 } },
+  capture_open: {
+    0: { bytes: LAYOUT.CaptureConfig.size },
+    1: { lengthArg: 2, unit: 8 }, // struct sock_filter
+    3: { lengthArg: 4, unit: 8 },
+    5: { bytes: LAYOUT.CaptureInfo.size },
+  },
+  capture_next_block: { 2: { bytes: LAYOUT.BlockInfo.size } },
+  capture_release_block: {},
+  capture_stats: { 1: { bytes: LAYOUT.CaptureStats.size } },
+  capture_errno: {},
+  capture_close: {},
+  waker_open: { 0: { bytes: 4 } },
+  waker_signal: {},
+  waker_reset: {},
+  waker_close: {},
+  gen_open: { 0: { bytes: LAYOUT.GenConfig.size }, 1: { bytes: LAYOUT.GenInfo.size } },
+  gen_send: { 3: { bytes: LAYOUT.GenResult.size } },
+  gen_close: {},
+};
+
+/** Throws unless argument `index` of `args` is null or a typed array its rule allows. */
+function checkPointer(name: string, args: readonly unknown[], index: number, rule: PointerRule): void {
+  const value = args[index];
+  if (value === null) return;
+  const what = `ringcap_${name} argument ${index + 1}`;
+  if (!ArrayBuffer.isView(value)) {
+    throw new RingcapError("invalid_argument", `${what} must be a typed array or null, got ${value === undefined ? "undefined" : typeof value}`);
+  }
+  let needed: number;
+  if ("bytes" in rule) needed = rule.bytes;
+  else {
+    const count = args[rule.lengthArg];
+    if (typeof count !== "number" || !Number.isInteger(count) || count < 0 || count > 0xffffffff) {
+      throw new RingcapError("invalid_argument", `ringcap_${name} argument ${rule.lengthArg + 1} must be a count from 0 to 4294967295, got ${String(count)}`);
+    }
+    needed = count * rule.unit;
+  }
+  if (value.byteLength < needed) {
+    throw new RingcapError("invalid_argument", `${what} has ${value.byteLength} bytes but the call reads or writes ${needed}`);
+  }
+}
+
+/** `fn`, checking its pointer arguments first (or `fn` itself when it takes none). */
+function guarded(name: string, fn: (...args: unknown[]) => unknown, rules: Readonly<Record<number, PointerRule>>): unknown {
+  const checks = Object.entries(rules).map(([index, rule]) => [Number(index), rule] as const);
+  if (checks.length === 0) return fn;
+  return (...args: unknown[]) => {
+    for (const [index, rule] of checks) checkPointer(name, args, index, rule);
+    return fn(...args);
+  };
+}
+
 function bind(path: string): Native {
   const lib = dlopen(path, signatures());
   const native: Record<string, unknown> = { path, mapMemory };
-  for (const name of Object.keys(SYMBOLS)) native[name] = lib.symbols[`ringcap_${name}`];
+  for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
+    native[name] = guarded(name, lib.symbols[`ringcap_${name}`], POINTER_RULES[name]);
+  }
   return native as Native;
+}
+
+/**
+ * The error for a runtime that refused to let ringcap look for or load its library (Deno
+ * without --allow-ffi, --allow-read or --allow-env); null for any other failure.
+ */
+function refusedError(cause: unknown): RingcapError | null {
+  const refusal = permissionRefusal(cause);
+  if (refusal === null) return null;
+  return new PermissionError(
+    `Deno refused what loading libringcap needs (${refusal}): run deno with --allow-ffi --allow-read --allow-env ` +
+      "(ffi to load the library, read to find it, env for RINGCAP_LIB), or with -A",
+    undefined,
+    { cause },
+  );
 }
 
 let loaded: Native | null = null;
@@ -56,6 +142,15 @@ let loaded: Native | null = null;
 /** Opens libringcap on first call and returns the same binding afterwards. */
 export function native(): Native {
   if (loaded) return loaded;
+  try {
+    loaded = load();
+  } catch (e) {
+    throw refusedError(e) ?? e;
+  }
+  return loaded;
+}
+
+function load(): Native {
   const candidates = libraryCandidates();
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
@@ -69,7 +164,7 @@ export function native(): Native {
   try {
     lib = bind(path);
   } catch (cause) {
-    throw new RingcapError("library_unloadable", `could not load ${path}: ${(cause as Error).message}`, { cause });
+    throw refusedError(cause) ?? new RingcapError("library_unloadable", `could not load ${path}: ${(cause as Error).message}`, { cause });
   }
   const version = lib.abi_version();
   if (version !== ABI_VERSION) {
@@ -78,7 +173,6 @@ export function native(): Native {
       `${path} has ABI version ${version} but this ringcap expects ${ABI_VERSION}: rebuild it with \`make\``,
     );
   }
-  loaded = lib;
   return lib;
 }
 

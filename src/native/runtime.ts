@@ -100,6 +100,20 @@ export function runtimeArch(): string {
   return arch === "x64" || arch === "x86_64" ? "x86_64" : arch === "arm64" || arch === "aarch64" ? "aarch64" : arch;
 }
 
+/**
+ * Deno's own message when `e` is Deno refusing an operation for want of a permission
+ * (`Deno.errors.NotCapable`, or `PermissionDenied` in older releases); null for anything else.
+ */
+export function permissionRefusal(e: unknown): string | null {
+  if (!isDeno || !(e instanceof Error)) return null;
+  const errors = (globalThis as unknown as { Deno: { errors?: Record<string, unknown> } }).Deno.errors ?? {};
+  for (const name of ["NotCapable", "PermissionDenied"]) {
+    const type = errors[name];
+    if (typeof type === "function" && e instanceof (type as new () => Error)) return e.message;
+  }
+  return null;
+}
+
 /** An environment variable (both runtimes have `process.env` in ES modules). */
 export function envVar(name: string): string | undefined {
   return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name];
