@@ -66,7 +66,14 @@ export { FLOW_TABLE_DEFAULTS, type FlowCount, FlowTable, type FlowTableOptions, 
 export { Generator, GENERATOR_DEFAULTS, GENERATOR_LIMITS, type GeneratorOptions, type SendResult } from "./src/gen.ts";
 export { ClosedError, InterfaceError, PermissionError, RingcapError } from "./src/errors.ts";
 export { compileFilter, type CompileFilterOptions } from "./src/bpf/compile.ts";
-export { type BpfInstruction, type BpfProgram, parseBpfText, programFromInstructions, programText } from "./src/bpf/program.ts";
+export {
+  type BpfInstruction,
+  type BpfProgram,
+  checkBpfProgram,
+  parseBpfText,
+  programFromInstructions,
+  programText,
+} from "./src/bpf/program.ts";
 export { onWireProgram } from "./src/bpf/vlan.ts";
 export { linkTypeFor, type PcapFormat, PcapWriter, type PcapWriterOptions } from "./src/pcap.ts";
 export { MAX_SNAPLEN } from "./src/options.ts";

@@ -6,8 +6,8 @@
  */
 
 import { existsSync, readdirSync } from "node:fs";
-import { RingcapError } from "../errors.ts";
-import { cString, dlopen, type ForeignLibrary, isNullHandle, mapMemory } from "../native/runtime.ts";
+import { PermissionError, RingcapError } from "../errors.ts";
+import { cString, dlopen, type ForeignLibrary, isNullHandle, mapMemory, permissionRefusal } from "../native/runtime.ts";
 import { BPF_MAXINSNS, type BpfProgram } from "./program.ts";
 
 const LIBPCAP_NAMES = ["libpcap.so.0.8", "libpcap.so.1", "libpcap.so"];
@@ -131,6 +131,15 @@ function openLibpcap(): { path: string; fns: Functions } {
     try {
       return { path, fns: dlopen(path, SYMBOLS).symbols };
     } catch (e) {
+      const refusal = permissionRefusal(e);
+      if (refusal !== null) {
+        throw new PermissionError(
+          `Deno refused to load libpcap, which compiles filter expressions (${refusal}): run deno with --allow-ffi ` +
+            "(and --allow-read), or with -A",
+          undefined,
+          { cause: e },
+        );
+      }
       failures.push(`${path}: ${(e as Error).message}`);
     }
   }

@@ -289,3 +289,62 @@ Deno.test("Deno: the README's Deno example (readme_snippet.ts) runs with only th
   const m = /^(\d+) packets/.exec(out);
   assert(m && Number(m[1]) >= 1000, out);
 });
+
+Deno.test("Deno: blocks() ends with network_down when the interface is set down or deleted, after every frame sent before", async () => {
+  for (const how of ["set down", "deleted"]) {
+    using bench = createBench();
+    const cap = openCapture(bench.rx, { netns: bench.name, ring: { blockSize: 1 << 16, blockCount: 4 } });
+    using gen = new Generator(bench.tx, { netns: bench.name });
+    let seen = 0;
+    let code = "";
+    setTimeout(() => {
+      gen.send(5);
+      if (how === "deleted") bench.ip("link", "del", bench.rx);
+      else bench.ip("link", "set", "dev", bench.rx, "down");
+    }, 30);
+    try {
+      // Bounded: if the capture never noticed, the loop would end here without an error.
+      for await (const block of cap.blocks({ signal: AbortSignal.timeout(10_000) })) seen += block.packetCount;
+    } catch (e) {
+      code = (e as RingcapError).code;
+    }
+    assertEquals({ how, code, seen }, { how, code: "network_down", seen: 5 });
+    cap.close();
+  }
+});
+
+Deno.test("Deno: without the permissions it needs, ringcap says which flags to pass (a RingcapError, not Deno's NotCapable)", async () => {
+  const mod = new URL("../../mod.ts", import.meta.url).href;
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(script, `
+      import { compileFilter, openCapture } from "${mod}";
+      const what = Deno.args[0];
+      try {
+        if (what === "filter") compileFilter("udp");
+        else openCapture("lo");
+        console.log(JSON.stringify({ opened: true }));
+      } catch (e) {
+        console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message }));
+      }`);
+    const cases: [string[], string][] = [
+      [[], "capture"],
+      [["--allow-env"], "capture"],
+      [["--allow-read", "--allow-env"], "capture"],
+      [["--allow-read", "--allow-env"], "filter"],
+    ];
+    for (const [flags, what] of cases) {
+      const r = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-lock", "--no-prompt", "--no-check", ...flags, script, what],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const out = new TextDecoder().decode(r.stdout).trim().split("\n").pop() ?? "";
+      const result = JSON.parse(out || "{}");
+      assertEquals({ flags, what, name: result.name, code: result.code }, { flags, what, name: "PermissionError", code: "permission_denied" });
+      assert(result.message.includes("--allow-ffi"), result.message);
+    }
+  } finally {
+    await Deno.remove(script);
+  }
+});
