@@ -133,3 +133,32 @@ describe.skipIf(!privileged())("ringcap flows with more flows than --max-flows (
     }
   });
 });
+
+describe.skipIf(!privileged())("ringcap flows when the interface goes down or away", () => {
+  // Each case cuts its own bench's interface, with a flows run waiting on it for up to 20 s.
+  const cases = [[], ["-G", "2"]].flatMap((workers) =>
+    (["set down", "deleted"] as const).map((what) => ({ workers, what, name: `${workers.join(" ") || "one ring"}, interface ${what}` }))
+  );
+  const codes: Record<string, number | null> = {};
+
+  test.each(cases)("$name: flows ends at once with the capture's error, no stack trace", async ({ workers, what, name }) => {
+    using bench = createBench();
+    const proc = ringcap(["flows", "-i", bench.rx, "--netns", bench.name, "-B", "2048", ...workers, "--json", "--seconds", "20", "--interval", "0.2"]);
+    await proc.firstLine;
+    if (what === "set down") bench.ip("link", "set", "dev", bench.rx, "down");
+    else bench.ip("link", "del", bench.rx);
+    const t0 = performance.now();
+    const r = await Promise.race([proc.done, Bun.sleep(5000).then(() => null)]);
+    console.log(`flows ${name}: ended ${(performance.now() - t0).toFixed(0)} ms after the cut`);
+    expect(r).not.toBeNull();
+    codes[name] = r!.code;
+    expect(r!.code).not.toBe(0);
+    expect(r!.err).toContain("network down (ENETDOWN: network is down): the interface went down or away while capturing");
+    expect(r!.err).not.toContain("    at ");
+  });
+
+  test("every case ends with the same exit code (the one of network_down), workers or not", () => {
+    expect(Object.keys(codes).length).toBe(cases.length);
+    expect(new Set(Object.values(codes)).size).toBe(1);
+  });
+});
