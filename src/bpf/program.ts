@@ -5,6 +5,7 @@
  */
 
 import { RingcapError } from "../errors.ts";
+import { viewByteLength } from "../native/struct.ts";
 
 /**
  * A classic BPF program: 8 bytes per instruction (u16 code, u8 jt, u8 jf, u32 k) in host byte
@@ -33,9 +34,11 @@ export const BPF_INSTRUCTION_BYTES = 8;
 /**
  * `program` when it is a BpfProgram whose buffer holds what its length says: `instructions` a
  * Uint8Array, `length` a whole number from 1 to 4096, and `instructions.byteLength` at least
- * `length * 8`. Anything else is a RingcapError "invalid_argument" whose message starts with
- * `what` (e.g. "filter"). Every program is checked with this before it is read or handed to
- * the kernel, which would trust its length.
+ * `length * 8` (its real size, whatever the object claims). Anything else is a RingcapError
+ * "invalid_argument" whose message starts with `what` (e.g. "filter"). Returns the checked
+ * fields as a frozen program of their own, so a getter cannot change them afterwards. Every
+ * program is checked with this before it is read or handed to the kernel, which would trust
+ * its length.
  *
  * @example
  * ```ts
@@ -47,25 +50,51 @@ export function checkBpfProgram(program: unknown, what = "BPF program"): BpfProg
     throw new RingcapError("invalid_argument", `${what}: ${why}`);
   };
   if (typeof program !== "object" || program === null) return fail(`expected a BpfProgram { instructions, length }, got ${describe(program)}`);
-  const { instructions, length } = program as { instructions?: unknown; length?: unknown };
-  if (!(instructions instanceof Uint8Array)) return fail(`instructions must be a Uint8Array, got ${describe(instructions)}`);
+  let instructions: unknown;
+  let length: unknown;
+  try {
+    ({ instructions, length } = program as { instructions?: unknown; length?: unknown });
+  } catch {
+    return fail("its instructions and length cannot be read");
+  }
+  const size = viewByteLength(instructions);
+  if (!(instructions instanceof Uint8Array) || size === null) return fail(`instructions must be a Uint8Array, got ${describe(instructions)}`);
   if (typeof length !== "number" || !Number.isInteger(length) || length < 1 || length > BPF_MAXINSNS) {
     return fail(`length must be a whole number of instructions from 1 to ${BPF_MAXINSNS}, got ${describe(length)}`);
   }
-  if (instructions.byteLength < length * BPF_INSTRUCTION_BYTES) {
-    return fail(
-      `length says ${length} instructions (${length * BPF_INSTRUCTION_BYTES} bytes) but instructions holds ` +
-        `${instructions.byteLength} bytes`,
-    );
+  if (size < length * BPF_INSTRUCTION_BYTES) {
+    return fail(`length says ${length} instructions (${length * BPF_INSTRUCTION_BYTES} bytes) but instructions holds ${size} bytes`);
   }
-  return program as BpfProgram;
+  return Object.freeze({ instructions, length });
 }
 
+/**
+ * A value as an error message shows it, without calling anything of the value's own (no
+ * toString, no getters): numbers and short strings as they are, objects by constructor name.
+ */
 function describe(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
-  return (value as object).constructor?.name ?? typeof value;
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+    case "number":
+    case "boolean":
+    case "undefined":
+      return String(value);
+    case "bigint":
+      return `${value}n`;
+    case "symbol":
+      return "a symbol";
+    case "function":
+      return "a function";
+  }
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  try {
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    return typeof name === "string" && name ? `${/^[aeiou]/i.test(name) ? "an" : "a"} ${name}` : "an object";
+  } catch {
+    return "an object"; // a Proxy whose traps throw
+  }
 }
 
 /**
@@ -119,22 +148,26 @@ export function parseBpfText(text: string): BpfProgram {
  */
 export function programFromInstructions(insns: readonly BpfInstruction[]): BpfProgram {
   if (!Array.isArray(insns) || insns.length < 1 || insns.length > BPF_MAXINSNS) {
-    throw new RingcapError("invalid_argument", `a BPF program needs 1 to ${BPF_MAXINSNS} instructions`);
+    throw new RingcapError("invalid_argument", `a BPF program needs an array of 1 to ${BPF_MAXINSNS} instructions, got ${describe(insns)}`);
   }
-  insns.forEach((insn, i) => {
+  // By index, not forEach: a hole in the array is a missing instruction, not one to skip.
+  const checked: BpfInstruction[] = [];
+  for (let i = 0; i < insns.length; i++) {
+    const insn: unknown = insns[i];
     const bad = !Array.isArray(insn) || insn.length !== 4
-      ? "expected [code, jt, jf, k]"
+      ? `expected [code, jt, jf, k], got ${describe(insn)}`
       : instructionProblem(insn[0], insn[1], insn[2], insn[3], i, insns.length);
     if (bad) throw new RingcapError("invalid_argument", `BPF instruction ${i}: ${bad}`);
-  });
-  return encodeProgram(insns);
+    checked.push([insn[0], insn[1], insn[2], insn[3]] as BpfInstruction);
+  }
+  return encodeProgram(checked);
 }
 
-function instructionProblem(code: number, jt: number, jf: number, k: number, index: number, count: number): string | null {
-  const inRange = (v: number, max: number) => Number.isInteger(v) && v >= 0 && v <= max;
-  if (!inRange(code, 0xffff)) return `code ${code} is not a 16-bit number`;
-  if (!inRange(jt, 0xff) || !inRange(jf, 0xff)) return `jt ${jt} and jf ${jf} must be 0 to 255`;
-  if (!inRange(k, 0xffffffff)) return `k ${k} is not a 32-bit number`;
+function instructionProblem(code: unknown, jt: unknown, jf: unknown, k: unknown, index: number, count: number): string | null {
+  const inRange = (v: unknown, max: number): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
+  if (!inRange(code, 0xffff)) return `code ${describe(code)} is not a 16-bit number`;
+  if (!inRange(jt, 0xff) || !inRange(jf, 0xff)) return `jt ${describe(jt)} and jf ${describe(jf)} must be 0 to 255`;
+  if (!inRange(k, 0xffffffff)) return `k ${describe(k)} is not a 32-bit number`;
   if ((code & 0x07) === 0x05) {
     const last = count - 1;
     const ja = (code & 0xf0) === 0x00;
@@ -159,8 +192,8 @@ export function encodeProgram(insns: readonly BpfInstruction[]): BpfProgram {
 }
 
 /** The instructions of a program as numbers (a RingcapError if it is not a whole BpfProgram). */
-export function decodeProgram(program: BpfProgram): BpfInstruction[] {
-  checkBpfProgram(program);
+export function decodeProgram(given: BpfProgram): BpfInstruction[] {
+  const program = checkBpfProgram(given);
   const dv = new DataView(program.instructions.buffer, program.instructions.byteOffset, program.length * 8);
   const insns: BpfInstruction[] = [];
   for (let i = 0; i < program.length; i++) {

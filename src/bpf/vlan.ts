@@ -33,8 +33,8 @@ export interface VlanCheck {
  * // true: attached to a live socket this program would never see the stripped tag
  * ```
  */
-export function checkStrippedVlan(program: BpfProgram): VlanCheck {
-  checkBpfProgram(program);
+export function checkStrippedVlan(given: BpfProgram): VlanCheck {
+  const program = checkBpfProgram(given);
   const n = program.length;
   const dv = new DataView(program.instructions.buffer, program.instructions.byteOffset, n * 8);
   // Jumps only go forward, so one pass settles whether A may hold the half-word at [12]

@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { PermissionError, RingcapError } from "../errors.ts";
 import { ABI_VERSION, type AbiType, LAYOUT, SYMBOLS } from "./abi.ts";
 import { type CType, dlopen, envVar, type ForeignSignature, mapMemory, permissionRefusal, runtimeArch } from "./runtime.ts";
+import { viewByteLength } from "./struct.ts";
 
 /** What a typed array passed as "ptr" may be. */
 type Pointer = Uint8Array | Uint32Array | Int32Array | null;
@@ -86,7 +87,8 @@ function checkPointer(name: string, args: readonly unknown[], index: number, rul
   const value = args[index];
   if (value === null) return;
   const what = `ringcap_${name} argument ${index + 1}`;
-  if (!ArrayBuffer.isView(value)) {
+  const size = viewByteLength(value);
+  if (size === null) {
     throw new RingcapError("invalid_argument", `${what} must be a typed array or null, got ${value === undefined ? "undefined" : typeof value}`);
   }
   let needed: number;
@@ -98,8 +100,8 @@ function checkPointer(name: string, args: readonly unknown[], index: number, rul
     }
     needed = count * rule.unit;
   }
-  if (value.byteLength < needed) {
-    throw new RingcapError("invalid_argument", `${what} has ${value.byteLength} bytes but the call reads or writes ${needed}`);
+  if (size < needed) {
+    throw new RingcapError("invalid_argument", `${what} has ${size} bytes but the call reads or writes ${needed}`);
   }
 }
 
