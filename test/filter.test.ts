@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RingcapError } from "../src/errors.ts";
 import { compileFilter } from "../src/bpf/compile.ts";
-import { type BpfProgram, parseBpfText, programFromInstructions } from "../src/bpf/program.ts";
+import { type BpfProgram, checkBpfProgram, decodeProgram, parseBpfText, programFromInstructions, programText } from "../src/bpf/program.ts";
 import { checkStrippedVlan, onWireProgram } from "../src/bpf/vlan.ts";
 import { PcapWriter } from "../src/pcap.ts";
 
@@ -213,6 +213,41 @@ describe("parseBpfText and programFromInstructions", () => {
     expect(thrown(() => programFromInstructions([[6, 0, 0, 2 ** 32]])).message).toContain("32-bit");
     expect(thrown(() => programFromInstructions([[6, 0, 0] as unknown as [number, number, number, number]])).code)
       .toBe("invalid_argument");
+  });
+
+  test("a hole in the array is a missing instruction, and a hostile value is a RingcapError, never a TypeError", () => {
+    type Insn = [number, number, number, number];
+    const holes = [[6, 0, 0, 0], , [6, 0, 0, 0]] as unknown as Insn[];
+    expect(thrown(() => programFromInstructions(holes)).message).toContain("instruction 1");
+    expect(thrown(() => programFromInstructions(new Array(3))).code).toBe("invalid_argument");
+    const hostile: unknown[] = [Symbol("k"), 1n, { toString() { throw new Error("no"); } }, new Proxy({}, { get() { throw new Error("trap"); } })];
+    for (const k of hostile) {
+      const err = thrown(() => programFromInstructions([[6, 0, 0, k] as unknown as Insn]));
+      expect(err).toBeInstanceOf(RingcapError);
+      expect(err.message).toContain("instruction 0: k ");
+    }
+    for (const text of [5, null, undefined, {}, Symbol("t")]) {
+      expect(thrown(() => parseBpfText(text as unknown as string)).code).toBe("bpf_text_invalid");
+    }
+  });
+
+  test("a program whose length does not fit its buffer is refused by every reader, whatever the buffer claims", () => {
+    const p = programFromInstructions([[6, 0, 0, 0xffff]]);
+    const long = { instructions: p.instructions, length: 2 };
+    for (const read of [checkBpfProgram, decodeProgram, programText, checkStrippedVlan, onWireProgram] as ((p: BpfProgram) => unknown)[]) {
+      const err = thrown(() => read(long));
+      expect([err.code, err.message]).toEqual(["invalid_argument", expect.stringContaining("holds 8 bytes")]);
+    }
+    // A subclass that lies about its size is measured by the engine's own getter.
+    class Liar extends Uint8Array {
+      override get byteLength(): number {
+        return 1 << 20;
+      }
+    }
+    expect(thrown(() => checkBpfProgram({ instructions: new Liar(8), length: 4096 })).message).toContain("holds 8 bytes");
+    // What it returns is a frozen copy of what it checked.
+    const checked = checkBpfProgram(p);
+    expect(Object.isFrozen(checked) && checked.length === 1 && checked.instructions === p.instructions).toBe(true);
   });
 });
 
