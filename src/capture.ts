@@ -128,6 +128,7 @@ export const DEFAULT_RING: Readonly<Required<RingOptions>> = Object.freeze({
   blockCount: 64,
   frameSize: 2048,
   blockTimeoutMs: 10,
+  allowLarge: false,
 });
 
 /**

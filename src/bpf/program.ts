@@ -154,11 +154,14 @@ export function programFromInstructions(insns: readonly BpfInstruction[]): BpfPr
   const checked: BpfInstruction[] = [];
   for (let i = 0; i < insns.length; i++) {
     const insn: unknown = insns[i];
-    const bad = !Array.isArray(insn) || insn.length !== 4
-      ? `expected [code, jt, jf, k], got ${describe(insn)}`
-      : instructionProblem(insn[0], insn[1], insn[2], insn[3], i, insns.length);
-    if (bad) throw new RingcapError("invalid_argument", `BPF instruction ${i}: ${bad}`);
-    checked.push([insn[0], insn[1], insn[2], insn[3]] as BpfInstruction);
+    const fail = (why: string): never => {
+      throw new RingcapError("invalid_argument", `BPF instruction ${i}: ${why}`);
+    };
+    if (!Array.isArray(insn) || insn.length !== 4) return fail(`expected [code, jt, jf, k], got ${describe(insn)}`);
+    const [code, jt, jf, k] = insn as unknown[];
+    const bad = instructionProblem(code, jt, jf, k, i, insns.length);
+    if (bad) fail(bad);
+    checked.push([code, jt, jf, k] as BpfInstruction);
   }
   return encodeProgram(checked);
 }
