@@ -5,7 +5,7 @@
  * @module
  */
 
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, lstatSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { ClosedError, RingcapError } from "./errors.ts";
 import { intOption, MAX_SNAPLEN } from "./options.ts";
 
@@ -51,6 +51,8 @@ const PCAPNG_IDB = 0x00000001;
 const PCAPNG_EPB = 0x00000006;
 const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 const EPB_FIXED_BYTES = 32;
+/** An Enhanced Packet Block up to its packet data. */
+const EPB_HEADER_BYTES = 28;
 const PCAP_RECORD_HEADER_BYTES = 16;
 const TWO_32 = 0x1_0000_0000;
 const USER_APPL = new TextEncoder().encode("ringcap");
@@ -59,8 +61,14 @@ const EAGAIN_RETRIES = 10_000;
 const _sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * A pcap or pcapng file being written. Packets are buffered (about 1 MiB) and reach the file
- * when the buffer fills, on `flush()` and on `close()`.
+ * A pcap or pcapng file being written. The file header is written when the file opens;
+ * packets are buffered (about 1 MiB) and reach the file when the buffer fills, on `flush()`
+ * and on `close()`. Call `flush()` on a timer (or after each packet) to bound what a crash
+ * or SIGKILL can lose: the file always ends on a whole record.
+ *
+ * When a write fails (disk full, a closed pipe) the writer closes itself; a file it opened by
+ * path is cut back to its last whole record, so it holds exactly `flushedPackets` packets,
+ * and tcpdump reads it without complaint.
  *
  * @example Save 1000 packets from eth0 (run as root)
  * ```ts
@@ -83,9 +91,18 @@ export class PcapWriter {
   #closed = false;
   #buf = new Uint8Array(BUFFER_BYTES);
   #dv = new DataView(this.#buf.buffer);
+  /** A record's header, for a record too large for the buffer. */
+  #head = new Uint8Array(EPB_HEADER_BYTES);
+  #headDv = new DataView(this.#head.buffer);
   #used = 0;
   #packets = 0;
   #bytes = 0;
+  /** Whole records in the buffer (the buffer never holds part of a record). */
+  #bufferedPackets = 0;
+  /** Bytes the file holds for sure: written out, whole records only. */
+  #fileBytes = 0;
+  /** Packets whose records are in the file in full. */
+  #filePackets = 0;
 
   private constructor(fd: number, ownsFd: boolean, label: string, format: PcapFormat, linkType: number, snaplen: number) {
     this.#fd = fd;
@@ -132,6 +149,17 @@ export class PcapWriter {
     const w = new PcapWriter(fd, typeof target === "string", typeof target === "string" ? target : `fd ${target}`, format, linkType, snaplen);
     if (format === "pcap") w.#pcapHeader();
     else w.#pcapngHeader(ifName);
+    // The header goes out now: a file that cannot take it (disk full) fails here, before any
+    // capture, and a file that is cut short later still starts as a capture file.
+    const regular = typeof target === "string" ? _regularFile(fd) : null;
+    try {
+      w.#flushBuffer();
+    } catch (e) {
+      // Leave no empty file that looks like a capture: remove what this open created, when the
+      // path still names that same regular file (never a device such as /dev/full).
+      if (regular && typeof target === "string") _unlinkIfSame(target, regular);
+      throw e;
+    }
     return w;
   }
 
@@ -143,6 +171,19 @@ export class PcapWriter {
   /** Bytes of file produced so far, headers included, counting what is still in the buffer. */
   get bytesWritten(): number {
     return this.#bytes;
+  }
+
+  /**
+   * Packets that have reached the file in full (not those still in the buffer). After a
+   * successful `close()` it equals `packets`; after a failed write it is what the file holds.
+   */
+  get flushedPackets(): number {
+    return this.#filePackets;
+  }
+
+  /** True once closed: by `close()`, or by a failed write. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /**
@@ -161,16 +202,22 @@ export class PcapWriter {
     }
     const bytes = data.length === captured ? data : data.subarray(0, captured);
     if (this.format === "pcap") {
-      this.#reserve(PCAP_RECORD_HEADER_BYTES);
-      const dv = this.#dv;
-      const at = this.#used;
+      const total = PCAP_RECORD_HEADER_BYTES + captured;
+      const large = total > this.#buf.length;
+      if (!large) this.#reserve(total);
+      const dv = large ? this.#headDv : this.#dv;
+      const at = large ? 0 : this.#used;
       dv.setUint32(at, sec, true);
       dv.setUint32(at + 4, nsec, true);
       dv.setUint32(at + 8, captured, true);
       dv.setUint32(at + 12, wireLength, true);
-      this.#used += PCAP_RECORD_HEADER_BYTES;
-      this.#data(bytes);
-      this.#bytes += PCAP_RECORD_HEADER_BYTES + captured;
+      if (large) {
+        this.#writeLarge(PCAP_RECORD_HEADER_BYTES, bytes, total, 0);
+        return;
+      }
+      this.#buf.set(bytes, at + PCAP_RECORD_HEADER_BYTES);
+      this.#used += total;
+      this.#bytes += total;
     } else {
       const padded = (captured + 3) & ~3;
       const total = EPB_FIXED_BYTES + padded;
@@ -184,9 +231,10 @@ export class PcapWriter {
       const mid = upperLow * 65536 + lower;
       const tsLow = mid % TWO_32;
       const tsHigh = (upper - upperLow) / 65536 + (mid - tsLow) / TWO_32;
-      this.#reserve(28);
-      const dv = this.#dv;
-      const at = this.#used;
+      const large = total > this.#buf.length;
+      if (!large) this.#reserve(total);
+      const dv = large ? this.#headDv : this.#dv;
+      const at = large ? 0 : this.#used;
       dv.setUint32(at, PCAPNG_EPB, true);
       dv.setUint32(at + 4, total, true);
       dv.setUint32(at + 8, 0, true);
@@ -194,16 +242,19 @@ export class PcapWriter {
       dv.setUint32(at + 16, tsLow, true);
       dv.setUint32(at + 20, captured, true);
       dv.setUint32(at + 24, wireLength, true);
-      this.#used += 28;
-      this.#data(bytes);
-      this.#reserve(8);
-      const end = this.#used;
+      if (large) {
+        this.#writeLarge(EPB_HEADER_BYTES, bytes, total, padded - captured);
+        return;
+      }
+      this.#buf.set(bytes, at + EPB_HEADER_BYTES);
+      const end = at + EPB_HEADER_BYTES + captured;
       for (let i = captured; i < padded; i++) this.#buf[end + i - captured] = 0;
-      dv.setUint32(end + padded - captured, total, true);
-      this.#used += padded - captured + 4;
+      dv.setUint32(at + total - 4, total, true);
+      this.#used += total;
       this.#bytes += total;
     }
     this.#packets++;
+    this.#bufferedPackets++;
   }
 
   /** Writes the buffered records to the file. */
@@ -281,32 +332,45 @@ export class PcapWriter {
     this.#used = this.#bytes = at;
   }
 
-  /** Makes room for `n` bytes (n is small) in the buffer. */
+  /** Makes room for a record of `n` bytes (at most the buffer's size) in the buffer. */
   #reserve(n: number): void {
     if (this.#used + n > this.#buf.length) this.#flushBuffer();
   }
 
-  /** Copies packet bytes into the buffer, or writes them straight through when they do not fit. */
-  #data(bytes: Uint8Array): void {
-    if (this.#used + bytes.length > this.#buf.length) {
-      this.#flushBuffer();
-      if (bytes.length > this.#buf.length) {
-        this.#writeAll(bytes);
-        return;
-      }
+  /**
+   * A record larger than the buffer, its header already in #head (`headBytes` of it): the
+   * buffer goes out first, then the record in three writes (header, data, trailer: `pad` zero
+   * bytes and, in pcapng, the length again). A failure part-way cuts the file back to before
+   * the record.
+   */
+  #writeLarge(headBytes: number, bytes: Uint8Array, total: number, pad: number): void {
+    this.#flushBuffer();
+    const tail = new Uint8Array(this.format === "pcapng" ? pad + 4 : 0);
+    if (this.format === "pcapng") new DataView(tail.buffer).setUint32(pad, total, true);
+    for (const part of [this.#head.subarray(0, headBytes), bytes, tail]) {
+      const failure = this.#writeAll(part);
+      // Nothing of this record counts (the buffer is empty): the file is cut back to before it.
+      if (failure) this.#fail(failure, 0);
     }
-    this.#buf.set(bytes, this.#used);
-    this.#used += bytes.length;
+    this.#fileBytes += total;
+    this.#bytes += total;
+    this.#packets++;
+    this.#filePackets++;
   }
 
   #flushBuffer(): void {
     if (this.#used === 0) return;
     const n = this.#used;
+    const failure = this.#writeAll(this.#buf.subarray(0, n));
+    if (failure) this.#fail(failure, failure.done);
     this.#used = 0;
-    this.#writeAll(this.#buf.subarray(0, n));
+    this.#fileBytes += n;
+    this.#filePackets += this.#bufferedPackets;
+    this.#bufferedPackets = 0;
   }
 
-  #writeAll(bytes: Uint8Array): void {
+  /** Writes all of `bytes`; on failure, returns the error and how many bytes did go out. */
+  #writeAll(bytes: Uint8Array): { cause: unknown; done: number } | null {
     let done = 0;
     let retries = 0;
     while (done < bytes.length) {
@@ -318,15 +382,48 @@ export class PcapWriter {
           Atomics.wait(_sleeper, 0, 0, 1);
           continue;
         }
-        this.#release(false);
-        const full = code === "ENOSPC" || code === "EDQUOT";
-        throw new RingcapError(
-          full ? "disk_full" : "write_failed",
-          `cannot write to ${this.path}: ${(cause as Error).message}${full ? ": free some space or write elsewhere" : ""}`,
-          { errno: _errno(cause), cause },
-        );
+        return { cause, done };
       }
     }
+    return null;
+  }
+
+  /**
+   * After a failed write of which `done` bytes of the buffer went out: counts the whole
+   * records among them, cuts a file this writer opened back to its last whole record, closes
+   * the writer and throws "disk_full" (ENOSPC, EDQUOT) or "write_failed" (EPIPE for a reader
+   * that has gone, among others) with the system's reason.
+   */
+  #fail(failure: { cause: unknown; done: number }, done: number): never {
+    let whole = 0;
+    let at = 0;
+    const headerBytes = this.format === "pcap" ? PCAP_RECORD_HEADER_BYTES : 8;
+    for (let n = 0; n < this.#bufferedPackets && at + headerBytes <= done; n++) {
+      const size = this.format === "pcap" ? PCAP_RECORD_HEADER_BYTES + this.#dv.getUint32(at + 8, true) : this.#dv.getUint32(at + 4, true);
+      if (at + size > done) break;
+      at += size;
+      whole++;
+    }
+    // A buffer holding the file header (open) has no records: nothing of it counts.
+    if (this.#fileBytes === 0) at = 0;
+    this.#filePackets += whole;
+    this.#fileBytes += at;
+    if (this.#ownsFd) {
+      try {
+        ftruncateSync(this.#fd, this.#fileBytes);
+      } catch {
+        // Not a regular file, or it cannot be cut: what was written stays as it is.
+      }
+    }
+    this.#release(false);
+    const { cause } = failure;
+    const code = (cause as { code?: string }).code;
+    const full = code === "ENOSPC" || code === "EDQUOT";
+    throw new RingcapError(
+      full ? "disk_full" : "write_failed",
+      `cannot write to ${this.path}: ${(cause as Error).message}${full ? ": free some space or write elsewhere" : ""}`,
+      { errno: _errno(cause), cause },
+    );
   }
 
   /**
@@ -345,6 +442,26 @@ export class PcapWriter {
         throw new RingcapError("write_failed", `cannot close ${this.path}: ${(cause as Error).message}`, { errno: _errno(cause), cause });
       }
     }
+  }
+}
+
+/** The identity of the regular file open as `fd`, or null for anything else (a device, a pipe). */
+function _regularFile(fd: number): { dev: number; ino: number } | null {
+  try {
+    const st = fstatSync(fd);
+    return st.isFile() ? { dev: st.dev, ino: st.ino } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Removes `path` if it is still the regular file `file` (not a link to it, not another file). */
+function _unlinkIfSame(path: string, file: { dev: number; ino: number }): void {
+  try {
+    const st = lstatSync(path);
+    if (st.isFile() && st.dev === file.dev && st.ino === file.ino) unlinkSync(path);
+  } catch {
+    // Gone already, or not ours to remove.
   }
 }
 

@@ -1,11 +1,12 @@
 // Files written by PcapWriter, read back by tcpdump and tshark.
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClosedError, RingcapError } from "../src/errors.ts";
 import { type PcapFormat, PcapWriter } from "../src/pcap.ts";
+import { canMountTmpfs, mountTmpfs } from "./_tmpfs.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "ringcap-pcap-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -210,20 +211,20 @@ describe("PcapWriter errors", () => {
     expect((err as RingcapError).message).toContain("ENOENT");
   });
 
-  test("a full disk throws disk_full and leaves the writer closed", () => {
-    const w = PcapWriter.open("/dev/full");
-    w.write(udpFrame(1, 60), 60, 1, 0);
+  test("a disk full from the start fails at open (the header), with disk_full", () => {
     let err: unknown;
     try {
-      w.flush();
+      PcapWriter.open("/dev/full");
     } catch (e) {
       err = e;
     }
+    expect(err).toBeInstanceOf(RingcapError);
     expect((err as RingcapError).code).toBe("disk_full");
     expect((err as RingcapError).errno).toBe(28);
     expect((err as RingcapError).message).toContain("/dev/full");
-    expect(() => w.write(udpFrame(1, 60), 60, 1, 0)).toThrow(ClosedError);
-    expect(() => w.close()).not.toThrow();
+    expect((err as RingcapError).message).toContain("free some space or write elsewhere");
+    // /dev/full is a device: never removed, whatever the writer does on failure.
+    expect(existsSync("/dev/full")).toBe(true);
   });
 
   test("writing after close throws ClosedError and closing twice is fine", () => {
@@ -255,5 +256,145 @@ describe("PcapWriter errors", () => {
     expect(() => PcapWriter.open(join(dir, "bad2.pcap"), { snaplen: 0 })).toThrow(/snaplen/);
     expect(() => PcapWriter.open(join(dir, "bad3.pcap"), { linkType: 70000 })).toThrow(/linkType/);
     expect(() => PcapWriter.open(join(dir, "bad4.pcap"), { format: "erf" as PcapFormat })).toThrow(/format/);
+  });
+});
+
+/** Whole records of a pcap or pcapng file, walked here; throws on a record cut short. */
+function wholeRecords(path: string): number {
+  const b = readFileSync(path);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let n = 0;
+  if (dv.getUint32(0, true) === 0xa1b23c4d) {
+    let at = 24;
+    for (; at + 16 <= b.length; n++) at += 16 + dv.getUint32(at + 8, true);
+    if (at !== b.length) throw new Error(`${path}: a record cut short at byte ${at} of ${b.length}`);
+    return n;
+  }
+  let at = 0;
+  for (; at + 12 <= b.length;) {
+    const type = dv.getUint32(at, true);
+    at += dv.getUint32(at + 4, true);
+    if (type === 6) n++;
+  }
+  if (at !== b.length) throw new Error(`${path}: a block cut short at byte ${at} of ${b.length}`);
+  return n;
+}
+
+describe("PcapWriter durability", () => {
+  test.each(["pcap", "pcapng"] as PcapFormat[])("the %s header is in the file as soon as it opens, before any packet or flush", (format) => {
+    const p = join(dir, `early.${format}`);
+    const w = PcapWriter.open(p, { format, ifName: "rc-test0" });
+    try {
+      const b = readFileSync(p);
+      expect(b.length).toBe(w.bytesWritten);
+      expect(b.length).toBeGreaterThan(0);
+      expect(b.readUInt32LE(0)).toBe(format === "pcap" ? 0xa1b23c4d : 0x0a0d0d0a);
+      if (hasTcpdump) expect(spawnSync("tcpdump", ["-r", p]).status).toBe(0);
+    } finally {
+      w.close();
+    }
+  });
+
+  test("flush() puts what was written in the file; flushedPackets counts only what reached it", () => {
+    const p = join(dir, "flushed.pcap");
+    const w = PcapWriter.open(p);
+    w.write(udpFrame(1, 60), 60, 1, 0);
+    w.write(udpFrame(2, 60), 60, 1, 0);
+    expect([w.packets, w.flushedPackets, statSync(p).size]).toEqual([2, 0, 24]);
+    w.flush();
+    expect([w.packets, w.flushedPackets, statSync(p).size]).toEqual([2, 2, 24 + 2 * 76]);
+    w.write(udpFrame(3, 60), 60, 1, 0);
+    expect(w.flushedPackets).toBe(2);
+    expect(w.closed).toBe(false);
+    w.close();
+    expect([w.packets, w.flushedPackets, w.closed]).toEqual([3, 3, true]);
+    expect(wholeRecords(p)).toBe(3);
+  });
+
+  test("a reader that has gone (EPIPE) is write_failed with errno 32, and the writer closes", () => {
+    const fifo = join(dir, "fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    // A reader first (without it, opening the FIFO for writing would wait for one).
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const w = PcapWriter.open(fifo);
+    closeSync(reader);
+    w.write(udpFrame(1, 60), 60, 1, 0);
+    let err: unknown;
+    try {
+      w.flush();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RingcapError);
+    expect({ code: (err as RingcapError).code, errno: (err as RingcapError).errno }).toEqual({ code: "write_failed", errno: 32 });
+    expect([w.closed, w.flushedPackets]).toEqual([true, 0]);
+    expect(() => w.close()).not.toThrow();
+    // A FIFO is not a capture file to remove or cut: it is still there.
+    expect(existsSync(fifo)).toBe(true);
+  });
+});
+
+describe.skipIf(!canMountTmpfs())("PcapWriter on a full disk (a 256 KiB tmpfs)", () => {
+  test.each(["pcap", "pcapng"] as PcapFormat[])("%s: the file is cut back to its last whole record, which flushedPackets counts", (format) => {
+    using fs = mountTmpfs(256);
+    const p = join(fs.dir, `full.${format}`);
+    const w = PcapWriter.open(p, { format });
+    let err: unknown;
+    let i = 0;
+    try {
+      // 1000-byte frames: far more than 256 KiB, bounded.
+      for (; i < 2000; i++) w.write(udpFrame(i, 1000), 1000, 1_700_000_000 + i, 0);
+      w.close();
+    } catch (e) {
+      err = e;
+    }
+    expect((err as RingcapError).code).toBe("disk_full");
+    expect(w.closed).toBe(true);
+    expect(w.flushedPackets).toBeGreaterThan(0);
+    expect(w.flushedPackets).toBeLessThan(w.packets);
+    // The file holds exactly the packets counted, each whole: tcpdump reads them without a
+    // "truncated dump file" complaint.
+    expect(wholeRecords(p)).toBe(w.flushedPackets);
+    if (hasTcpdump) {
+      const r = spawnSync("tcpdump", ["-r", p, "-n"], { encoding: "utf8" });
+      expect({ code: r.status, lines: r.stdout.trimEnd().split("\n").length, truncated: r.stderr.includes("truncated") })
+        .toEqual({ code: 0, lines: w.flushedPackets, truncated: false });
+    }
+  });
+
+  test("a record larger than the buffer that does not fit leaves the file as it was before it", () => {
+    using fs = mountTmpfs(256);
+    const p = join(fs.dir, "large.pcapng");
+    const w = PcapWriter.open(p, { snaplen: 0x7fffffff });
+    w.write(udpFrame(1, 100), 100, 1, 0);
+    const big = new Uint8Array((1 << 20) + 5);
+    expect(() => w.write(big, big.length, 2, 0)).toThrow(/no space left on device/);
+    expect([w.closed, w.packets, w.flushedPackets]).toEqual([true, 1, 1]);
+    expect(wholeRecords(p)).toBe(1);
+  });
+
+  test("a disk with no room for the header fails at open and leaves no empty file behind", () => {
+    using fs = mountTmpfs(64);
+    // Fill it: one file as large as it takes.
+    const filler = join(fs.dir, "filler");
+    const chunk = new Uint8Array(4096);
+    const fd = openSync(filler, "w");
+    try {
+      for (let i = 0; i < 64; i++) writeFileSync(fd, chunk);
+    } catch {
+      // ENOSPC: full.
+    } finally {
+      closeSync(fd);
+    }
+    const p = join(fs.dir, "none.pcap");
+    let err: unknown;
+    try {
+      PcapWriter.open(p);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as RingcapError).code).toBe("disk_full");
+    expect((err as RingcapError).message).toContain(p);
+    expect(existsSync(p)).toBe(false);
   });
 });
