@@ -504,3 +504,20 @@ describe.skipIf(!canCapture)("fanout pools on the namespace bench", () => {
     expect(final.trim().split("\n").length).toBe(1 + 5);
   }, 20_000);
 });
+
+test("a pool refuses a malformed BpfProgram before it starts any worker", async () => {
+  const bad = { instructions: new Uint8Array(8), length: 5 };
+  for (const options of [{ filter: bad }, { mode: "cbpf" as const, program: bad }]) {
+    let caught: unknown;
+    try {
+      await openFanout("rc-none0", { worker: new URL("./_fanout_handlers/count.ts", import.meta.url), workers: 2, ...options });
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(RingcapError);
+    expect((caught as RingcapError).code).toBe("invalid_argument");
+    expect((caught as Error).message).toMatch(/program|filter/);
+    // Refused by the pool itself: no worker was started to find out.
+    expect((caught as Error).message).not.toMatch(/fanout worker/);
+  }
+});

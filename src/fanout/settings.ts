@@ -7,6 +7,7 @@
 
 import { availableParallelism } from "node:os";
 import { type CaptureOptions, checkInterfaceName, fanoutGroupId, fanoutMode, type FanoutMode, type FanoutOptions } from "../capture.ts";
+import { checkBpfProgram } from "../bpf/program.ts";
 import { RingcapError } from "../errors.ts";
 import { intOption, U32 } from "../options.ts";
 import type { FanoutPoolOptions } from "./types.ts";
@@ -67,6 +68,9 @@ export function poolSettings<R>(iface: string, options: FanoutPoolOptions<unknow
   const mode = fanoutMode(options.mode);
   const groupId = groupIdOption(options);
   if (mode === "cbpf" && !options.program) throw new RingcapError("fanout_invalid", "the cbpf mode needs a program");
+  // Checked here so that a bad program starts no worker (each worker's capture checks again).
+  if (options.program !== undefined) checkBpfProgram(options.program, "program");
+  if (typeof options.filter === "object") checkBpfProgram(options.filter, "filter");
   if (mode === "ebpf" && options.ebpfFd === undefined) throw new RingcapError("fanout_invalid", "the ebpf mode needs an ebpfFd");
   const max = FANOUT_DEFAULTS.maxWorkers;
   return {

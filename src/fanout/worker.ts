@@ -19,7 +19,7 @@ import type { FanoutHandler, FanoutHandlerContext } from "./types.ts";
 const DRAIN_MAX_MS = 2000;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 /** Where this thread is (PHASE), shared with the pool: set by `run` from its WorkerInit. */
-let phase = new Int32Array(1);
+let phase: Int32Array<ArrayBufferLike> = new Int32Array(1);
 
 // The worker's global scope, declared here because the same file is checked with the window
 // types (Deno's default) and with Bun's.
