@@ -2,129 +2,16 @@
 // as a subprocess with --netns, on a namespace of its own. What it writes is checked with
 // tcpdump, tshark and capinfos; what it prints and accepts is compared with tcpdump's.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { Generator, type GeneratorOptions } from "../src/gen.ts";
 import { PcapWriter } from "../src/pcap.ts";
+import { FANOUT_DEFAULTS } from "../mod.ts";
+import { BUN, CLI, type Finished, Proc, readFrames, ringcap, seqOf, seqs, summary, tool } from "./_cli.ts";
 
-const BUN = process.execPath;
-const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
-const MAGIC = [0x52, 0x43, 0x41, 0x50]; // "RCAP", before the u64 sequence number in every generated payload
-const SUMMARY = /^(\d+) packets captured\n(\d+) packets received by filter\n(\d+) packets dropped by kernel$/m;
 const STATUS = /^(\d+) packets, (\d+) pps, (\d+\.\d) Mbps, (\d+) dropped by kernel$/;
-
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  out: string;
-  err: string;
-  raw: Buffer;
-}
-
-/** A process of ours: `started` settles once it says it is capturing (or once it has ended). */
-class Proc {
-  readonly child: ChildProcess;
-  readonly started: Promise<void>;
-  readonly done: Promise<Finished>;
-  err = "";
-  /** Bytes seen on stdout so far. */
-  outBytes = 0;
-  constructor(cmd: string, args: string[], ready = /Ctrl-C to stop|listening on/, maxMs = 60_000) {
-    this.child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    this.child.stdout!.on("data", (d: Buffer) => {
-      chunks.push(d);
-      this.outBytes += d.length;
-    });
-    let onReady = () => {};
-    this.started = new Promise((resolve) => (onReady = resolve));
-    this.child.stderr!.on("data", (d: Buffer) => {
-      this.err += d;
-      if (ready.test(this.err)) onReady();
-    });
-    // Every process is bounded: one still running after maxMs is killed (and its test fails).
-    const killer = setTimeout(() => this.child.kill("SIGKILL"), maxMs);
-    this.done = new Promise((resolve, reject) => {
-      this.child.on("error", reject);
-      this.child.on("close", (code, signal) => {
-        clearTimeout(killer);
-        onReady();
-        const raw = Buffer.concat(chunks);
-        resolve({ code, signal, out: raw.toString("utf8"), err: this.err, raw });
-      });
-    });
-  }
-  stop(signal: NodeJS.Signals = "SIGINT"): Promise<Finished> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.done;
-  }
-}
-
-function ringcap(args: string[], maxMs?: number): Proc {
-  return new Proc(BUN, [CLI, ...args], undefined, maxMs);
-}
-
-function tool(cmd: string, args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 256 << 20, timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-interface Frame {
-  caplen: number;
-  len: number;
-  data: Uint8Array;
-}
-
-/** Reads pcap (microsecond or nanosecond, little-endian) or pcapng (Enhanced Packet Blocks). */
-function readFrames(path: string): Frame[] {
-  const buf = readFileSync(path);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const frames: Frame[] = [];
-  const magic = dv.getUint32(0, true);
-  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) {
-    for (let at = 24; at + 16 <= buf.length;) {
-      const caplen = dv.getUint32(at + 8, true);
-      frames.push({ caplen, len: dv.getUint32(at + 12, true), data: buf.subarray(at + 16, at + 16 + caplen) });
-      at += 16 + caplen;
-    }
-    return frames;
-  }
-  if (magic !== 0x0a0d0d0a) throw new Error(`${path}: not a pcap or pcapng file (magic 0x${magic.toString(16)})`);
-  for (let at = 0; at + 12 <= buf.length;) {
-    const type = dv.getUint32(at, true);
-    const total = dv.getUint32(at + 4, true);
-    if (type === 6) {
-      const caplen = dv.getUint32(at + 20, true);
-      frames.push({ caplen, len: dv.getUint32(at + 24, true), data: buf.subarray(at + 28, at + 28 + caplen) });
-    }
-    at += total;
-  }
-  return frames;
-}
-
-/** The generator's sequence number in a frame, or -1 for a frame that is not ours. */
-function seqOf(data: Uint8Array): number {
-  for (let i = 14; i + 12 <= data.length; i++) {
-    if (data[i] === MAGIC[0] && data[i + 1] === MAGIC[1] && data[i + 2] === MAGIC[2] && data[i + 3] === MAGIC[3]) {
-      const dv = new DataView(data.buffer, data.byteOffset + i + 4, 8);
-      return dv.getUint32(0) * 0x1_0000_0000 + dv.getUint32(4);
-    }
-  }
-  return -1;
-}
-
-function seqs(path: string): number[] {
-  return readFrames(path).map((f) => seqOf(f.data));
-}
-
-function summary(err: string): { captured: number; received: number; dropped: number } {
-  const m = SUMMARY.exec(err);
-  if (!m) throw new Error(`no summary in: ${err}`);
-  return { captured: Number(m[1]), received: Number(m[2]), dropped: Number(m[3]) };
-}
 
 /** Sends frames from inside the test process (the CLI processes run on their own). */
 function send(bench: Bench, options: GeneratorOptions, count: number, maxMs = 10_000): { sent: number; frameLength: number } {
@@ -496,13 +383,14 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
       expect({ target, code: r.code }).toEqual({ target, code: 6 });
       expect(r.err).toContain(`cannot open ${target} for writing`);
     }
-    const full = ringcap(["capture", ...on, "-c", "5", "-w", "/dev/full"]);
-    await full.started;
-    send(bench, {}, 5);
-    const r = await full.done;
+    // A disk full from the start fails when the file opens (its header), before any capture,
+    // not after the capture has run to its end.
+    const r = await ringcap(["capture", ...on, "-c", "5", "--seconds", "20", "-w", "/dev/full"], 20_000).done;
     expect(r.code).toBe(6);
     expect(r.err).toContain("no space left on device");
     expect(r.err).toContain("free some space or write elsewhere");
+    expect(r.err).not.toContain("capturing on");
+    expect(r.err).not.toMatch(/packets captured/);
   });
 
   test("usage errors exit 2 and point at --help", async () => {
@@ -528,6 +416,58 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     // No command at all: the help goes to stderr, not into a pipe that expects packets.
     const none = await ringcap([]).done;
     expect({ code: none.code, out: none.out, help: none.err.includes("usage: ringcap <command>") }).toEqual({ code: 2, out: "", help: true });
+  });
+
+  test("malformed values exit 2 naming the flag: blank, hex and exponent numbers, -w '', -G above the pool's maximum, a 16-byte interface name", async () => {
+    const bounded = [...on, "--seconds", "5"];
+    const cases: Array<[string[], string]> = [
+      [["capture", ...bounded, "-c", ""], `-c must be a whole number from 0 to`],
+      [["capture", ...bounded, "-c", " "], `-c must be a whole number from 0 to`],
+      [["capture", ...bounded, "-c", " 5"], `got " 5"`],
+      [["capture", ...bounded, "-c", "0x10"], `got "0x10"`],
+      [["capture", ...bounded, "-c", "1e3"], `got "1e3"`],
+      [["capture", ...bounded, "-c", "0b11"], `got "0b11"`],
+      [["capture", ...bounded, "-c", "+5"], `got "+5"`],
+      [["capture", ...bounded, "-c", "5."], `got "5."`],
+      [["capture", ...bounded, "-c", "1__0"], `got "1__0"`],
+      [["capture", ...bounded, "-s", "0x40"], `-s must be a whole number`],
+      [["capture", ...bounded, "-B", "1e4"], `-B must be a whole number`],
+      [["flows", ...bounded, "--interval", "1e-1"], `--interval (seconds) must be a number from 0.1 to 3600`],
+      [["gen", "-i", bench.tx, "--netns", bench.name, "--count", "0x10"], `--count must be a whole number`],
+      [["capture", ...bounded, "-G", String(FANOUT_DEFAULTS.maxWorkers + 1)], `-G must be a whole number from 1 to ${FANOUT_DEFAULTS.maxWorkers}`],
+      [["capture", ...bounded, "-w", ""], `-w needs a file name ("-" for stdout)`],
+      [["capture", ...bounded, "--flush-ms", "0", "-w", join(dir, "f.pcap")], `--flush-ms must be a whole number from 1 to 60000`],
+      [["capture", ...bounded, "--flush-ms", "100"], "--flush-ms needs -w FILE"],
+      [["capture", ...bounded, "-U", "--flush-ms", "100", "-w", join(dir, "f.pcap")], "give -U (each packet written out at once) or --flush-ms MS, not both"],
+      [["capture", "-i", "0123456789abcdef", "--netns", bench.name, "--seconds", "5"], "interface name must be 1 to 15 characters"],
+    ];
+    const results = await Promise.all(cases.map(([args]) => ringcap(args, 20_000).done));
+    results.forEach((r, i) => {
+      const [args, message] = cases[i];
+      expect({ args, code: r.code, out: r.out, message: r.err.includes(message), trace: r.err.includes("    at ") })
+        .toEqual({ args, code: 2, out: "", message: true, trace: false });
+    });
+    // The interface check stays: a name of the right length that does not exist is exit 3.
+    const missing = await ringcap(["capture", "-i", "012345678901234", "--netns", bench.name, "--seconds", "5"], 20_000).done;
+    expect(missing.code).toBe(3);
+    // --help gives the maximum the check applies, the pool's own.
+    const help = await ringcap(["capture", "--help"]).done;
+    expect(help.out).toContain(`1 to ${FANOUT_DEFAULTS.maxWorkers}`);
+  });
+
+  test("-F and --bpf with a missing file or a directory exit 2 naming the path, without a stack trace", async () => {
+    const cases: Array<[string, string, string]> = [
+      ["-F", join(dir, "no-such-filter"), "no such file"],
+      ["-F", dir, "it is a directory"],
+      ["--bpf", join(dir, "no-such-program"), "no such file"],
+      ["--bpf", dir, "it is a directory"],
+    ];
+    const results = await Promise.all(cases.map(([flag, path]) => ringcap(["capture", ...on, "--seconds", "5", flag, path], 20_000).done));
+    results.forEach((r, i) => {
+      const [flag, path, why] = cases[i];
+      expect({ flag, path, code: r.code, says: r.err.includes(`${flag} ${path}: cannot read it (${why})`), trace: r.err.includes("    at ") })
+        .toEqual({ flag, path, code: 2, says: true, trace: false });
+    });
   });
 
   test("a flag that cannot apply exits 2 and says why, before capturing anything", async () => {

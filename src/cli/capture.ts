@@ -10,7 +10,18 @@ import { programText } from "../bpf/program.ts";
 import { type Block, type PacketView, VLAN_TAG_BYTES } from "../packet.ts";
 import type { PcapWriter } from "../pcap.ts";
 import { CAPTURE_HELP, type CaptureOptions, parseCaptureArgs } from "./capture_options.ts";
-import { captureSummary, capturingLine, openOutput, PacketLines, showStatus, StatusLine, type Tally } from "./capture_output.ts";
+import {
+  captureSummary,
+  capturingLine,
+  isClosedPipe,
+  openOutput,
+  PacketLines,
+  showStatus,
+  StatusLine,
+  stdoutFailure,
+  type Tally,
+  TimedFlush,
+} from "./capture_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
 
 /** How long a capture ended by Ctrl-C or --seconds waits for the ring to hand over what it holds. */
@@ -44,22 +55,26 @@ async function captureOnOneRing(o: CaptureOptions, io: CommandIO): Promise<numbe
     cap.close();
     throw e;
   }
-  const sink = new PacketSink(cap, writer, o, io);
-  const stop = new RunStop(o.seconds);
+  const stop = new RunStop(o.seconds, io);
+  // A write that fails (disk full, a closed pipe) ends the capture at once, timer or packet.
+  const flusher = writer ? new TimedFlush(writer, o.flushMs, () => stop.stop()) : null;
+  const sink = new PacketSink(cap, writer, flusher, o, io);
   io.err(capturingLine(o, writer ? `writing to ${o.write}` : "printing packets"));
   const status = new StatusLine(io);
   const ticker = showStatus(o, io) ? setInterval(() => status.update(sink.tally, cap.stats().drops), 1000) : null;
   let failure: unknown = null;
   let stats: CaptureStats | null = null;
   try {
-    stats = await readRing(cap, sink, stop.signal);
+    stats = await readRing(cap, sink, stop.signal, io);
   } catch (e) {
     failure = e;
   } finally {
     if (ticker) clearInterval(ticker);
+    flusher?.stop();
     stop.release();
     status.clear();
   }
+  failure ??= flusher?.failure ?? null;
   stats ??= cap.stats();
   cap.close();
   try {
@@ -67,21 +82,28 @@ async function captureOnOneRing(o: CaptureOptions, io: CommandIO): Promise<numbe
   } catch (e) {
     failure ??= e;
   }
-  io.err(captureSummary(sink.tally.packets, stats));
-  if (failure) throw failure;
+  // What the file holds (a failed write leaves it at its last whole record), or what was printed.
+  io.err(captureSummary(writer ? writer.flushedPackets : sink.tally.packets, stats));
+  failure ??= stdoutFailure(io);
+  // stdout's reader gone (-w - | head) ends the capture as tcpdump's SIGPIPE does: exit 0.
+  if (failure && !isClosedPipe(failure)) throw failure;
   return 0;
 }
 
 /**
  * Takes blocks into `sink` until it is full or `signal` aborts. Resolves to the counters of the
- * moment of the abort, or null when it was not aborted.
+ * moment of the abort, or null when it was not aborted. Throws what the ring throws
+ * ("network_down" once it has handed over what it held) and the first write error.
  */
-async function readRing(cap: Capture, sink: PacketSink, signal: AbortSignal): Promise<CaptureStats | null> {
+async function readRing(cap: Capture, sink: PacketSink, signal: AbortSignal, io: CommandIO): Promise<CaptureStats | null> {
   for await (const block of cap.blocks({ signal })) {
     sink.take(block);
     if (sink.full) return null;
   }
+  sink.throwIfFailed();
   if (!signal.aborted) return null;
+  // Printed lines have nowhere to go once stdout has closed: nothing to drain.
+  if (io.outClosed?.aborted && !sink.writing) return cap.stats();
   // Ctrl-C or --seconds ends the capture at this moment: every packet the kernel has put in
   // the ring by now is kept, none after it, and the summary gives the counters of this
   // moment. The ring is read in order, so the packets to keep are the next ones, up to the
@@ -103,16 +125,18 @@ class PacketSink {
   limit: number;
   readonly #ring: Uint8Array;
   readonly #writer: PcapWriter | null;
+  readonly #flusher: TimedFlush | null;
   readonly #lines: PacketLines;
   readonly #io: CommandIO;
   readonly #out: string[] = [];
   /** A tagged frame as it was on the wire, reused; grown for a frame longer than any before. */
   #frame: Uint8Array;
 
-  constructor(cap: Capture, writer: PcapWriter | null, o: CaptureOptions, io: CommandIO) {
+  constructor(cap: Capture, writer: PcapWriter | null, flusher: TimedFlush | null, o: CaptureOptions, io: CommandIO) {
     this.limit = o.count || Infinity;
     this.#ring = cap.bytes;
     this.#writer = writer;
+    this.#flusher = flusher;
     this.#lines = new PacketLines(o.print);
     this.#io = io;
     this.#frame = new Uint8Array(cap.info.frameSize);
@@ -122,7 +146,18 @@ class PacketSink {
     return this.tally.packets >= this.limit;
   }
 
+  /** True with -w. */
+  get writing(): boolean {
+    return this.#writer !== null;
+  }
+
+  /** Throws the timed flush's write error, if it had one. */
+  throwIfFailed(): void {
+    if (this.#flusher?.failure) throw this.#flusher.failure;
+  }
+
   take(block: Block): void {
+    this.throwIfFailed();
     for (const p of block) {
       if (this.full) break;
       // The kernel took the outer VLAN tag out of the frame: count it, and put it back in files.
@@ -139,11 +174,12 @@ class PacketSink {
   }
 
   #write(writer: PcapWriter, p: PacketView, wire: number): void {
-    if (!p.vlanValid) {
-      writer.write(p.bytes, wire, p.sec, p.nsec);
-      return;
+    if (!p.vlanValid) writer.write(p.bytes, wire, p.sec, p.nsec);
+    else {
+      if (this.#frame.length < p.caplen + VLAN_TAG_BYTES) this.#frame = new Uint8Array(p.caplen + VLAN_TAG_BYTES);
+      writer.write(this.#frame.subarray(0, p.copyWithVlanTag(this.#frame)), wire, p.sec, p.nsec);
     }
-    if (this.#frame.length < p.caplen + VLAN_TAG_BYTES) this.#frame = new Uint8Array(p.caplen + VLAN_TAG_BYTES);
-    writer.write(this.#frame.subarray(0, p.copyWithVlanTag(this.#frame)), wire, p.sec, p.nsec);
+    // -U: out at once, as tcpdump -U.
+    if (this.#flusher?.everyPacket) writer.flush();
   }
 }

@@ -34,6 +34,8 @@ export interface CaptureWorkerData {
   snaplen: number;
   /** A worker stops reading (the kernel then counts drops) while this much is unconsumed. */
   maxUnconsumedBytes: number;
+  /** "files": the longest a packet waits in the file's buffer (ms); 0 writes each out at once (-U). */
+  flushMs: number;
 }
 
 /** Byte offsets of a record's header fields in a batch (u32, little-endian). */
@@ -60,7 +62,7 @@ export interface CaptureBatch {
 
 /** What each worker's report carries. */
 export interface CaptureWorkerReport {
-  /** Packets this worker took (wrote to its file, or posted). */
+  /** Packets this worker took: posted, or in its file ("files": written out, not buffered). */
   taken: number;
 }
 
@@ -85,6 +87,17 @@ export function createHandler(ctx: FanoutHandlerContext<CaptureWorkerData>) {
     : null;
   // One frame as it was on the wire (files), reused; grown for a frame longer than any before.
   let frame = new Uint8Array(ctx.capture.info.frameSize);
+  // The worker's loop has no timers: the file is flushed from onBlock and report, when due.
+  let flushAt = performance.now() + data.flushMs;
+
+  /** Writes the file's buffer out if it has waited flushMs (or always, when `now`). */
+  function flushIfDue(now = false): void {
+    if (!writer || writer.closed) return;
+    const t = performance.now();
+    if (!now && t < flushAt) return;
+    writer.flush();
+    flushAt = t + data.flushMs;
+  }
 
   /** Reserves one packet of the shared count; false once the count is used up. */
   function reserve(): boolean {
@@ -110,8 +123,11 @@ export function createHandler(ctx: FanoutHandlerContext<CaptureWorkerData>) {
       if (!reserve()) return;
       if (frame.length < p.caplen + VLAN_TAG_BYTES) frame = new Uint8Array(p.caplen + VLAN_TAG_BYTES);
       writer!.write(frame.subarray(0, p.copyWithVlanTag(frame)), p.wireLength, p.sec, p.nsec);
+      // -U: out at once, as tcpdump -U.
+      if (data.flushMs === 0) writer!.flush();
       taken++;
     }
+    flushIfDue();
   }
 
   function postBatch(block: Block): void {
@@ -147,8 +163,10 @@ export function createHandler(ctx: FanoutHandlerContext<CaptureWorkerData>) {
       if (writer) writeFiles(block);
       else postBatch(block);
     },
-    report(): CaptureWorkerReport {
-      return { taken };
+    report(final: boolean): CaptureWorkerReport {
+      // The last report comes before close(): flush now, so that it counts what the file holds.
+      flushIfDue(final);
+      return { taken: writer ? writer.flushedPackets : taken };
     },
     close(): void {
       writer?.close();

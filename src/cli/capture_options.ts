@@ -15,10 +15,15 @@ import { MAX_SNAPLEN } from "../options.ts";
 import type { PcapFormat } from "../pcap.ts";
 import { compileExpression, DEFAULT_RING_KIB, num, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
+/** --flush-ms when absent: a crash or SIGKILL loses at most about a second of packets. */
+export const DEFAULT_FLUSH_MS = 1000;
+/** --flush-ms's range. */
+const FLUSH_MS = { min: 1, max: 60_000 };
+
 export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAPLEN] [-w FILE] [--format pcap|pcapng]
-                      [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-t|-tt] [-n] [-B KiB]
-                      [-F FILE | --bpf FILE] [-d] [--netns NAME] [--status|--no-status]
-                      [--seconds S] [EXPR]
+                      [-U | --flush-ms MS] [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-t|-tt]
+                      [-n] [-B KiB] [-F FILE | --bpf FILE] [-d] [--netns NAME]
+                      [--status|--no-status] [--seconds S] [EXPR]
 
 Captures on IFACE like tcpdump. EXPR is a tcpdump filter (compiled by libpcap, attached in
 the kernel). Without -w, prints one line per packet; with -w, writes pcap or pcapng (by the
@@ -29,7 +34,11 @@ file's extension, or --format) and shows a live status line on stderr.
   -s SNAPLEN   bytes kept per packet (default: whole packets)
   -w FILE      write packets to FILE (.pcapng: pcapng, else pcap; "-" is stdout)
   --format F   with -w: pcap or pcapng, whatever FILE's extension
-  -G WORKERS   capture with this many fanout workers (one Bun Worker each)
+  --flush-ms MS  with -w: write buffered packets out at least every MS milliseconds
+               (default ${DEFAULT_FLUSH_MS}), which bounds what a crash or SIGKILL can lose
+  -U           packet-buffered: with -w, each packet is written out as it is taken (as
+               tcpdump -U); printed lines always are
+  -G WORKERS   capture with this many fanout workers, 1 to ${WORKERS.max} (one Bun Worker each)
   --fanout M   fanout mode for -G 2 or more: hash (default), lb, cpu, rollover, rnd, qm
   --per-worker-files  with -G and -w, one file per worker (FILE.0.pcapng, ...) instead of one merged file
   -p           do not put the interface into promiscuous mode
@@ -38,7 +47,8 @@ file's extension, or --format) and shows a live status line on stderr.
   -t / -tt     no timestamp / Unix-epoch timestamps; not with -w
   -n           numbers only, as ringcap always prints (it never resolves names);
                accepted for tcpdump command lines
-  -B KiB       ring size in KiB (default ${DEFAULT_RING_KIB}; per worker with -G)
+  -B KiB       ring size in KiB (default ${DEFAULT_RING_KIB}; per worker with -G); at most half of
+               the memory available (MemAvailable), else it is refused (exit 2)
   --block-timeout MS  the kernel hands over a partly filled block after MS milliseconds
                (default ${DEFAULT_RING.blockTimeoutMs}): longer means fewer wake-ups (less CPU at low rates), later packets
   -F FILE      read the filter expression from FILE (instead of EXPR)
@@ -48,8 +58,14 @@ file's extension, or --format) and shows a live status line on stderr.
   --seconds S  stop after S seconds
   --status / --no-status  force the once-a-second status line on or off
 
-Exit codes: 0 ok, 1 failure, 2 usage or filter syntax, 3 no such interface,
-4 no permission (grant CAP_NET_RAW), 5 interface down, 6 file unwritable or disk full.`;
+SIGINT (Ctrl-C), SIGTERM, SIGHUP and SIGQUIT end the capture cleanly: the file is complete and
+the summary printed, exit 0 (SIGHUP is left alone under nohup). So does stdout's reader going
+away (\`ringcap capture ... | head\`, EPIPE).
+
+Exit codes: 0 ok, 1 failure, 2 usage, filter syntax or a ring too large for the memory,
+3 no such interface, 4 no permission (grant CAP_NET_RAW), 5 interface down or gone (also
+during the capture: what was captured is kept), 6 file unwritable or disk full (the summary
+counts the packets the file holds).`;
 
 /** formatTime's styles: local time, Unix-epoch seconds (-tt), none (-t). */
 export type TimeStyle = Parameters<typeof formatTime>[2];
@@ -90,6 +106,8 @@ export interface CaptureOptions {
   fanout: FanoutMode;
   /** With more than one worker and -w FILE: one file per worker. */
   perWorkerFiles: boolean;
+  /** With -w: the longest a packet waits in the writer's buffer (ms); 0 with -U (never). */
+  flushMs: number;
 }
 
 /** What a `ringcap capture` command line asks for. */
@@ -105,6 +123,8 @@ const FLAGS = {
   snaplen: { type: "string", short: "s" },
   write: { type: "string", short: "w" },
   format: { type: "string" },
+  "flush-ms": { type: "string" },
+  "packet-buffered": { type: "boolean", short: "U" },
   workers: { type: "string", short: "G" },
   fanout: { type: "string" },
   "per-worker-files": { type: "boolean" },
@@ -175,6 +195,7 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
       workers,
       fanout: workers > 1 ? fanoutFlag(values.fanout) : "hash",
       perWorkerFiles: values["per-worker-files"] === true,
+      flushMs: values["packet-buffered"] ? 0 : num(values["flush-ms"], "--flush-ms", FLUSH_MS, DEFAULT_FLUSH_MS),
     },
   };
 }
@@ -192,13 +213,18 @@ function refuseWhatCannotApply(v: Flags, workers: number): void {
   if (v["per-worker-files"] && (v.write === undefined || v.write === "-")) {
     throw new UsageError("--per-worker-files needs -w FILE (not stdout)");
   }
+  if (v.write === "") throw new UsageError(`-w needs a file name ("-" for stdout)`);
   if (v.write === undefined) {
     if (v.format !== undefined) throw new UsageError("--format needs -w FILE (without -w packets are printed)");
+    if (v["flush-ms"] !== undefined) throw new UsageError("--flush-ms needs -w FILE (printed lines are written as they come)");
   } else {
     const printFlag = v.link ? "-e" : v.quiet ? "-q" : v.t?.length ? (v.t.length >= 2 ? "-tt" : "-t") : null;
     if (printFlag) throw new UsageError(`${printFlag} changes printed packet lines, and with -w none are printed: leave out ${printFlag} or -w`);
   }
   if (v.status && v["no-status"]) throw new UsageError("give --status or --no-status, not both");
+  if (v["packet-buffered"] && v["flush-ms"] !== undefined) {
+    throw new UsageError("give -U (each packet written out at once) or --flush-ms MS, not both");
+  }
 }
 
 /** EXPR, `-F FILE` or `--bpf FILE`: the program to attach (none for no filter) and how to name it. */
@@ -206,10 +232,22 @@ function filterFlags(v: Flags, positionals: string[], snaplen: number): { progra
   const given = [positionals.length ? "a filter expression" : "", v.F !== undefined ? "-F FILE" : "", v.bpf !== undefined ? "--bpf FILE" : ""];
   const which = given.filter((g) => g);
   if (which.length > 1) throw new UsageError(`give ${which.join(" or ")}, not ${which.length === 2 ? "both" : "all three"}`);
-  if (v.bpf !== undefined) return { program: parseBpfText(readFileSync(v.bpf, "utf8")), text: `--bpf ${v.bpf}` };
-  const expr = v.F !== undefined ? readFileSync(v.F, "utf8").replace(/#.*$/gm, "").trim() : positionals.join(" ").trim();
+  if (v.bpf !== undefined) return { program: parseBpfText(readFlagFile(v.bpf, "--bpf")), text: `--bpf ${v.bpf}` };
+  const expr = v.F !== undefined ? readFlagFile(v.F, "-F").replace(/#.*$/gm, "").trim() : positionals.join(" ").trim();
   if (!expr) return { text: "" };
   return { program: compileExpression(expr, snaplen), text: expr };
+}
+
+/** The text of `-F FILE` or `--bpf FILE`; a file that cannot be read is a UsageError naming it. */
+function readFlagFile(path: string, flag: string): string {
+  if (path === "") throw new UsageError(`${flag} needs a file name`);
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : (e as Error).message;
+    throw new UsageError(`${flag} ${path}: cannot read it (${why})`);
+  }
 }
 
 function pcapFormat(value: string): PcapFormat {

@@ -6,6 +6,7 @@
 
 import type { CaptureStats } from "../capture.ts";
 import type { PacketDecoder } from "../decode.ts";
+import { RingcapError } from "../errors.ts";
 import { type DescribeOptions, describePacket, formatTime } from "../format.ts";
 import { snaplenOrMax } from "../options.ts";
 import { linkTypeFor, PcapWriter } from "../pcap.ts";
@@ -88,4 +89,73 @@ export class StatusLine {
 /** tcpdump's closing lines; as there, "received by filter" includes what the kernel dropped. */
 export function captureSummary(captured: number, stats: CaptureStats): string {
   return `${captured} packets captured\n${stats.received + stats.drops} packets received by filter\n${stats.drops} packets dropped by kernel`;
+}
+
+/** EPIPE: the reader of a pipe has gone. */
+const EPIPE = 32;
+
+/**
+ * Whether `e` is a write to a pipe whose reader has gone (`ringcap capture -w - | head -c 100`):
+ * the capture then ends as tcpdump's does on SIGPIPE, with its summary and exit 0.
+ */
+export function isClosedPipe(e: unknown): boolean {
+  const x = e as { errno?: number; code?: string } | null;
+  return !!x && (x.errno === EPIPE || x.errno === -EPIPE || x.code === "EPIPE");
+}
+
+/**
+ * Why printed lines could not reach stdout, as the error to end the command with: null when
+ * they did, or when its reader has gone (EPIPE, not a failure); "disk_full" or "write_failed"
+ * otherwise (`ringcap capture > /full/disk/file`).
+ */
+export function stdoutFailure(io: CommandIO): RingcapError | null {
+  const reason = io.outClosed?.aborted ? (io.outClosed.reason as Error & { code?: string; errno?: number }) : null;
+  if (!reason || isClosedPipe(reason)) return null;
+  const full = reason.code === "ENOSPC" || reason.code === "EDQUOT";
+  return new RingcapError(full ? "disk_full" : "write_failed", `cannot write to stdout: ${reason.message ?? reason}`, {
+    errno: typeof reason.errno === "number" ? Math.abs(reason.errno) : undefined,
+    cause: reason,
+  });
+}
+
+/**
+ * Writes a -w file's buffered packets out on time: at least every `flushMs` (--flush-ms), or
+ * after every packet (`flushMs` 0: -U). A failed write is kept as `failure` (the writer has
+ * closed itself) and reported through `onFailure`, once.
+ */
+export class TimedFlush {
+  /** The first write error, if any. */
+  failure: unknown = null;
+  readonly #writer: PcapWriter;
+  readonly #timer: ReturnType<typeof setInterval> | null;
+  readonly #onFailure: (e: unknown) => void;
+
+  constructor(writer: PcapWriter, flushMs: number, onFailure: (e: unknown) => void) {
+    this.#writer = writer;
+    this.#onFailure = onFailure;
+    this.#timer = flushMs > 0 ? setInterval(() => this.flush(), flushMs) : null;
+  }
+
+  /** True with -U: the caller flushes after each packet. */
+  get everyPacket(): boolean {
+    return this.#timer === null;
+  }
+
+  /** Writes the buffer out now; false (the failure kept) if that failed. */
+  flush(): boolean {
+    if (this.failure) return false;
+    if (this.#writer.closed) return true;
+    try {
+      this.#writer.flush();
+      return true;
+    } catch (e) {
+      this.failure = e;
+      this.#onFailure(e);
+      return false;
+    }
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
 }

@@ -22,7 +22,18 @@ import {
   unconsumedSlot,
 } from "./capture_handler.ts";
 import type { CaptureOptions } from "./capture_options.ts";
-import { captureSummary, capturingLine, openOutput, PacketLines, showStatus, StatusLine, type Tally } from "./capture_output.ts";
+import {
+  captureSummary,
+  capturingLine,
+  isClosedPipe,
+  openOutput,
+  PacketLines,
+  showStatus,
+  StatusLine,
+  stdoutFailure,
+  type Tally,
+  TimedFlush,
+} from "./capture_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
 
 /**
@@ -35,6 +46,8 @@ const HOLD_MS = 250;
 const MAX_UNCONSUMED_BYTES = 64 << 20;
 /** How often the main thread merges what has waited long enough and looks at the shared count. */
 const POLL_MS = 50;
+/** How often the workers report (their counts for the status line and the summary). */
+const REPORT_MS = 500;
 
 /** Called for each merged packet; returns false to stop early. */
 export type EmitPacket = (bytes: Uint8Array, view: DataView, start: number, caplen: number, wireLength: number, sec: number, nsec: number) => boolean;
@@ -142,7 +155,8 @@ export function perWorkerPaths(path: string, workers: number): string[] {
 export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Promise<number> {
   const paths = o.perWorkerFiles ? perWorkerPaths(o.write!, o.workers) : undefined;
   const shared = sharedCounters(o.workers);
-  const pool = await openWorkers(o, shared, paths);
+  // A worker that cannot start (its file cannot be opened: disk full) ends the command with its own error.
+  const pool = await openWorkers(o, shared, paths).catch((e) => Promise.reject(unwrapWorkerFailure(e)));
   let writer: PcapWriter | null = null;
   try {
     if (o.write !== undefined && !paths) writer = openOutput(o.write, o, pool.info[0]?.arpType ?? 1);
@@ -150,7 +164,7 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
     await pool.close().catch(() => {});
     throw e;
   }
-  const stop = new RunStop(o.seconds);
+  const stop = new RunStop(o.seconds, io);
   const target = paths ? `writing to ${paths.join(", ")}` : o.write !== undefined ? `writing to ${o.write}` : "printing packets";
   io.err(capturingLine(o, target, ` with ${o.workers} workers (fanout ${o.fanout}, group ${pool.groupId})`));
 
@@ -159,7 +173,8 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
     failure ??= e;
     stop.stop();
   };
-  const output = new MergedOutput(o, writer, io, shared, fail);
+  const flusher = writer ? new TimedFlush(writer, o.flushMs, fail) : null;
+  const output = new MergedOutput(o, writer, flusher, io, shared, fail);
   const taken: number[] = new Array(o.workers).fill(0);
   pool.on("message", (m) => output.push(m.workerIndex, m.data as CaptureBatch));
   pool.on("report", (r) => {
@@ -167,7 +182,8 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
     if (r.final) output.end(r.workerIndex);
   });
   pool.done.catch(fail);
-  // Packets taken so far: merged here, or written by the workers themselves (as they report).
+  // Packets taken so far: merged here, or written by the workers themselves (what their files
+  // hold, as they report).
   const captured = (): Tally => (paths ? { packets: taken.reduce((a, b) => a + b, 0), bytes: pool.stats().total.bytes } : output.tally);
 
   await runUntilStopped(o, io, pool, stop, captured, () => {
@@ -182,11 +198,16 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
   } catch (e) {
     failure ??= e;
   }
+  flusher?.stop();
   output.finish();
   failure ??= output.failure;
   const s = pool.stats();
-  io.err(`${captureSummary(captured().packets, s.total)}\nper worker: ${s.perWorker.map((w) => w.packets).join("/")} packets seen`);
-  if (failure) throw unwrapWorkerFailure(failure);
+  // What the files hold (a failed write leaves a file at its last whole record), or what was printed.
+  const packets = writer ? writer.flushedPackets : captured().packets;
+  io.err(`${captureSummary(packets, s.total)}\nper worker: ${s.perWorker.map((w) => w.packets).join("/")} packets seen`);
+  failure ??= stdoutFailure(io);
+  // stdout's reader gone (-w - | head) ends the capture as tcpdump's SIGPIPE does: exit 0.
+  if (failure && !isClosedPipe(failure)) throw unwrapWorkerFailure(failure);
   return 0;
 }
 
@@ -199,6 +220,7 @@ function openWorkers(o: CaptureOptions, shared: Int32Array, paths: string[] | un
     format: o.format,
     snaplen: o.snaplen,
     maxUnconsumedBytes: MAX_UNCONSUMED_BYTES,
+    flushMs: o.flushMs,
   };
   return openFanout<CaptureWorkerData, CaptureWorkerReport>(o.iface, {
     worker: new URL("./capture_handler.ts", import.meta.url),
@@ -210,7 +232,8 @@ function openWorkers(o: CaptureOptions, shared: Int32Array, paths: string[] | un
     snaplen: o.snaplen,
     promisc: o.promisc,
     netns: o.netns,
-    reportIntervalMs: 500,
+    // A worker writing its own file flushes it when it reports, at the latest.
+    reportIntervalMs: paths && o.flushMs > 0 ? Math.min(REPORT_MS, o.flushMs) : REPORT_MS,
   });
 }
 
@@ -245,6 +268,7 @@ class MergedOutput {
   failure: unknown = null;
   readonly #merger: BatchMerger;
   readonly #writer: PcapWriter | null;
+  readonly #flusher: TimedFlush | null;
   readonly #lines: PacketLines;
   readonly #decoder = new PacketDecoder();
   readonly #out: string[] = [];
@@ -252,12 +276,20 @@ class MergedOutput {
   readonly #io: CommandIO;
   readonly #onFailure: (e: unknown) => void;
 
-  constructor(o: CaptureOptions, writer: PcapWriter | null, io: CommandIO, shared: Int32Array, onFailure: (e: unknown) => void) {
+  constructor(
+    o: CaptureOptions,
+    writer: PcapWriter | null,
+    flusher: TimedFlush | null,
+    io: CommandIO,
+    shared: Int32Array,
+    onFailure: (e: unknown) => void,
+  ) {
     this.#merger = new BatchMerger(o.workers, (w, bytes) => {
       Atomics.sub(shared, unconsumedSlot(w), bytes);
       Atomics.notify(shared, unconsumedSlot(w));
     });
     this.#writer = writer;
+    this.#flusher = flusher;
     this.#lines = new PacketLines(o.print);
     this.#count = o.count;
     this.#io = io;
@@ -275,6 +307,7 @@ class MergedOutput {
 
   /** Lets out what may go out now (everything when `final`). */
   drain(final: boolean): void {
+    this.failure ??= this.#flusher?.failure ?? null;
     if (this.failure) return;
     try {
       this.#merger.drain(final, this.#emit);
@@ -303,8 +336,11 @@ class MergedOutput {
     if (this.#count && this.tally.packets >= this.#count) return false;
     this.tally.packets++;
     this.tally.bytes += wireLength;
-    if (this.#writer) this.#writer.write(bytes.subarray(start, start + caplen), wireLength, sec, nsec);
-    else {
+    if (this.#writer) {
+      this.#writer.write(bytes.subarray(start, start + caplen), wireLength, sec, nsec);
+      // -U: out at once, as tcpdump -U.
+      if (this.#flusher?.everyPacket) this.#writer.flush();
+    } else {
       // The batch holds the frame as it was on the wire, any VLAN tag in place.
       const d = this.#decoder.decode(bytes, view, start, caplen);
       this.#out.push(this.#lines.line(d, bytes, start, caplen, wireLength, sec, nsec));

@@ -8,6 +8,7 @@
 import { DEFAULT_RING, type RingOptions } from "../capture.ts";
 import { type BpfProgram, compileFilter } from "../bpf/compile.ts";
 import { snaplenOrMax } from "../options.ts";
+import { FANOUT_DEFAULTS } from "../fanout/settings.ts";
 
 /** Thrown for wrong usage; the CLI prints it with a pointer to the command's help and exits 2. */
 export class UsageError extends Error {}
@@ -22,8 +23,13 @@ export interface FlagRange {
   fractions?: boolean;
 }
 
+/** Decimal digits, `_` between groups; a fraction only where a flag takes one. */
+const WHOLE = /^\d+(?:_\d+)*$/;
+const DECIMAL = /^\d+(?:_\d+)*(?:\.\d+(?:_\d+)*)?$/;
+
 /**
- * The number a flag gives (`_` may group digits: `1_000_000`), `fallback` when the flag is
+ * The number a flag gives: decimal digits only (`_` may group them: `1_000_000`; `0.5` where
+ * fractions are taken), never hex, an exponent, a sign or blanks. `fallback` when the flag is
  * absent (undefined without one: the library then applies its own default); anything else is
  * a UsageError naming the flag and the range.
  *
@@ -37,7 +43,7 @@ export function num(value: string | undefined, name: string, range: FlagRange): 
 export function num(value: string | undefined, name: string, range: FlagRange, fallback?: number): number | undefined {
   if (value === undefined) return fallback;
   const { min = 0, max = Number.MAX_SAFE_INTEGER, fractions = false } = range;
-  const n = value.trim() === "" ? NaN : Number(value.replaceAll("_", ""));
+  const n = (fractions ? DECIMAL : WHOLE).test(value) ? Number(value.replaceAll("_", "")) : NaN;
   if (!Number.isFinite(n) || (!fractions && !Number.isInteger(n)) || n < min || n > max) {
     const kind = fractions ? "a number" : "a whole number";
     throw new UsageError(`${name} must be ${kind} from ${min} to ${max}, got ${JSON.stringify(value)}`);
@@ -47,8 +53,8 @@ export function num(value: string | undefined, name: string, range: FlagRange, f
 
 /** `--seconds S`: at most a year. */
 export const SECONDS: FlagRange = { min: 0, max: 31_536_000 };
-/** `-G WORKERS`. */
-export const WORKERS: FlagRange = { min: 1, max: 1024 };
+/** `-G WORKERS`: as many as a fanout pool takes. */
+export const WORKERS: FlagRange = { min: 1, max: FANOUT_DEFAULTS.maxWorkers };
 
 /** `-B KiB` when absent: the library's default ring. */
 export const DEFAULT_RING_KIB = (DEFAULT_RING.blockSize * DEFAULT_RING.blockCount) / 1024;

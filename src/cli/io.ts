@@ -4,6 +4,7 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import { onStopSignals } from "../native/runtime.ts";
 
 /** Where a command writes: lines to stdout and stderr. Tests pass their own. */
@@ -12,16 +13,39 @@ export interface CommandIO {
   err: (line: string) => void;
   /** True when stderr is a terminal (live status lines may redraw in place). */
   errIsTty: boolean;
+  /**
+   * Aborted once nothing more can reach `out`: its reader has gone (`ringcap capture | head`,
+   * EPIPE) or writing failed (a full disk, EIO). The abort's reason is the error.
+   */
+  outClosed?: AbortSignal;
 }
 
 /**
- * The end of a run: Ctrl-C, SIGTERM, `--seconds S`, or the command itself (`stop()`).
+ * The signals that end a run cleanly, beside SIGINT and SIGTERM: SIGHUP (the terminal or ssh
+ * session closed) and SIGQUIT (Ctrl-\). As tcpdump does, SIGHUP is left alone when the process
+ * started with it ignored (`nohup ringcap ...`).
+ */
+const MORE_STOP_SIGNALS: ReadonlyArray<"SIGHUP" | "SIGQUIT"> = ignoredAtStart(1) ? ["SIGQUIT"] : ["SIGHUP", "SIGQUIT"];
+
+/** Whether signal `signo` was ignored when this process started (SigIgn in /proc/self/status). */
+function ignoredAtStart(signo: number): boolean {
+  try {
+    const mask = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << BigInt(signo - 1))) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The end of a run: Ctrl-C, SIGTERM, SIGHUP, SIGQUIT, `--seconds S`, stdout's reader going
+ * away (with `io`), or the command itself (`stop()`).
  * It listens from construction, so make it before printing "Ctrl-C to stop": a Ctrl-C right
  * after that line must end the run cleanly. `release()` stops listening (idempotent).
  *
  * @example
  * ```ts
- * const stop = new RunStop(seconds);
+ * const stop = new RunStop(seconds, io);
  * try {
  *   for await (const block of cap.blocks({ signal: stop.signal })) take(block);
  * } finally {
@@ -33,15 +57,25 @@ export class RunStop {
   readonly #controller = new AbortController();
   readonly #unlisten: () => void;
   readonly #deadline: ReturnType<typeof setTimeout> | null;
+  readonly #outClosed: AbortSignal | undefined;
+  readonly #stopNow = () => this.stop();
   /** Resolves once the run is to stop. */
   readonly stopped: Promise<void>;
 
-  /** `seconds`: stop after this long (0: only on a signal or `stop()`). */
-  constructor(seconds: number) {
+  /** `seconds`: stop after this long (0: only on a signal or `stop()`); `io`: stop when its `out` closes. */
+  constructor(seconds: number, io?: CommandIO) {
     const signal = this.#controller.signal;
     this.stopped = new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-    this.#unlisten = onStopSignals(() => this.stop());
-    this.#deadline = seconds > 0 ? setTimeout(() => this.stop(), seconds * 1000) : null;
+    const unlisten = onStopSignals(this.#stopNow);
+    for (const sig of MORE_STOP_SIGNALS) process.on(sig, this.#stopNow);
+    this.#unlisten = () => {
+      unlisten();
+      for (const sig of MORE_STOP_SIGNALS) process.off(sig, this.#stopNow);
+    };
+    this.#deadline = seconds > 0 ? setTimeout(this.#stopNow, seconds * 1000) : null;
+    this.#outClosed = io?.outClosed;
+    if (this.#outClosed?.aborted) this.stop();
+    else this.#outClosed?.addEventListener("abort", this.#stopNow, { once: true });
   }
 
   /** Aborted once the run is to stop. */
@@ -56,6 +90,7 @@ export class RunStop {
   /** Stops listening for signals and for the deadline; what happens after is the command's. */
   release(): void {
     this.#unlisten();
+    this.#outClosed?.removeEventListener("abort", this.#stopNow);
     if (this.#deadline) clearTimeout(this.#deadline);
   }
 }

@@ -16,11 +16,34 @@ import type { CommandIO } from "./io.ts";
 
 export type { CommandIO } from "./io.ts";
 
-const defaultIO: CommandIO = {
-  out: (line) => process.stdout.write(line + "\n"),
-  err: (line) => process.stderr.write(line + "\n"),
-  errIsTty: !!process.stderr.isTTY,
-};
+/**
+ * The process's own stdout and stderr. A write error on stdout (its reader gone: EPIPE; a full
+ * disk) closes it for the run (`outClosed`), and lines after that are dropped; an error on
+ * stderr (a terminal that has gone, after SIGHUP) is ignored: nothing more can be told there.
+ * Neither is ever an uncaught exception.
+ */
+function processIO(): CommandIO {
+  const closed = new AbortController();
+  process.stdout.on("error", (e: Error) => {
+    if (!closed.signal.aborted) closed.abort(e);
+  });
+  process.stderr.on("error", () => {});
+  const write = (stream: NodeJS.WriteStream, line: string) => {
+    try {
+      stream.write(line + "\n");
+    } catch (e) {
+      if (stream === process.stdout && !closed.signal.aborted) closed.abort(e);
+    }
+  };
+  return {
+    out: (line) => {
+      if (!closed.signal.aborted) write(process.stdout, line);
+    },
+    err: (line) => write(process.stderr, line),
+    errIsTty: !!process.stderr.isTTY,
+    outClosed: closed.signal,
+  };
+}
 
 const HELP = `usage: ringcap <command> [options]
 
@@ -31,29 +54,38 @@ commands:
   bench     run the benchmark in a namespace of its own (see BENCHMARKS.md)
   help      this text
 
-Run \`ringcap <command> --help\` for a command's options.`;
+Run \`ringcap <command> --help\` for a command's options.
+
+Exit codes: 0 ok, 1 failure, 2 usage or filter error, 3 no such interface, 4 no permission,
+5 interface down or gone, 6 file unwritable or disk full.`;
 
 const COMMANDS: Record<string, (args: string[], io: CommandIO) => Promise<number>> = { capture, flows, gen, bench };
 
 /**
- * Exit codes, documented in `ringcap help`: 1 other failure, 2 usage or filter syntax,
- * 3 no such interface, 4 no permission, 5 interface down, 6 file unwritable or disk full.
+ * Exit codes, documented in `ringcap help`: 1 other failure, 2 usage or filter syntax (and a
+ * ring larger than the memory allows), 3 no such interface, 4 no permission, 5 interface down
+ * (at the start, or gone down or away during the capture), 6 file unwritable or disk full.
  */
 export const EXIT = { failure: 1, usage: 2, noInterface: 3, permission: 4, interfaceDown: 5, file: 6 } as const;
 
-function exitCodeFor(e: RingcapError): number {
+/** The exit code of a RingcapError that ended a command. */
+export function exitCodeFor(e: RingcapError): number {
   switch (e.code) {
     case "filter_syntax":
     case "invalid_argument":
     case "bpf_text_invalid":
     case "filter_vlan_unsupported":
+    case "filter_too_large":
+    case "interface_name_invalid":
+    case "ring_exceeds_memory":
+    case "frame_too_large":
       return EXIT.usage;
     case "no_such_interface":
-    case "interface_name_invalid":
       return EXIT.noInterface;
     case "permission_denied":
       return EXIT.permission;
     case "interface_down":
+    case "network_down":
       return EXIT.interfaceDown;
     case "file_unwritable":
     case "disk_full":
@@ -65,7 +97,7 @@ function exitCodeFor(e: RingcapError): number {
 }
 
 /** Runs the CLI with `argv` (without the program name); resolves to the exit code. */
-export async function main(argv: string[], io: CommandIO = defaultIO): Promise<number> {
+export async function main(argv: string[], io: CommandIO = processIO()): Promise<number> {
   const [command, ...rest] = argv;
   if (!command) {
     // Usage errors go to stderr: stdout may be a pipe that expects packets.

@@ -1,0 +1,152 @@
+/**
+ * Running `ringcap` as a user runs it (`bun src/cli/main.ts ...` as a subprocess) and reading
+ * what it wrote: the CLI tests' shared helpers.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+export const BUN = process.execPath;
+export const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
+const MAGIC = [0x52, 0x43, 0x41, 0x50]; // "RCAP", before the u64 sequence number in every generated payload
+export const SUMMARY = /^(\d+) packets captured\n(\d+) packets received by filter\n(\d+) packets dropped by kernel$/m;
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  err: string;
+  raw: Buffer;
+}
+
+/** A process of ours: `started` settles once it says it is capturing (or once it has ended). */
+export class Proc {
+  readonly child: ChildProcess;
+  readonly started: Promise<void>;
+  readonly done: Promise<Finished>;
+  err = "";
+  /** Bytes seen on stdout so far. */
+  outBytes = 0;
+  /** Newlines seen on stdout so far. */
+  outLines = 0;
+  constructor(cmd: string, args: string[], ready = /Ctrl-C to stop|listening on/, maxMs = 60_000) {
+    this.child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    this.child.stdout!.on("data", (d: Buffer) => {
+      chunks.push(d);
+      this.outBytes += d.length;
+      for (const b of d) if (b === 10) this.outLines++;
+    });
+    // Reading ends early when the test closes stdout (closeStdout): that is no error.
+    this.child.stdout!.on("error", () => {});
+    let onReady = () => {};
+    this.started = new Promise((resolve) => (onReady = resolve));
+    this.child.stderr!.on("data", (d: Buffer) => {
+      this.err += d;
+      if (ready.test(this.err)) onReady();
+    });
+    // Every process is bounded: one still running after maxMs is killed (and its test fails).
+    const killer = setTimeout(() => this.child.kill("SIGKILL"), maxMs);
+    this.done = new Promise((resolve, reject) => {
+      this.child.on("error", reject);
+      this.child.on("close", (code, signal) => {
+        clearTimeout(killer);
+        onReady();
+        const raw = Buffer.concat(chunks);
+        resolve({ code, signal, out: raw.toString("utf8"), err: this.err, raw });
+      });
+    });
+  }
+  /** True until the process has ended. */
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+  stop(signal: NodeJS.Signals = "SIGINT"): Promise<Finished> {
+    if (this.running) this.child.kill(signal);
+    return this.done;
+  }
+  /** Closes our end of its stdout, as `| head` does once it has read enough. */
+  closeStdout(): void {
+    this.child.stdout!.destroy();
+  }
+}
+
+/** `ringcap ARGS` in a process of its own, killed after maxMs. */
+export function ringcap(args: string[], maxMs?: number): Proc {
+  return new Proc(BUN, [CLI, ...args], undefined, maxMs);
+}
+
+/** Waits until `cond()` holds, looking every 20 ms, for at most `maxMs`; returns whether it held. */
+export async function until(cond: () => boolean, maxMs: number): Promise<boolean> {
+  const end = performance.now() + maxMs;
+  while (!cond()) {
+    if (performance.now() > end) return false;
+    await Bun.sleep(20);
+  }
+  return true;
+}
+
+export function tool(cmd: string, args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 256 << 20, timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+export interface Frame {
+  caplen: number;
+  len: number;
+  data: Uint8Array;
+}
+
+/** Reads pcap (microsecond or nanosecond, little-endian) or pcapng (Enhanced Packet Blocks). */
+export function readFrames(path: string): Frame[] {
+  const buf = readFileSync(path);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const frames: Frame[] = [];
+  const magic = dv.getUint32(0, true);
+  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) {
+    for (let at = 24; at + 16 <= buf.length;) {
+      const caplen = dv.getUint32(at + 8, true);
+      frames.push({ caplen, len: dv.getUint32(at + 12, true), data: buf.subarray(at + 16, at + 16 + caplen) });
+      at += 16 + caplen;
+    }
+    return frames;
+  }
+  if (magic !== 0x0a0d0d0a) throw new Error(`${path}: not a pcap or pcapng file (magic 0x${magic.toString(16)})`);
+  for (let at = 0; at + 12 <= buf.length;) {
+    const type = dv.getUint32(at, true);
+    const total = dv.getUint32(at + 4, true);
+    if (type === 6) {
+      const caplen = dv.getUint32(at + 20, true);
+      frames.push({ caplen, len: dv.getUint32(at + 24, true), data: buf.subarray(at + 28, at + 28 + caplen) });
+    }
+    at += total;
+  }
+  return frames;
+}
+
+/** The generator's sequence number in a frame, or -1 for a frame that is not ours. */
+export function seqOf(data: Uint8Array): number {
+  for (let i = 14; i + 12 <= data.length; i++) {
+    if (data[i] === MAGIC[0] && data[i + 1] === MAGIC[1] && data[i + 2] === MAGIC[2] && data[i + 3] === MAGIC[3]) {
+      const dv = new DataView(data.buffer, data.byteOffset + i + 4, 8);
+      return dv.getUint32(0) * 0x1_0000_0000 + dv.getUint32(4);
+    }
+  }
+  return -1;
+}
+
+export function seqs(path: string): number[] {
+  return readFrames(path).map((f) => seqOf(f.data));
+}
+
+export function summary(err: string): { captured: number; received: number; dropped: number } {
+  const m = SUMMARY.exec(err);
+  if (!m) throw new Error(`no summary in: ${err}`);
+  return { captured: Number(m[1]), received: Number(m[2]), dropped: Number(m[3]) };
+}
+
+/** How tcpdump reads a file: its exit code, packet lines, and whether it found a record cut short. */
+export function tcpdumpRead(path: string): { code: number | null; packets: number; truncated: boolean } {
+  const t = tool("tcpdump", ["-r", path, "-n"]);
+  const lines = t.out.trimEnd();
+  return { code: t.code, packets: lines === "" ? 0 : lines.split("\n").length, truncated: /truncated/.test(t.err) };
+}
