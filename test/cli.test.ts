@@ -455,6 +455,22 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     expect(help.out).toContain(`1 to ${FANOUT_DEFAULTS.maxWorkers}`);
   });
 
+  // The library refuses the ring before it opens anything; the interface and the namespace do
+  // not exist either, so nothing could be allocated even if it did not.
+  const availableKiB = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
+  const tooLargeKiB = Math.min(16 * 1024 * 1024, availableKiB);
+  test.skipIf(tooLargeKiB * 2 <= availableKiB)("a ring larger than half of MemAvailable (-B) exits 2 with the numbers and the -B hint, one ring and -G 2", async () => {
+    const results = await Promise.all([[], ["-G", "2"]].map((workers) =>
+      ringcap(["capture", "-i", "nosuch0", "--netns", "ringcap-nosuch-ns", "-B", String(tooLargeKiB), ...workers, "--seconds", "5"], 20_000).done
+    ));
+    for (const r of results) {
+      expect({ code: r.code, trace: r.err.includes("    at ") }).toEqual({ code: 2, trace: false });
+      expect(r.err).toContain("is more than the limit of");
+      expect(r.err).toContain("MemAvailable");
+      expect(r.err).toContain("give a smaller -B KiB");
+    }
+  });
+
   test("-F and --bpf with a missing file or a directory exit 2 naming the path, without a stack trace", async () => {
     const cases: Array<[string, string, string]> = [
       ["-F", join(dir, "no-such-filter"), "no such file"],

@@ -96,6 +96,11 @@ export function exitCodeFor(e: RingcapError): number {
   }
 }
 
+/** What a library error means on the command line, where its options are flags. */
+const CLI_HINTS: Readonly<Record<string, string>> = {
+  ring_exceeds_memory: " (on the command line: give a smaller -B KiB; with -G it is per worker)",
+};
+
 /** Runs the CLI with `argv` (without the program name); resolves to the exit code. */
 export async function main(argv: string[], io: CommandIO = processIO()): Promise<number> {
   const [command, ...rest] = argv;
@@ -121,7 +126,7 @@ export async function main(argv: string[], io: CommandIO = processIO()): Promise
       return EXIT.usage;
     }
     if (e instanceof RingcapError) {
-      io.err(`ringcap ${command}: ${e.message}`);
+      io.err(`ringcap ${command}: ${e.message}${CLI_HINTS[e.code] ?? ""}`);
       return exitCodeFor(e);
     }
     throw e;
