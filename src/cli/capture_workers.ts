@@ -48,6 +48,11 @@ const MAX_UNCONSUMED_BYTES = 64 << 20;
 const POLL_MS = 50;
 /** How often the workers report (their counts for the status line and the summary). */
 const REPORT_MS = 500;
+/**
+ * The most often a worker writing its own file reports (and so flushes, when no block comes):
+ * with packets coming, onBlock flushes on time whatever --flush-ms is.
+ */
+const MIN_REPORT_MS = 100;
 
 /** Called for each merged packet; returns false to stop early. */
 export type EmitPacket = (bytes: Uint8Array, view: DataView, start: number, caplen: number, wireLength: number, sec: number, nsec: number) => boolean;
@@ -233,7 +238,7 @@ function openWorkers(o: CaptureOptions, shared: Int32Array, paths: string[] | un
     promisc: o.promisc,
     netns: o.netns,
     // A worker writing its own file flushes it when it reports, at the latest.
-    reportIntervalMs: paths && o.flushMs > 0 ? Math.min(REPORT_MS, o.flushMs) : REPORT_MS,
+    reportIntervalMs: paths && o.flushMs > 0 ? Math.max(MIN_REPORT_MS, Math.min(REPORT_MS, o.flushMs)) : REPORT_MS,
   });
 }
 
