@@ -84,6 +84,24 @@ describe.skipIf(!privileged())("ringcap flows with more flows than --max-flows (
   });
   afterAll(() => bench?.destroy());
 
+  test("stdout's reader going away (| head -n 1) ends flows at once, exit 0, no stack trace: one ring and -G 2", async () => {
+    for (const flags of [[], ["-G", "2"]]) {
+      const started = performance.now();
+      const child = spawn(BUN, [CLI, "flows", ...on, ...flags, "--json", "--interval", "0.2", "--seconds", "30"], { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      child.stderr.on("data", (d) => (err += d));
+      const killer = setTimeout(() => child.kill("SIGKILL"), 25_000);
+      // Read the first line, then go away as `head -n 1` does.
+      await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+      child.stdout.destroy();
+      const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+      clearTimeout(killer);
+      expect({ flags, code, trace: /\n\s+at /.test(err), epipe: /EPIPE|broken pipe/i.test(err) }).toEqual({ flags, code: 0, trace: false, epipe: false });
+      // Ended by its reader going, long before --seconds 30.
+      expect(performance.now() - started).toBeLessThan(15_000);
+    }
+  }, 60_000);
+
   /** Runs flows with `flags` while the generator sends `count` frames over `flows` flows; its JSON lines, stderr, exit code. */
   async function flowsWhile(flags: string[], count: number, flows: number) {
     const proc = ringcap(["flows", ...on, ...flags, "--json", "--seconds", "3", "--interval", "0.5"]);

@@ -28,7 +28,7 @@ async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
   using cap: Capture = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, ring: o.ring });
   const table = new FlowTable({ maxFlows: o.maxFlows });
   const print = flowsPrinter(io, o);
-  const stop = new RunStop(o.seconds);
+  const stop = new RunStop(o.seconds, io);
   let lastAt = performance.now();
   const report = () => {
     const now = performance.now();

@@ -39,7 +39,7 @@ export async function flowsWithWorkers(o: FlowsOptions, io: CommandIO): Promise<
       top: top.slice(0, o.top),
     });
   };
-  const stop = new RunStop(o.seconds);
+  const stop = new RunStop(o.seconds, io);
   pool.done.catch(() => stop.stop());
   // Printed just after the workers' reports of each interval have come in.
   const ticker = setInterval(print, o.intervalMs);
