@@ -128,7 +128,47 @@ export class PacketView {
     if ((this.status & TP_STATUS.vlan_tpid_valid) === 0) return 0x8100;
     return this.#check().getUint16(this.#hdr + TPACKET3_HDR.vlan_tpid, true);
   }
-  /** The captured bytes as a view into the ring (allocates the view object, not the bytes). */
+  /**
+   * The ring offset of bytes `[at, at + size)` of the frame, after checking they were captured.
+   * A RangeError names the offset and caplen: a reader never reads past the frame.
+   */
+  #frameOffset(at: number, size: number): number {
+    const view = this.#check();
+    const hdr = this.#hdr;
+    const caplen = view.getUint32(hdr + TPACKET3_HDR.snaplen, true);
+    if (!(at >= 0 && at + size <= caplen && Number.isInteger(at))) {
+      throw new RangeError(`packet offset ${at} (${size} bytes) is outside the ${caplen} captured bytes`);
+    }
+    return hdr + view.getUint16(hdr + TPACKET3_HDR.mac, true) + at;
+  }
+  /**
+   * The byte at `at` of the frame (0 is the first byte of the Ethernet destination). Reads the
+   * ring without allocating; a RangeError past `caplen`.
+   *
+   * @example
+   * ```ts
+   * for (const p of block) if (p.caplen >= 34 && p.getUint16(12) === 0x0800) sources.add(p.getUint32(26));
+   * ```
+   */
+  getUint8(at: number): number {
+    return this.#owner.view.getUint8(this.#frameOffset(at, 1));
+  }
+  /** The 16-bit number at `at` of the frame, network byte order unless `littleEndian`. No allocation. */
+  getUint16(at: number, littleEndian = false): number {
+    return this.#owner.view.getUint16(this.#frameOffset(at, 2), littleEndian);
+  }
+  /** The 32-bit number at `at` of the frame, network byte order unless `littleEndian`. No allocation. */
+  getUint32(at: number, littleEndian = false): number {
+    return this.#owner.view.getUint32(this.#frameOffset(at, 4), littleEndian);
+  }
+  /** The 64-bit number at `at` of the frame, network byte order unless `littleEndian` (a BigInt). */
+  getBigUint64(at: number, littleEndian = false): bigint {
+    return this.#owner.view.getBigUint64(this.#frameOffset(at, 8), littleEndian);
+  }
+  /**
+   * The captured bytes as a view into the ring. Allocates a Uint8Array object per call (not the
+   * bytes): in a per-packet loop prefer the readers (`getUint8`, `getUint16`, ...) or `decode()`.
+   */
   get bytes(): Uint8Array {
     const start = this.offset;
     return this.#owner.bytes.subarray(start, start + this.caplen);
