@@ -62,7 +62,7 @@ let packets = 0;
 for await (const block of cap.blocks({ signal })) {
   for (const p of block) {
     if ((maxBytes > 0 && writer!.bytesWritten >= maxBytes) || (maxMs > 0 && performance.now() - openedAt >= maxMs)) rotate();
-    writer!.write(p.vlanValid ? p.withVlanTag() : p.bytes, p.length + (p.vlanValid ? 4 : 0), p.sec, p.nsec);
+    writer!.writePacket(p); // a stripped VLAN tag put back, as it was on the wire
     packets++;
   }
 }

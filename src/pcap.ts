@@ -8,6 +8,7 @@
 import { closeSync, fstatSync, ftruncateSync, lstatSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { ClosedError, RingcapError } from "./errors.ts";
 import { intOption, MAX_SNAPLEN } from "./options.ts";
+import { type PacketView, VLAN_TAG_BYTES } from "./packet.ts";
 
 /** The file format: classic pcap with nanosecond timestamps, or pcapng. */
 export type PcapFormat = "pcap" | "pcapng";
@@ -18,16 +19,10 @@ export type PcapFormat = "pcap" | "pcapng";
  * on ARPHRD_NONE (tun).
  */
 export function linkTypeFor(arpType: number): number {
-  switch (arpType) {
-    case 1: // ARPHRD_ETHER
-    case 772: // ARPHRD_LOOPBACK
-      return LINKTYPE_ETHERNET;
-    case 0xfffe: // ARPHRD_NONE
-      return LINKTYPE_RAW;
-    default:
-      return LINKTYPE_ETHERNET;
-  }
+  return arpType === ARPHRD_NONE ? LINKTYPE_RAW : LINKTYPE_ETHERNET;
 }
+
+const ARPHRD_NONE = 0xfffe;
 
 const LINKTYPE_ETHERNET = 1;
 const LINKTYPE_RAW = 101;
@@ -75,7 +70,7 @@ const _sleeper = new Int32Array(new SharedArrayBuffer(4));
  * using cap = openCapture("eth0");
  * using out = PcapWriter.open("eth0.pcapng", { ifName: "eth0" });
  * for await (const block of cap.blocks()) {
- *   for (const p of block) out.write(p.bytes, p.length, p.sec, p.nsec);
+ *   for (const p of block) out.writePacket(p);
  *   if (out.packets >= 1000) break;
  * }
  * ```
@@ -91,9 +86,6 @@ export class PcapWriter {
   #closed = false;
   #buf = new Uint8Array(BUFFER_BYTES);
   #dv = new DataView(this.#buf.buffer);
-  /** A record's header, for a record too large for the buffer. */
-  #head = new Uint8Array(EPB_HEADER_BYTES);
-  #headDv = new DataView(this.#head.buffer);
   #used = 0;
   #packets = 0;
   #bytes = 0;
@@ -192,67 +184,98 @@ export class PcapWriter {
    * Data beyond `snaplen` is dropped from the record, as a capture would.
    */
   write(data: Uint8Array, wireLength: number, sec: number, nsec: number): void {
+    const captured = this.#checkRecord(data.length, wireLength, sec, nsec);
+    const bytes = data.length === captured ? data : data.subarray(0, captured);
+    const total = this.#recordBytes(captured);
+    if (total > this.#buf.length) {
+      this.#writeLarge(bytes, wireLength, sec, nsec);
+      return;
+    }
+    this.#reserve(total);
+    this.#buf.set(bytes, this.#recordHeader(this.#used, total, captured, wireLength, sec, nsec));
+    this.#endRecord(total, captured);
+  }
+
+  /**
+   * Adds a captured packet straight from the ring, with a VLAN tag the kernel stripped put back
+   * and its wire length counting the tag (`p.wireLength`): one copy, no allocation.
+   *
+   * @example
+   * ```ts
+   * for (const p of block) out.writePacket(p);
+   * ```
+   */
+  writePacket(p: PacketView): void {
+    const length = p.caplen + (p.vlanValid ? VLAN_TAG_BYTES : 0);
+    const total = this.#recordBytes(length);
+    // Cut by snaplen, or larger than the buffer: the general path.
+    if (length > this.snaplen || total > this.#buf.length) {
+      this.write(p.withVlanTag(), p.wireLength, p.sec, p.nsec);
+      return;
+    }
+    this.#checkRecord(length, p.wireLength, p.sec, p.nsec);
+    this.#reserve(total);
+    p.copyWithVlanTag(this.#buf, this.#recordHeader(this.#used, total, length, p.wireLength, p.sec, p.nsec));
+    this.#endRecord(total, length);
+  }
+
+  /** Checks a record's lengths and time; returns the bytes it keeps (at most `snaplen`). */
+  #checkRecord(length: number, wireLength: number, sec: number, nsec: number): number {
     if (this.#closed) throw new ClosedError("PcapWriter");
-    const captured = Math.min(data.length, this.snaplen);
+    const captured = Math.min(length, this.snaplen);
     if (!(wireLength >= captured && wireLength <= 0xffffffff && Number.isInteger(wireLength))) {
       throw new RingcapError("invalid_argument", `wireLength must be an integer from the captured length ${captured} to 2^32-1, got ${wireLength}`);
     }
     if (!(sec >= 0 && sec <= 0xffffffff && Number.isInteger(sec) && nsec >= 0 && nsec < 1e9 && Number.isInteger(nsec))) {
       throw new RingcapError("invalid_argument", `time must be whole seconds (0 to 2^32-1) and nanoseconds (0 to 999999999), got ${sec}, ${nsec}`);
     }
-    const bytes = data.length === captured ? data : data.subarray(0, captured);
+    return captured;
+  }
+
+  /** The size of a record of `captured` bytes, headers and padding included. */
+  #recordBytes(captured: number): number {
+    return this.format === "pcap" ? PCAP_RECORD_HEADER_BYTES + captured : EPB_FIXED_BYTES + ((captured + 3) & ~3);
+  }
+
+  /** Writes a record's header into the buffer at `at`; returns where its data goes. */
+  #recordHeader(at: number, total: number, captured: number, wireLength: number, sec: number, nsec: number): number {
+    const dv = this.#dv;
     if (this.format === "pcap") {
-      const total = PCAP_RECORD_HEADER_BYTES + captured;
-      const large = total > this.#buf.length;
-      if (!large) this.#reserve(total);
-      const dv = large ? this.#headDv : this.#dv;
-      const at = large ? 0 : this.#used;
       dv.setUint32(at, sec, true);
       dv.setUint32(at + 4, nsec, true);
       dv.setUint32(at + 8, captured, true);
       dv.setUint32(at + 12, wireLength, true);
-      if (large) {
-        this.#writeLarge(PCAP_RECORD_HEADER_BYTES, bytes, total, 0);
-        return;
-      }
-      this.#buf.set(bytes, at + PCAP_RECORD_HEADER_BYTES);
-      this.#used += total;
-      this.#bytes += total;
-    } else {
-      const padded = (captured + 3) & ~3;
-      const total = EPB_FIXED_BYTES + padded;
-      // 64-bit nanoseconds since the epoch, split into 32-bit halves without BigInt:
-      // each partial product stays below 2^53.
-      const secLow = sec % 65536;
-      const secHigh = (sec - secLow) / 65536;
-      const upper = secHigh * 1e9; // to be scaled by 2^16
-      const lower = secLow * 1e9 + nsec;
-      const upperLow = upper % 65536;
-      const mid = upperLow * 65536 + lower;
-      const tsLow = mid % TWO_32;
-      const tsHigh = (upper - upperLow) / 65536 + (mid - tsLow) / TWO_32;
-      const large = total > this.#buf.length;
-      if (!large) this.#reserve(total);
-      const dv = large ? this.#headDv : this.#dv;
-      const at = large ? 0 : this.#used;
-      dv.setUint32(at, PCAPNG_EPB, true);
-      dv.setUint32(at + 4, total, true);
-      dv.setUint32(at + 8, 0, true);
-      dv.setUint32(at + 12, tsHigh, true);
-      dv.setUint32(at + 16, tsLow, true);
-      dv.setUint32(at + 20, captured, true);
-      dv.setUint32(at + 24, wireLength, true);
-      if (large) {
-        this.#writeLarge(EPB_HEADER_BYTES, bytes, total, padded - captured);
-        return;
-      }
-      this.#buf.set(bytes, at + EPB_HEADER_BYTES);
-      const end = at + EPB_HEADER_BYTES + captured;
-      for (let i = captured; i < padded; i++) this.#buf[end + i - captured] = 0;
-      dv.setUint32(at + total - 4, total, true);
-      this.#used += total;
-      this.#bytes += total;
+      return at + PCAP_RECORD_HEADER_BYTES;
     }
+    // 64-bit nanoseconds since the epoch, split into 32-bit halves without BigInt:
+    // each partial product stays below 2^53.
+    const secLow = sec % 65536;
+    const secHigh = (sec - secLow) / 65536;
+    const upper = secHigh * 1e9; // to be scaled by 2^16
+    const lower = secLow * 1e9 + nsec;
+    const upperLow = upper % 65536;
+    const mid = upperLow * 65536 + lower;
+    const tsLow = mid % TWO_32;
+    const tsHigh = (upper - upperLow) / 65536 + (mid - tsLow) / TWO_32;
+    dv.setUint32(at, PCAPNG_EPB, true);
+    dv.setUint32(at + 4, total, true);
+    dv.setUint32(at + 8, 0, true);
+    dv.setUint32(at + 12, tsHigh, true);
+    dv.setUint32(at + 16, tsLow, true);
+    dv.setUint32(at + 20, captured, true);
+    dv.setUint32(at + 24, wireLength, true);
+    return at + EPB_HEADER_BYTES;
+  }
+
+  /** Completes the record of `total` bytes whose data was just put at the buffer's end. */
+  #endRecord(total: number, captured: number): void {
+    if (this.format === "pcapng") {
+      const at = this.#used;
+      this.#buf.fill(0, at + EPB_HEADER_BYTES + captured, at + total - 4);
+      this.#dv.setUint32(at + total - 4, total, true);
+    }
+    this.#used += total;
+    this.#bytes += total;
     this.#packets++;
     this.#bufferedPackets++;
   }
@@ -338,16 +361,19 @@ export class PcapWriter {
   }
 
   /**
-   * A record larger than the buffer, its header already in #head (`headBytes` of it): the
-   * buffer goes out first, then the record in three writes (header, data, trailer: `pad` zero
-   * bytes and, in pcapng, the length again). A failure part-way cuts the file back to before
-   * the record.
+   * A record larger than the buffer: the buffer goes out first, then the record in three
+   * writes (its header, built at the buffer's start; the data; the trailer: padding and, in
+   * pcapng, the length again). A failure part-way cuts the file back to before the record.
    */
-  #writeLarge(headBytes: number, bytes: Uint8Array, total: number, pad: number): void {
+  #writeLarge(bytes: Uint8Array, wireLength: number, sec: number, nsec: number): void {
     this.#flushBuffer();
+    const captured = bytes.length;
+    const total = this.#recordBytes(captured);
+    const headBytes = this.#recordHeader(0, total, captured, wireLength, sec, nsec);
+    const pad = this.format === "pcapng" ? total - EPB_HEADER_BYTES - captured - 4 : 0;
     const tail = new Uint8Array(this.format === "pcapng" ? pad + 4 : 0);
     if (this.format === "pcapng") new DataView(tail.buffer).setUint32(pad, total, true);
-    for (const part of [this.#head.subarray(0, headBytes), bytes, tail]) {
+    for (const part of [this.#buf.subarray(0, headBytes), bytes, tail]) {
       const failure = this.#writeAll(part);
       // Nothing of this record counts (the buffer is empty): the file is cut back to before it.
       if (failure) this.#fail(failure, 0);
@@ -404,8 +430,6 @@ export class PcapWriter {
       at += size;
       whole++;
     }
-    // A buffer holding the file header (open) has no records: nothing of it counts.
-    if (this.#fileBytes === 0) at = 0;
     this.#filePackets += whole;
     this.#fileBytes += at;
     if (this.#ownsFd) {

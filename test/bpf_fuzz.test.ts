@@ -20,6 +20,7 @@ import {
   programText,
 } from "../src/bpf/program.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
+import { prng } from "./_prng.ts";
 
 /** The one seed of every run. */
 const SEED = 0x1b9f_5eed;
@@ -30,19 +31,8 @@ const HOSTILE_VALUES = 400;
 /** Accepted programs attached to a capture (and as many as fanout cbpf programs). */
 const ATTACHED = 40;
 
-/** mulberry32: small, fast, and the same on every runtime. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-const random = rng(SEED);
+const random = prng(SEED);
 const int = (n: number) => Math.floor(random() * n);
 const pick = <T>(items: readonly T[]): T => items[int(items.length)];
 

@@ -17,6 +17,7 @@ import * as poolModule from "../src/fanout/pool.ts";
 import { poolSettings } from "../src/fanout/settings.ts";
 import { RingcapError } from "../src/errors.ts";
 import type { CommandIO } from "../src/cli/main.ts";
+import { prng } from "./_prng.ts";
 
 // The real modules' exports, taken before mocking: a module's namespace object follows the mock.
 const realCapture = { ...captureModule };
@@ -26,17 +27,6 @@ const realPool = { ...poolModule };
 const SEED = 0x5eed_0a11;
 const VECTORS = 300;
 
-/** mulberry32: a small PRNG whose sequence a seed fixes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const hostInterfaces = new Set(existsSync("/sys/class/net") ? readdirSync("/sys/class/net") : []);
 const netnsExists = (name: string) => name.includes("/") || name === "" || name === "." || name === ".." || existsSync(join("/run/netns", name));

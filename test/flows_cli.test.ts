@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../src/flows.ts";
 import { parseFlowsArgs } from "../src/cli/flows_options.ts";
+import { EXIT } from "../src/cli/main.ts";
 import { flowsPrinter, type FlowsSnapshot } from "../src/cli/flows_output.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { BUN, CLI, runGen } from "./_traffic.ts";
@@ -171,6 +172,7 @@ describe.skipIf(!privileged())("ringcap flows when the interface goes down or aw
     expect(r).not.toBeNull();
     codes[name] = r!.code;
     expect(r!.code).not.toBe(0);
+    expect(r!.code).toBe(EXIT.interfaceDown);
     expect(r!.err).toContain("network down (ENETDOWN: network is down): the interface went down or away while capturing");
     expect(r!.err).not.toContain("    at ");
   });
@@ -178,5 +180,6 @@ describe.skipIf(!privileged())("ringcap flows when the interface goes down or aw
   test("every case ends with the same exit code (the one of network_down), workers or not", () => {
     expect(Object.keys(codes).length).toBe(cases.length);
     expect(new Set(Object.values(codes)).size).toBe(1);
+    expect(Object.values(codes)[0]).toBe(EXIT.interfaceDown);
   });
 });

@@ -62,3 +62,39 @@ test("a reader used after its block was released throws instead of reading the r
   block.release();
   expect(() => p.getUint16(12)).toThrow(/released/);
 });
+
+test("PcapWriter.writePacket writes what write(p.withVlanTag(), p.wireLength, ...) writes, without the copy: pcap and pcapng, tagged or not, cut by snaplen", async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const { PcapWriter } = await import("../src/pcap.ts");
+  const { TP_STATUS } = await import("../src/native/abi.ts");
+  const dir = mkdtempSync(join(tmpdir(), "ringcap-writepacket-"));
+  try {
+    for (const tagged of [false, true]) {
+      const { owner, block } = ringWithFrame(FRAME);
+      if (tagged) {
+        owner.view.setUint32(64 + TPACKET3_HDR.status, TP_STATUS.vlan_valid, true);
+        owner.view.setUint32(64 + TPACKET3_HDR.vlan_tci, 0x2064, true);
+      }
+      owner.view.setUint32(64 + TPACKET3_HDR.sec, 1_700_000_000, true);
+      owner.view.setUint32(64 + TPACKET3_HDR.nsec, 123_456_789, true);
+      const [p] = [...block];
+      for (const format of ["pcap", "pcapng"] as const) {
+        for (const snaplen of [65535, 20]) {
+          const a = join(dir, `a.${format}`);
+          const b = join(dir, `b.${format}`);
+          const wa = PcapWriter.open(a, { format, snaplen });
+          wa.writePacket(p);
+          wa.close();
+          const wb = PcapWriter.open(b, { format, snaplen });
+          wb.write(p.withVlanTag(), p.wireLength, p.sec, p.nsec);
+          wb.close();
+          expect({ tagged, format, snaplen, same: Buffer.compare(readFileSync(a), readFileSync(b)) }).toEqual({ tagged, format, snaplen, same: 0 });
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -22,7 +22,8 @@ const Generator = struct {
     fd: i32,
     cfg: abi.GenConfig,
     frames: []align(4096) u8,
-    frame_len: u32,
+    /// The frames' layout, worked out once from `cfg` when the generator opened.
+    layout: Layout,
     batch: u32,
     seq_next: u64,
     sent_total: u64,
@@ -204,7 +205,7 @@ pub fn open(cfg: *const abi.GenConfig, info: *abi.GenInfo) Error!void {
         .fd = -1,
         .cfg = cfg.*,
         .frames = &.{},
-        .frame_len = l.frame_len,
+        .layout = l,
         .batch = batch,
         .seq_next = cfg.seq_start,
         .sent_total = 0,
@@ -249,7 +250,7 @@ fn openSocket(g: *Generator, name: [:0]const u8, l: Layout, info: *abi.GenInfo, 
 /// returns after `max_ms` at the latest. `out.sent` counts frames the kernel accepted.
 pub fn send(handle: u32, count: u64, max_ms: u32, out: *abi.GenResult) Error!void {
     const g = try table.get(handle);
-    const l = try layoutFor(&g.cfg);
+    const l = g.layout;
     const call_start = sys.monotonicNs();
     if (g.start_ns == 0) g.start_ns = call_start;
     const deadline = call_start + @as(u64, max_ms) * std.time.ns_per_ms;

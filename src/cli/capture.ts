@@ -7,7 +7,7 @@
 
 import { type Capture, type CaptureStats, openCapture } from "../capture.ts";
 import { programText } from "../bpf/program.ts";
-import { type Block, type PacketView, VLAN_TAG_BYTES } from "../packet.ts";
+import type { Block } from "../packet.ts";
 import type { PcapWriter } from "../pcap.ts";
 import { CAPTURE_HELP, type CaptureOptions, parseCaptureArgs } from "./capture_options.ts";
 import {
@@ -129,8 +129,6 @@ class PacketSink {
   readonly #lines: PacketLines;
   readonly #io: CommandIO;
   readonly #out: string[] = [];
-  /** A tagged frame as it was on the wire, reused; grown for a frame longer than any before. */
-  #frame: Uint8Array;
 
   constructor(cap: Capture, writer: PcapWriter | null, flusher: TimedFlush | null, o: CaptureOptions, io: CommandIO) {
     this.limit = o.count || Infinity;
@@ -139,7 +137,6 @@ class PacketSink {
     this.#flusher = flusher;
     this.#lines = new PacketLines(o.print);
     this.#io = io;
-    this.#frame = new Uint8Array(cap.info.frameSize);
   }
 
   get full(): boolean {
@@ -164,22 +161,14 @@ class PacketSink {
       const wire = p.wireLength;
       this.tally.packets++;
       this.tally.bytes += wire;
-      if (this.#writer) this.#write(this.#writer, p, wire);
+      if (this.#writer) this.#writer.writePacket(p);
       else this.#out.push(this.#lines.line(p.decode(), this.#ring, p.offset, p.caplen, wire, p.sec, p.nsec));
     }
+    // -U: out as soon as taken, as tcpdump -U (a block's packets reach us together).
+    if (this.#writer && this.#flusher?.everyPacket) this.#writer.flush();
     if (this.#out.length) {
       this.#io.out(this.#out.join("\n"));
       this.#out.length = 0;
     }
-  }
-
-  #write(writer: PcapWriter, p: PacketView, wire: number): void {
-    if (!p.vlanValid) writer.write(p.bytes, wire, p.sec, p.nsec);
-    else {
-      if (this.#frame.length < p.caplen + VLAN_TAG_BYTES) this.#frame = new Uint8Array(p.caplen + VLAN_TAG_BYTES);
-      writer.write(this.#frame.subarray(0, p.copyWithVlanTag(this.#frame)), wire, p.sec, p.nsec);
-    }
-    // -U: out at once, as tcpdump -U.
-    if (this.#flusher?.everyPacket) writer.flush();
   }
 }

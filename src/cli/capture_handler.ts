@@ -85,8 +85,6 @@ export function createHandler(ctx: FanoutHandlerContext<CaptureWorkerData>) {
       linkType: linkTypeFor(ctx.capture.info.arpType),
     })
     : null;
-  // One frame as it was on the wire (files), reused; grown for a frame longer than any before.
-  let frame = new Uint8Array(ctx.capture.info.frameSize);
   // The worker's loop has no timers: the file is flushed from onBlock and report, when due.
   let flushAt = performance.now() + data.flushMs;
 
@@ -121,11 +119,7 @@ export function createHandler(ctx: FanoutHandlerContext<CaptureWorkerData>) {
   function writeFiles(block: Block): void {
     for (const p of block) {
       if (!reserve()) return;
-      if (frame.length < p.caplen + VLAN_TAG_BYTES) frame = new Uint8Array(p.caplen + VLAN_TAG_BYTES);
-      writer!.write(frame.subarray(0, p.copyWithVlanTag(frame)), p.wireLength, p.sec, p.nsec);
-      // -U: out at once, as tcpdump -U.
-      if (data.flushMs === 0) writer!.flush();
-      taken++;
+      writer!.writePacket(p);
     }
     flushIfDue();
   }

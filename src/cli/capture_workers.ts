@@ -9,7 +9,6 @@
 
 import { type FanoutPool, openFanout } from "../fanout/pool.ts";
 import { PacketDecoder } from "../decode.ts";
-import { RingcapError } from "../errors.ts";
 import type { PcapWriter } from "../pcap.ts";
 import {
   type CaptureBatch,
@@ -34,7 +33,7 @@ import {
   type Tally,
   TimedFlush,
 } from "./capture_output.ts";
-import { type CommandIO, RunStop } from "./io.ts";
+import { type CommandIO, RunStop, unwrapWorkerFailure } from "./io.ts";
 
 /**
  * How long a packet may wait for the other workers before it is merged anyway. A worker hands
@@ -161,7 +160,7 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
   const paths = o.perWorkerFiles ? perWorkerPaths(o.write!, o.workers) : undefined;
   const shared = sharedCounters(o.workers);
   // A worker that cannot start (its file cannot be opened: disk full) ends the command with its own error.
-  const pool = await openWorkers(o, shared, paths).catch((e) => Promise.reject(unwrapWorkerFailure(e)));
+  const pool = await openWorkers(o, shared, paths);
   let writer: PcapWriter | null = null;
   try {
     if (o.write !== undefined && !paths) writer = openOutput(o.write, o, pool.info[0]?.arpType ?? 1);
@@ -316,6 +315,8 @@ class MergedOutput {
     if (this.failure) return;
     try {
       this.#merger.drain(final, this.#emit);
+      // -U: out as soon as merged, as tcpdump -U.
+      if (this.#writer && this.#flusher?.everyPacket) this.#writer.flush();
     } catch (e) {
       this.failure = e;
       this.#onFailure(e);
@@ -343,8 +344,6 @@ class MergedOutput {
     this.tally.bytes += wireLength;
     if (this.#writer) {
       this.#writer.write(bytes.subarray(start, start + caplen), wireLength, sec, nsec);
-      // -U: out at once, as tcpdump -U.
-      if (this.#flusher?.everyPacket) this.#writer.flush();
     } else {
       // The batch holds the frame as it was on the wire, any VLAN tag in place.
       const d = this.#decoder.decode(bytes, view, start, caplen);
@@ -352,17 +351,4 @@ class MergedOutput {
     }
     return true;
   };
-}
-
-/**
- * A failure inside a worker arrives as "worker_failed" with the worker's own error as its cause;
- * a file error there (disk full, unwritable) should end the CLI as it does without workers.
- */
-function unwrapWorkerFailure(e: unknown): unknown {
-  if (!(e instanceof RingcapError) || e.code !== "worker_failed") return e;
-  let cause = e.cause as (Error & { code?: string; errno?: number; cause?: unknown }) | undefined;
-  while (cause && !(cause as { code?: string }).code && cause.cause) cause = cause.cause as typeof cause;
-  const code = cause?.code;
-  if (code && code !== "worker_failed") return new RingcapError(code, e.message, { errno: cause?.errno, cause: e });
-  return e;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { FanoutHandlerContext } from "../fanout/pool.ts";
+import type { FanoutHandlerContext } from "../fanout/types.ts";
 import type { Block } from "../packet.ts";
 import { type FlowCount, FlowTable } from "../flows.ts";
 

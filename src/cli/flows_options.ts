@@ -19,7 +19,8 @@ or one JSON line per interval when stdout is not a terminal (or with --json). Wi
 many fanout workers count in hash mode (every packet of a flow goes to the same worker, so
 the merged table is exact). EXPR is a tcpdump filter.
 
---max-flows N  flows the table keeps apart, about 130 bytes of memory each (default
+--max-flows N  flows the table keeps apart, each taking 72 bytes of key and counters plus
+               an entry of the table's hash map (default
                ${FLOW_TABLE_DEFAULTS.maxFlows}, at most ${MAX_FLOWS}; with -G, per worker). Packets of flows
                beyond it are counted as untracked and the output says the table is
                incomplete ("incomplete": true in JSON): the top list may then miss flows.`;

@@ -5,12 +5,11 @@
  * @module
  */
 
-import { RingcapError } from "../errors.ts";
 import { openFanout } from "../fanout/pool.ts";
 import type { FlowsWorkerData, FlowsWorkerReport } from "./flows_handler.ts";
 import type { FlowsOptions } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
-import { type CommandIO, RunStop } from "./io.ts";
+import { type CommandIO, RunStop, unwrapWorkerFailure } from "./io.ts";
 
 /** Runs `ringcap flows -G N` (o.workers > 1); resolves to the exit code. */
 export async function flowsWithWorkers(o: FlowsOptions, io: CommandIO): Promise<number> {
@@ -47,21 +46,8 @@ export async function flowsWithWorkers(o: FlowsOptions, io: CommandIO): Promise<
   clearInterval(ticker);
   stop.release();
   await pool.close({ drain: true }).catch((e) => {
-    throw asCaptureError(e);
+    throw unwrapWorkerFailure(e);
   });
   print();
   return 0;
-}
-
-/**
- * The pool's failure as the command reports it: the interface going down or away is the
- * capture's error ("network_down", with the exit code it has on one ring), whichever worker
- * noticed it first; any other failure stays the pool's "worker_failed".
- */
-function asCaptureError(e: unknown): unknown {
-  const cause = e instanceof RingcapError ? e.cause : undefined;
-  if (e instanceof RingcapError && cause instanceof RingcapError && cause.code === "network_down") {
-    return new RingcapError(cause.code, e.message, { errno: cause.errno, cause: e });
-  }
-  return e;
 }

@@ -1,10 +1,12 @@
 /**
  * What every `ringcap` command runs with: where its lines go ({@link CommandIO}) and when its
- * run ends ({@link RunStop}). Imports nothing from the rest of the CLI.
+ * run ends ({@link RunStop}), and how a worker's error ends it ({@link unwrapWorkerFailure}).
+ * Imports nothing from the rest of the CLI.
  * @module
  */
 
 import { readFileSync } from "node:fs";
+import { RingcapError } from "../errors.ts";
 import { onStopSignals } from "../native/runtime.ts";
 
 /** Where a command writes: lines to stdout and stderr. Tests pass their own. */
@@ -93,4 +95,18 @@ export class RunStop {
     this.#outClosed?.removeEventListener("abort", this.#stopNow);
     if (this.#deadline) clearTimeout(this.#deadline);
   }
+}
+
+/**
+ * A failure inside a worker arrives as "worker_failed" with the worker's own error as its cause;
+ * the worker's own code (a disk full, the interface gone: network_down) ends the CLI as it
+ * does without workers.
+ */
+export function unwrapWorkerFailure(e: unknown): unknown {
+  if (!(e instanceof RingcapError) || e.code !== "worker_failed") return e;
+  let cause = e.cause as (Error & { code?: string; errno?: number; cause?: unknown }) | undefined;
+  while (cause && !(cause as { code?: string }).code && cause.cause) cause = cause.cause as typeof cause;
+  const code = cause?.code;
+  if (code && code !== "worker_failed") return new RingcapError(code, e.message, { errno: cause?.errno, cause: e });
+  return e;
 }

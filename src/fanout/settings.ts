@@ -70,7 +70,7 @@ export function poolSettings<R>(iface: string, options: FanoutPoolOptions<unknow
   if (mode === "cbpf" && !options.program) throw new RingcapError("fanout_invalid", "the cbpf mode needs a program");
   // Checked here so that a bad program starts no worker (each worker's capture checks again).
   if (options.program !== undefined) checkBpfProgram(options.program, "program");
-  if (typeof options.filter === "object") checkBpfProgram(options.filter, "filter");
+  if (typeof options.filter === "object" && options.filter !== null) checkBpfProgram(options.filter, "filter");
   if (mode === "ebpf" && options.ebpfFd === undefined) throw new RingcapError("fanout_invalid", "the ebpf mode needs an ebpfFd");
   const max = FANOUT_DEFAULTS.maxWorkers;
   return {
