@@ -3,11 +3,14 @@
  * what it wrote: the CLI tests' shared helpers.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { CONSTANTS } from "../src/native/abi.ts";
+import { readPcap } from "./_pcap_read.ts";
+import { BUN, CLI } from "./_traffic.ts";
 
-export const BUN = process.execPath;
-export const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
-const MAGIC = [0x52, 0x43, 0x41, 0x50]; // "RCAP", before the u64 sequence number in every generated payload
+export { BUN, CLI };
+
+/** "RCAP", before the u64 sequence number in every generated payload. */
+const MAGIC = [24, 16, 8, 0].map((shift) => (CONSTANTS.payload_magic >>> shift) & 0xff);
 export const SUMMARY = /^(\d+) packets captured\n(\d+) packets received by filter\n(\d+) packets dropped by kernel$/m;
 
 export interface Finished {
@@ -98,28 +101,11 @@ export interface Frame {
 
 /** Reads pcap (microsecond or nanosecond, little-endian) or pcapng (Enhanced Packet Blocks). */
 export function readFrames(path: string): Frame[] {
-  const buf = readFileSync(path);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const frames: Frame[] = [];
-  const magic = dv.getUint32(0, true);
-  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) {
-    for (let at = 24; at + 16 <= buf.length;) {
-      const caplen = dv.getUint32(at + 8, true);
-      frames.push({ caplen, len: dv.getUint32(at + 12, true), data: buf.subarray(at + 16, at + 16 + caplen) });
-      at += 16 + caplen;
-    }
-    return frames;
-  }
-  if (magic !== 0x0a0d0d0a) throw new Error(`${path}: not a pcap or pcapng file (magic 0x${magic.toString(16)})`);
-  for (let at = 0; at + 12 <= buf.length;) {
-    const type = dv.getUint32(at, true);
-    const total = dv.getUint32(at + 4, true);
-    if (type === 6) {
-      const caplen = dv.getUint32(at + 20, true);
-      frames.push({ caplen, len: dv.getUint32(at + 24, true), data: buf.subarray(at + 28, at + 28 + caplen) });
-    }
-    at += total;
-  }
+  readPcap(path, (view, r) => {
+    const data = new Uint8Array(view.buffer, view.byteOffset + r.offset, Math.max(0, Math.min(r.caplen, view.byteLength - r.offset)));
+    frames.push({ caplen: r.caplen, len: r.wire, data });
+  });
   return frames;
 }
 
