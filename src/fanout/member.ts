@@ -37,7 +37,7 @@ export function addCounters(a: FanoutCounters, b: FanoutCounters): FanoutCounter
 }
 
 /** A promise with its settle functions. */
-export interface Deferred<T> {
+interface Deferred<T> {
   promise: Promise<T>;
   resolve: (v: T) => void;
   reject: (e: unknown) => void;

@@ -55,7 +55,6 @@ export type {
   FanoutWorkerState,
   FanoutWorkerStats,
 } from "./types.ts";
-export type { FanoutMode } from "../capture.ts";
 export { FANOUT_DEFAULTS } from "./settings.ts";
 
 /** How long close() waits for the threads it terminated to end. */

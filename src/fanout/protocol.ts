@@ -32,7 +32,13 @@ export const PHASE = Object.freeze({
 });
 
 /** What each phase is called in a message, by value. */
-export const PHASE_NAMES: readonly string[] = ["loading the handler (createHandler)", "the block loop", "onBlock", "report()", "close()"];
+export const PHASE_NAMES: Readonly<Record<number, string>> = Object.freeze({
+  [PHASE.starting]: "loading the handler (createHandler)",
+  [PHASE.loop]: "the block loop",
+  [PHASE.onBlock]: "onBlock",
+  [PHASE.report]: "report()",
+  [PHASE.close]: "close()",
+});
 
 /** The message that starts a worker. */
 export interface WorkerInit {
@@ -104,7 +110,7 @@ export function serializeError(e: unknown): SerializedError {
  * worker's own code when it had one (so that callers can branch on `cause.code`, e.g.
  * "network_down" or "disk_full"), a plain Error otherwise.
  */
-export function rebuildError(e: SerializedError): Error {
+function rebuildError(e: SerializedError): Error {
   const err: Error & { errno?: number } = e.code !== undefined
     ? new RingcapError(e.code, e.message, { errno: e.errno })
     : new Error(e.message);
