@@ -52,3 +52,38 @@ export function countSourcesByView(block: Block, view: DataView, counts: SourceC
   }
   return bytes;
 }
+
+/**
+ * The README's path: `for (const p of block)` and the PacketView readers, whose offsets are
+ * from the frame's first byte (12: the EtherType, 26: the IPv4 source).
+ */
+export function countSourcesByReaders(block: Block, counts: SourceCounter): number {
+  let bytes = 0;
+  for (const p of block) {
+    bytes += p.length;
+    if (p.caplen >= 34 && p.getUint16(12) === 0x0800) counts.add(p.getUint32(26));
+  }
+  return bytes;
+}
+
+/** The same work through `p.decode()`: its numeric `ipv4Src` (-1 when the frame is not IPv4). */
+export function countSourcesByDecode(block: Block, counts: SourceCounter): number {
+  let bytes = 0;
+  for (const p of block) {
+    bytes += p.length;
+    const src = p.decode().ipv4Src;
+    if (src >= 0) counts.add(src);
+  }
+  return bytes;
+}
+
+/** The same work through `p.bytes`, the allocating path: a Uint8Array per packet, 4 bytes read from it. */
+export function countSourcesByBytes(block: Block, counts: SourceCounter): number {
+  let bytes = 0;
+  for (const p of block) {
+    const b = p.bytes;
+    bytes += p.length;
+    if (b.length >= 34 && b[12] === 0x08 && b[13] === 0x00) counts.add(((b[26] << 24) | (b[27] << 16) | (b[28] << 8) | b[29]) >>> 0);
+  }
+  return bytes;
+}

@@ -6,16 +6,33 @@
  *
  *   bun bench/capturer.ts MODE IFACE --netns NS [--count N] [--max-seconds S] [--latency]
  *
- * MODE: recv | recvmmsg | ring-zig | ring-bun | ring-bun-view | fanout-zig | fanout-bun
+ * MODE: recv | recvmmsg | ring-zig | ring-bun | ring-bun-view | blocks-readers | blocks-decode |
+ *       blocks-bytes | fanout-zig | fanout-bun
  * Per packet every mode does the same work: read the IPv4 source and count it per source.
+ * The API path each mode takes (run.ts prints it beside every figure):
+ *   ring-bun        sync `cap.nextBlock()` + `block.cursor()` (the fastest walk)
+ *   ring-bun-view   sync `cap.nextBlock()` + `for (const p of block)` + offset getters on `cap.view`
+ *   blocks-readers  the README's path: `for await (const block of cap.blocks({ signal }))` +
+ *                   `for (const p of block)` + `p.getUint16(12)` / `p.getUint32(26)`
+ *   blocks-decode   the same loops + `p.decode().ipv4Src` (the numeric source)
+ *   blocks-bytes    the same loops + `p.bytes` (allocates a Uint8Array per packet), 4 bytes read
+ * The blocks-* modes do not give the capture a wake fd: a line on stdin aborts the signal they
+ * pass to `blocks()` (so does --max-seconds), and --count breaks out of the loop.
  * The fanout modes run 2 members (hash mode) in Bun Workers: fanout-zig runs the Zig loop in
  * each, fanout-bun is `openFanout` with the same per-block work as ring-bun.
  */
 
 import { parseArgs } from "node:util";
-import { openCapture, openFanout } from "../mod.ts";
+import { type Block, openCapture, openFanout } from "../mod.ts";
 import { NativeLoop } from "./native.ts";
-import { countSources, countSourcesByView, SourceCounter } from "./_source_counter.ts";
+import {
+  countSources,
+  countSourcesByBytes,
+  countSourcesByDecode,
+  countSourcesByReaders,
+  countSourcesByView,
+  SourceCounter,
+} from "./_source_counter.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -46,7 +63,24 @@ interface Result {
   sources: number;
   /** Reads that returned packets (recv calls, or ring blocks): packets / reads is the batch. */
   reads?: number;
-  latencyMs?: { median: number; max: number; samples: number };
+  latencyMs?: LatencySummary;
+}
+
+/** Delivery latency (wall clock at the reader minus the kernel timestamp), in milliseconds. */
+interface LatencySummary {
+  median: number;
+  p99: number;
+  max: number;
+  samples: number;
+  /** The ring's block timeout: the kernel hands over a partly filled block after this long. */
+  blockTimeoutMs: number;
+}
+
+function summarizeLatency(latencies: number[], blockTimeoutMs: number): LatencySummary | undefined {
+  if (!latencies.length) return undefined;
+  const s = [...latencies].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+  return { median: at(0.5), p99: at(0.99), max: s[s.length - 1], samples: s.length, blockTimeoutMs };
 }
 
 function recvMode(batch: number): Promise<Result> {
@@ -89,11 +123,43 @@ function ringBun(): Promise<Result> {
     }
   }
   const result: Result = { mode, packets, bytes, drops: cap.stats().drops, sources: counts.distinct };
-  if (values.latency && latencies.length) {
-    latencies.sort((a, b) => a - b);
-    result.latencyMs = { median: latencies[latencies.length >> 1], max: latencies[latencies.length - 1], samples: latencies.length };
-  }
+  if (values.latency) result.latencyMs = summarizeLatency(latencies, cap.info.blockTimeoutMs);
   return Promise.resolve(result);
+}
+
+/**
+ * The README's loop: `for await (const block of cap.blocks({ signal }))`, then `walk` over the
+ * block. A line on stdin (the harness's stop) or --max-seconds aborts the signal, which ends
+ * `blocks()`; --count breaks out of the loop.
+ */
+async function blocksMode(walk: (block: Block, counts: SourceCounter) => number): Promise<Result> {
+  using cap = openCapture(iface, { netns: values.netns, ring: RING });
+  const stop = new AbortController();
+  const onStdin = () => stop.abort();
+  process.stdin.once("data", onStdin);
+  const timer = setTimeout(() => stop.abort(), Math.max(1, deadline - performance.now()));
+  console.log("READY");
+  const counts = new SourceCounter();
+  let packets = 0;
+  let bytes = 0;
+  let reads = 0;
+  const latencies: number[] = [];
+  const latency = !!values.latency;
+  for await (const block of cap.blocks({ signal: stop.signal })) {
+    bytes += walk(block, counts);
+    if (latency) {
+      for (const p of block) latencies.push(Date.now() - p.timestampMs);
+    }
+    packets += block.packetCount;
+    reads++;
+    if (packets >= maxPackets) break;
+  }
+  clearTimeout(timer);
+  process.stdin.off("data", onStdin);
+  process.stdin.pause();
+  const result: Result = { mode, packets, bytes, drops: cap.stats().drops, sources: counts.distinct, reads };
+  if (latency) result.latencyMs = summarizeLatency(latencies, cap.info.blockTimeoutMs);
+  return result;
 }
 
 const FANOUT_WORKERS = 2;
@@ -178,6 +244,9 @@ const modes: Record<string, () => Promise<Result>> = {
   "ring-zig": ringZig,
   "ring-bun": ringBun,
   "ring-bun-view": ringBunView,
+  "blocks-readers": () => blocksMode(countSourcesByReaders),
+  "blocks-decode": () => blocksMode(countSourcesByDecode),
+  "blocks-bytes": () => blocksMode(countSourcesByBytes),
   "fanout-zig": fanoutZig,
   "fanout-bun": fanoutBun,
 };

@@ -7,8 +7,8 @@
  * the end of the traffic, so start-up is excluded.
  *
  *   bun bench/run.ts [--runs 3] [--count 2000000] [--paced-rate 200000] [--paced-count 1000000]
- *                    [--configs a,b,...] [--setups full,paced,latency] [--block-timeout-ms 10]
- *                    [--warmup 200000] [--json FILE] [--smoke]
+ *                    [--configs a,b,...] [--setups full,paced,latency,idle] [--block-timeout-ms 10]
+ *                    [--warmup 200000] [--idle-seconds 10] [--json FILE] [--smoke]
  *
  * (`ringcap bench ...` runs this file with the same flags.)
  *
@@ -16,25 +16,36 @@
  * counted), so the JIT has compiled the paths that traffic takes; the JIT threads' time inside
  * the measured part is still counted, and also reported in its own column. Runs alternate configurations (A B C A B C ...) and report
  * the median of the runs with the spread (min..max). The headline ratios pair the samples of
- * the same run (ring-bun of run 2 over ring-zig of run 2), then take the median.
+ * the same run (blocks-readers of run 2 over ring-zig of run 2), then take the median.
+ *
+ * Every config is labelled with the API path it measures (API_PATHS). The headline table leads
+ * with the README's path, blocks-readers (`for await ... cap.blocks()` + `for...of` +
+ * `p.getUint32(26)`). Beside the warm CPU per packet (after the warm-up) is the cold one: from
+ * READY over every frame read, JIT start-up and warm-up frames included. The `idle` setup
+ * (bench/_idle.ts) measures, in Bun and in Deno, the CPU of a capture sitting in `blocks()` with
+ * no traffic against the same runtime awaiting one timer of the same length.
  */
 
 import { parseArgs } from "node:util";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { dirname } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createBench } from "../testing.ts";
 import { benchLibraryBuilt } from "./native.ts";
 
 const USAGE = `usage: ringcap bench [--runs N] [--count N] [--paced-rate PPS] [--paced-count N]
-                     [--configs a,b,...] [--setups full,paced,latency] [--block-timeout-ms MS]
-                     [--warmup N] [--json FILE] [--smoke]
+                     [--configs a,b,...] [--setups full,paced,latency,idle] [--block-timeout-ms MS]
+                     [--warmup N] [--idle-seconds S] [--json FILE] [--smoke]
 
 Runs the benchmark in a network namespace of its own (needs root): the generator on CPU 0,
-each capturer on CPU 1. Prints a markdown table and the headline ratios; --json FILE keeps
-every sample. configs: recv, recvmmsg, ring-zig, ring-bun, ring-bun-view, fanout-zig,
-fanout-bun, tcpdump. --smoke runs every configuration once with small counts.`;
+each capturer on CPU 1. Prints the headline table (the README's path, blocks-readers, against
+the Zig loop and tcpdump), a markdown table of every config with the API path it measures, the
+latency and idle tables; --json FILE keeps every sample. configs: recv, recvmmsg, ring-zig,
+ring-bun, ring-bun-view, blocks-readers, blocks-decode, blocks-bytes, fanout-zig, fanout-bun,
+tcpdump. setups: full, paced, latency, idle (Bun and Deno sitting in blocks() with no traffic
+for --idle-seconds, against a timer). --smoke runs every configuration once with small counts.`;
 
 function parseFlags() {
   try {
@@ -51,11 +62,12 @@ const FLAGS = {
   "paced-rate": { type: "string", default: "200000" },
   "paced-count": { type: "string", default: "1000000" },
   configs: { type: "string" },
-  setups: { type: "string", default: "full,paced,latency" },
+  setups: { type: "string", default: "full,paced,latency,idle" },
   json: { type: "string" },
   smoke: { type: "boolean" },
   "block-timeout-ms": { type: "string", default: "10" },
   warmup: { type: "string", default: "200000" },
+  "idle-seconds": { type: "string", default: "10" },
   help: { type: "boolean", short: "h" },
 } as const;
 const { values } = parseFlags();
@@ -81,15 +93,39 @@ const PACED_COUNT = smoke ? 20_000 : count("paced-count", 1);
 const WARMUP = smoke ? 2_000 : count("warmup", 0);
 const BLOCK_TIMEOUT_MS = String(count("block-timeout-ms", 1));
 const LATENCY_COUNT = smoke ? 10 : 40;
+const IDLE_MS = (smoke ? 2 : count("idle-seconds", 1)) * 1000;
 const LATENCY_RATE = 20;
 const BUN = process.execPath;
 const HERE = new URL(".", import.meta.url).pathname;
+/** Deno for the idle setup: the checkout's own (`make tools`), else one on PATH, else none. */
+const DENO = (() => {
+  const local = new URL("../.tools/node_modules/.bin/deno", import.meta.url).pathname;
+  if (existsSync(local)) return local;
+  const found = spawnSync("sh", ["-c", "command -v deno"], { encoding: "utf8" });
+  return found.status === 0 ? found.stdout.trim() : undefined;
+})();
 const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const GEN_CPU = "0";
 const CAP_CPU = cpus().length > 1 ? "1" : "0";
 const hasTcpdump = spawnSync("sh", ["-c", "command -v tcpdump"]).status === 0;
 
-const ALL_CONFIGS = ["recv", "recvmmsg", "ring-zig", "ring-bun", "ring-bun-view", "fanout-zig", "fanout-bun", "tcpdump"];
+const ALL_CONFIGS = ["recv", "recvmmsg", "ring-zig", "ring-bun", "ring-bun-view", "blocks-readers", "blocks-decode", "blocks-bytes", "fanout-zig", "fanout-bun", "tcpdump"];
+/** The API path each config measures: printed beside every figure and kept in the JSON. */
+const API_PATHS: Record<string, string> = {
+  recv: "Zig recvmsg() loop (bench library)",
+  recvmmsg: "Zig recvmmsg() loop (bench library)",
+  "ring-zig": "Zig ring loop (bench library)",
+  "ring-bun": "sync nextBlock()+cursor()",
+  "ring-bun-view": "sync nextBlock()+for...of+offset on cap.view",
+  "blocks-readers": "for await blocks()+for...of+getUint32 (README)",
+  "blocks-decode": "for await blocks()+for...of+decode().ipv4Src",
+  "blocks-bytes": "for await blocks()+for...of+p.bytes",
+  "fanout-zig": "2 fanout Workers, Zig ring loop",
+  "fanout-bun": "openFanout, 2 Workers, handler nextBlock()+cursor()",
+  tcpdump: "tcpdump -w /dev/null (latency: -l -tt), libpcap",
+};
+/** The README's path, which the headline table leads with. */
+const README_CONFIG = "blocks-readers";
 /** The configurations whose reader is a Zig loop of libringcap_bench.so, which only `make` in a checkout builds. */
 const NATIVE_CONFIGS = ["recv", "recvmmsg", "ring-zig", "fanout-zig"];
 const configs = (values.configs?.split(",") ?? ALL_CONFIGS).filter((c) => c !== "tcpdump" || hasTcpdump);
@@ -104,16 +140,33 @@ if (!benchLibraryBuilt()) {
 }
 const unknown = configs.filter((c) => !ALL_CONFIGS.includes(c));
 const setups = values.setups!.split(",");
-const badSetups = setups.filter((s) => !["full", "paced", "latency"].includes(s));
+const badSetups = setups.filter((s) => !["full", "paced", "latency", "idle"].includes(s));
 if (unknown.length || badSetups.length) {
   console.error(`bench: unknown ${unknown.length ? `config ${unknown.join(",")}` : `setup ${badSetups.join(",")}`}\n\n${USAGE}`);
   process.exit(2);
 }
 /** Latency is measured where the reader sees each packet's kernel timestamp. */
-const LATENCY_CONFIGS = ["ring-bun", "tcpdump"];
+const LATENCY_CONFIGS = ["ring-bun", "blocks-readers", "tcpdump"];
+
+/** Delivery latency in ms; blockTimeoutMs is the ring's (absent for tcpdump). */
+interface Latency {
+  median: number;
+  p99: number;
+  max: number;
+  samples: number;
+  blockTimeoutMs?: number;
+}
+
+/** The q-quantile of `xs` (nearest rank). */
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}
 
 interface Sample {
   config: string;
+  /** The API path the config measures (API_PATHS). */
+  api: string;
   setup: string;
   run: number;
   offeredPps: number;
@@ -140,7 +193,30 @@ interface Sample {
   steadyNsPerPacket: number;
   /** Milliseconds the JIT compiler threads ran during the measured interval. */
   jitMs: number;
-  latencyMs?: { median: number; max: number; samples: number };
+  /**
+   * Cold: CPU ns per packet from READY to the end of the measured part (JIT start-up, the
+   * warm-up frames and the JIT's threads included), over every frame read (warm-up included).
+   */
+  coldNsPerPacket: number;
+  /** CPU milliseconds from READY to the end of the measured part. */
+  coldCpuMs: number;
+  latencyMs?: Latency;
+}
+
+/** One idle measurement: a runtime sitting in blocks() (or awaiting a timer) with no traffic. */
+interface IdleSample {
+  runtime: "bun" | "deno";
+  mode: "blocks" | "timer";
+  /** What the capturer does while idle. */
+  api: string;
+  run: number;
+  seconds: number;
+  /** CPU ms of every thread of the process over those seconds. */
+  cpuMs: number;
+  /** Where it went: ms per thread name. */
+  threads: Record<string, number>;
+  /** Packets read while idle (nothing is sent; the veth pair is quiet). */
+  packets: number;
 }
 
 /** JavaScriptCore's compiler threads: a one-time cost per hot function, not per packet. */
@@ -154,6 +230,7 @@ const JIT_THREADS = /^(JITWorker|JSCWarmUp|FTL|DFG)/;
 class CpuMeter {
   #pid: number;
   #base = new Map<string, number>();
+  #mark: Map<string, number> | null = null;
   #last = new Map<string, { name: string; ns: number }>();
   #timer: ReturnType<typeof setInterval>;
 
@@ -187,13 +264,28 @@ class CpuMeter {
     for (const [tid, t] of this.#read()) this.#last.set(tid, t);
   }
 
-  /** Stops sampling; returns nanoseconds per thread name since the meter was made. */
-  stop(): Map<string, number> {
+  /** Marks the start of the measured part (the meter itself started at READY). */
+  checkpoint(): void {
+    this.#sample();
+    this.#mark = new Map([...this.#last].map(([tid, t]) => [tid, t.ns]));
+  }
+
+  /**
+   * Stops sampling; returns nanoseconds per thread name since the checkpoint (`measured`; since
+   * the start without one) and since the meter was made (`all`). A thread born after the
+   * checkpoint counts from 0.
+   */
+  stop(): { measured: Map<string, number>; all: Map<string, number> } {
     clearInterval(this.#timer);
     this.#sample();
-    const byName = new Map<string, number>();
-    for (const [tid, t] of this.#last) byName.set(t.name, (byName.get(t.name) ?? 0) + t.ns - (this.#base.get(tid) ?? 0));
-    return byName;
+    const all = new Map<string, number>();
+    const measured = new Map<string, number>();
+    const mark = this.#mark ?? this.#base;
+    for (const [tid, t] of this.#last) {
+      all.set(t.name, (all.get(t.name) ?? 0) + t.ns - (this.#base.get(tid) ?? 0));
+      measured.set(t.name, (measured.get(t.name) ?? 0) + t.ns - (mark.get(tid) ?? 0));
+    }
+    return { measured, all };
   }
 }
 
@@ -285,6 +377,8 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
     if (config === "tcpdump") await waitForLine(child, "stderr", /listening on/, 10_000);
     else await waitForLine(child, "stdout", /READY/, 10_000);
     const pid = child.pid!;
+    // The cold figure counts from here: READY, the JIT's start-up and the warm-up included.
+    const meter = new CpuMeter(pid);
     // Warm-up: the same frames at the same rate before the measured part, so the JIT has
     // compiled the paths this traffic takes (per packet and per block: at a paced rate blocks
     // are handed over by the timeout, not full) and the ring's pages have been touched once.
@@ -294,14 +388,15 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
     let warmSent = 0;
     if (warm > 0) {
       warmSent = (await sendFrames(bench, warm, rate)).sent;
-      await Bun.sleep(config === "tcpdump" ? 1500 : 300);
+      await sleep(config === "tcpdump" ? 1500 : 300);
     }
-    const meter = new CpuMeter(pid);
+    meter.checkpoint();
     const sent = await sendFrames(bench, frames, rate);
     // Let the last partly filled blocks reach the reader (ours within the block timeout;
     // libpcap buffers for longer, so tcpdump gets more time).
-    await Bun.sleep(config === "tcpdump" ? 1500 : 300);
-    const threads = meter.stop();
+    await sleep(config === "tcpdump" ? 1500 : 300);
+    const { measured: threads, all: coldThreads } = meter.stop();
+    const coldNs = [...coldThreads.values()].reduce((a, b) => a + b, 0);
     const rss = rssMiB(pid);
     let cpuNs = 0;
     let jitNs = 0;
@@ -311,19 +406,24 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
     }
     if (config === "tcpdump") child.kill("SIGINT");
     else child.stdin!.write("stop\n");
-    const code = await Promise.race([io.exit, Bun.sleep(15_000).then(() => -99)]);
+    const code = await Promise.race([io.exit, sleep(15_000, -99, { ref: false })]);
     if (code === -99) throw new Error(`${config} did not stop`);
     if (code !== 0) throw new Error(`${config} exited ${code}: ${io.err()}`);
     let total: number;
     let drops: number;
     let perWorker: number[] | undefined;
     let packetsPerRead: number | undefined;
-    let latencyMs: Sample["latencyMs"];
+    let latencyMs: Latency | undefined;
     if (config === "tcpdump") {
       total = Number(/(\d+) packets? captured/.exec(io.err())?.[1] ?? NaN);
       drops = Number(/(\d+) packets? dropped by kernel/.exec(io.err())?.[1] ?? NaN);
       if (latency && tcpdumpLatencies.length) {
-        latencyMs = { median: median(tcpdumpLatencies), max: Math.max(...tcpdumpLatencies), samples: tcpdumpLatencies.length };
+        latencyMs = {
+          median: median(tcpdumpLatencies),
+          p99: quantile(tcpdumpLatencies, 0.99),
+          max: Math.max(...tcpdumpLatencies),
+          samples: tcpdumpLatencies.length,
+        };
       }
     } else {
       const r = JSON.parse(io.out().trim().split("\n").pop()!);
@@ -338,6 +438,7 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
     const captured = total - warmSent;
     return {
       config,
+      api: API_PATHS[config],
       setup,
       run,
       offeredPps: sent.pps,
@@ -357,7 +458,50 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
       ),
       steadyNsPerPacket: captured > 0 ? (cpuNs - jitNs) / captured : NaN,
       jitMs: Math.round(jitNs / 1e5) / 10,
+      coldNsPerPacket: total > 0 ? coldNs / total : NaN,
+      coldCpuMs: Math.round(coldNs / 1e5) / 10,
       latencyMs,
+    };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }
+}
+
+const IDLE = `${HERE}_idle.ts`;
+const IDLE_RUNTIMES = (["bun", "deno"] as const).filter((r) => r === "bun" || DENO !== undefined);
+const IDLE_APIS = { blocks: "for await blocks(), no traffic", timer: "await setTimeout (baseline)" } as const;
+
+/**
+ * The idle setup: `runtime` runs bench/_idle.ts in `mode` (a capture sitting in blocks(), or a
+ * timer) on the quiet veth; its CPU is read from /proc over IDLE_MS from READY.
+ */
+async function runIdle(bench: { name: string; rx: string }, runtime: "bun" | "deno", mode: "blocks" | "timer", run: number): Promise<IdleSample> {
+  const exe = runtime === "bun" ? [BUN] : [DENO!, "run", "-A", "--no-check", "--no-lock"];
+  const child = spawn("taskset", ["-c", CAP_CPU, ...exe, IDLE, mode, bench.rx, "--netns", bench.name, "--idle-ms", String(IDLE_MS),
+    "--max-seconds", String(IDLE_MS / 1000 + 60), "--block-timeout-ms", BLOCK_TIMEOUT_MS], { stdio: ["pipe", "pipe", "pipe"] });
+  const io = collect(child);
+  child.stdin!.on("error", () => {}); // It may have gone already; its exit code says how.
+  try {
+    await waitForLine(child, "stdout", /READY/, 30_000);
+    const meter = new CpuMeter(child.pid!);
+    await sleep(IDLE_MS);
+    const { all } = meter.stop();
+    child.stdin!.write("stop\n");
+    const code = await Promise.race([io.exit, sleep(15_000, -99, { ref: false })]);
+    if (code === -99) throw new Error(`idle ${runtime} ${mode} did not stop`);
+    if (code !== 0) throw new Error(`idle ${runtime} ${mode} exited ${code}: ${io.err()}`);
+    const r = JSON.parse(io.out().trim().split("\n").pop()!);
+    let ns = 0;
+    for (const v of all.values()) ns += v;
+    return {
+      runtime,
+      mode,
+      api: IDLE_APIS[mode],
+      run,
+      seconds: IDLE_MS / 1000,
+      cpuMs: Math.round(ns / 1e4) / 100,
+      threads: Object.fromEntries([...all].map(([name, v]) => [name, Math.round(v / 1e4) / 100] as const).filter(([, v]) => v >= 0.5)),
+      packets: r.packets ?? 0,
     };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -376,21 +520,40 @@ if (cpus().length > 1) spawnSync("taskset", ["-a", "-p", "-c", GEN_CPU, String(p
 const startedAt = new Date().toISOString();
 const loadBefore = loadavg();
 const samples: Sample[] = [];
+const idleSamples: IdleSample[] = [];
 {
   using bench = createBench();
   console.error(`bench: ${RUNS} run(s), configs ${configs.join(", ")}, setups ${setups.join(", ")}, namespace ${bench.name}, ` +
     `load ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`);
+  if (setups.includes("idle") && !DENO) console.error("bench: no deno (`make tools` installs it): idle measured in Bun only");
   for (const setup of setups) {
+    if (setup === "idle") {
+      // Idle measures blocks(): it runs with the config that takes that path.
+      if (!configs.includes(README_CONFIG)) {
+        console.error(`bench: idle skipped (it measures blocks(), the path of ${README_CONFIG}, which --configs leaves out)`);
+        continue;
+      }
+      for (let run = 1; run <= RUNS; run++) {
+        for (const runtime of IDLE_RUNTIMES) {
+          for (const mode of ["blocks", "timer"] as const) {
+            const s = await runIdle(bench, runtime, mode, run);
+            idleSamples.push(s);
+            console.error(`  idle #${run} ${runtime} ${mode}: ${s.cpuMs.toFixed(1)} CPU ms in ${s.seconds} s, ${s.packets} packets (${JSON.stringify(s.threads)})`);
+          }
+        }
+      }
+      continue;
+    }
     const list = setup === "latency" ? configs.filter((c) => LATENCY_CONFIGS.includes(c)) : configs;
     for (let run = 1; run <= RUNS; run++) {
       for (const config of list) {
         const s = await runOne(bench, config, setup, run);
         samples.push(s);
         console.error(`  ${setup} #${run} ${config}: ${s.captured}/${s.sent} captured, ${s.drops} drops, ${s.lost} lost, ` +
-          `${s.cpuNsPerPacket.toFixed(1)} ns/pkt (without JIT ${s.steadyNsPerPacket.toFixed(1)}; ${JSON.stringify(s.threads)})` +
+          `${s.cpuNsPerPacket.toFixed(1)} ns/pkt (without JIT ${s.steadyNsPerPacket.toFixed(1)}; cold ${s.coldNsPerPacket.toFixed(1)}; ${JSON.stringify(s.threads)})` +
           `${s.perWorker ? `, per worker ${s.perWorker.join("+")}` : ""}` +
           `${s.packetsPerRead ? `, ${s.packetsPerRead} packets per read` : ""}` +
-          `${s.latencyMs ? `, latency ${s.latencyMs.median.toFixed(1)} ms` : ""}`);
+          `${s.latencyMs ? `, latency ${s.latencyMs.median.toFixed(1)} ms (p99 ${s.latencyMs.p99.toFixed(1)})` : ""}`);
       }
     }
   }
@@ -399,12 +562,109 @@ const loadAfter = loadavg();
 
 const spread = (xs: number[], digits = 1) =>
   `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}..${Math.max(...xs).toFixed(digits)})`;
+
+/** Ratios of CPU per packet, paired within each run (same traffic, minutes apart at most). */
+interface Ratio {
+  setup: string;
+  ratio: string;
+  numerator: string;
+  denominator: string;
+  perRun: number[];
+  median: number;
+  min: number;
+  max: number;
+  steadyMedian: number;
+  /** The same ratio of the cold figures (from READY, over every frame read), median over runs. */
+  coldMedian: number;
+}
+const ratios: Ratio[] = [];
+const PAIRS: [string, string, string][] = [
+  [README_CONFIG, "ring-zig", "README path (blocks-readers) / Zig loop"],
+  [README_CONFIG, "tcpdump", "README path (blocks-readers) / tcpdump"],
+  ["ring-bun", "ring-zig", "ringcap Bun / Zig loop"],
+  ["ring-bun", "tcpdump", "ringcap Bun / tcpdump"],
+  ["fanout-bun", "fanout-zig", "fanout Bun / fanout Zig"],
+];
+for (const setup of ["full", "paced"]) {
+  for (const [a, b, label] of PAIRS) {
+    const perRun: number[] = [];
+    const steadyRun: number[] = [];
+    const coldRun: number[] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      const x = samples.find((s) => s.setup === setup && s.config === a && s.run === run);
+      const y = samples.find((s) => s.setup === setup && s.config === b && s.run === run);
+      if (!x || !y) continue;
+      perRun.push(x.cpuNsPerPacket / y.cpuNsPerPacket);
+      steadyRun.push(x.steadyNsPerPacket / y.steadyNsPerPacket);
+      coldRun.push(x.coldNsPerPacket / y.coldNsPerPacket);
+    }
+    if (!perRun.length) continue;
+    ratios.push({
+      setup,
+      ratio: label,
+      numerator: a,
+      denominator: b,
+      perRun,
+      median: median(perRun),
+      min: Math.min(...perRun),
+      max: Math.max(...perRun),
+      steadyMedian: median(steadyRun),
+      coldMedian: median(coldRun),
+    });
+  }
+}
+const ratioOf = (setup: string, a: string, b: string) => ratios.find((r) => r.setup === setup && r.numerator === a && r.denominator === b);
+const fmtRatio = (r: Ratio | undefined) => (r ? `${r.median.toFixed(2)}x` : "-");
+const fmtRuns = (r: Ratio | undefined) => (r ? r.perRun.map((x) => x.toFixed(2)).join(", ") : "-");
+
+// 1. The headline: the README's path, and its ratios to the Zig loop and to tcpdump.
+interface Headline {
+  setup: string;
+  config: string;
+  api: string;
+  cpuNsPerPacket: number;
+  coldNsPerPacket: number;
+  vsZig?: { perRun: number[]; median: number; coldMedian: number };
+  vsTcpdump?: { perRun: number[]; median: number; coldMedian: number };
+}
+const headline: Headline[] = [];
+{
+  const lines = [
+    `README path (${README_CONFIG}): ${API_PATHS[README_CONFIG]}; CPU per packet (warm: after the warm-up; cold: from READY over every frame read), ratios paired within each run, then the median`,
+    "",
+    "| setup | config | API path | CPU ns/packet warm, median (min..max) | cold | / ring-zig, per run | / ring-zig, median (cold) | / tcpdump, per run | / tcpdump, median (cold) |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const setup of ["full", "paced"]) {
+    const ss = samples.filter((s) => s.setup === setup && s.config === README_CONFIG);
+    if (!ss.length) continue;
+    const zig = ratioOf(setup, README_CONFIG, "ring-zig");
+    const tcpdump = ratioOf(setup, README_CONFIG, "tcpdump");
+    const h: Headline = {
+      setup,
+      config: README_CONFIG,
+      api: API_PATHS[README_CONFIG],
+      cpuNsPerPacket: median(ss.map((s) => s.cpuNsPerPacket)),
+      coldNsPerPacket: median(ss.map((s) => s.coldNsPerPacket)),
+      vsZig: zig && { perRun: zig.perRun, median: zig.median, coldMedian: zig.coldMedian },
+      vsTcpdump: tcpdump && { perRun: tcpdump.perRun, median: tcpdump.median, coldMedian: tcpdump.coldMedian },
+    };
+    headline.push(h);
+    lines.push(`| ${setup} | ${README_CONFIG} | ${h.api} | ${spread(ss.map((s) => s.cpuNsPerPacket))} | ${h.coldNsPerPacket.toFixed(1)} | ` +
+      `${fmtRuns(zig)} | ${fmtRatio(zig)}${zig ? ` (${zig.coldMedian.toFixed(2)}x)` : ""} | ` +
+      `${fmtRuns(tcpdump)} | ${fmtRatio(tcpdump)}${tcpdump ? ` (${tcpdump.coldMedian.toFixed(2)}x)` : ""} |`);
+  }
+  if (headline.length) console.log(lines.join("\n") + "\n");
+}
+
+// 2. Every config, with the API path it measures.
 const rows: string[] = [];
-rows.push("| setup | config | offered pps | captured pps | kernel drops | lost | CPU ns/packet, median (min..max) | without JIT | JIT ms | latency ms (median/max) | RSS MiB |");
-rows.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+rows.push("| setup | config | API path | offered pps | captured pps | kernel drops | lost | CPU ns/packet warm, median (min..max) | without JIT | JIT ms | cold ns/packet (from READY) | latency ms (median/p99/max) | RSS MiB |");
+rows.push("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 interface Row {
   setup: string;
   config: string;
+  api: string;
   runs: number;
   offeredPps: number;
   capturedPps: number;
@@ -413,7 +673,8 @@ interface Row {
   cpuNsPerPacket: { median: number; min: number; max: number };
   steadyNsPerPacket: number;
   jitMs: number;
-  latencyMs?: { median: number; max: number };
+  coldNsPerPacket: { median: number; min: number; max: number };
+  latencyMs?: Latency;
   rssMiB: number;
 }
 const table: Row[] = [];
@@ -422,10 +683,12 @@ for (const setup of setups) {
     const ss = samples.filter((s) => s.setup === setup && s.config === config);
     if (!ss.length) continue;
     const cpu = ss.map((s) => s.cpuNsPerPacket);
-    const lat = ss.filter((s) => s.latencyMs);
+    const cold = ss.map((s) => s.coldNsPerPacket);
+    const lat = ss.filter((s) => s.latencyMs).map((s) => s.latencyMs!);
     const row: Row = {
       setup,
       config,
+      api: API_PATHS[config],
       runs: ss.length,
       offeredPps: Math.round(median(ss.map((s) => s.offeredPps))),
       capturedPps: Math.round(median(ss.map((s) => s.capturedPps))),
@@ -434,65 +697,112 @@ for (const setup of setups) {
       cpuNsPerPacket: { median: median(cpu), min: Math.min(...cpu), max: Math.max(...cpu) },
       steadyNsPerPacket: median(ss.map((s) => s.steadyNsPerPacket)),
       jitMs: median(ss.map((s) => s.jitMs)),
+      coldNsPerPacket: { median: median(cold), min: Math.min(...cold), max: Math.max(...cold) },
       latencyMs: lat.length
-        ? { median: median(lat.map((s) => s.latencyMs!.median)), max: Math.max(...lat.map((s) => s.latencyMs!.max)) }
+        ? {
+          median: median(lat.map((l) => l.median)),
+          p99: median(lat.map((l) => l.p99)),
+          max: Math.max(...lat.map((l) => l.max)),
+          samples: lat.reduce((a, l) => a + l.samples, 0),
+          blockTimeoutMs: lat[0].blockTimeoutMs,
+        }
         : undefined,
       rssMiB: median(ss.map((s) => s.rssMiB)),
     };
     table.push(row);
-    rows.push(`| ${setup} | ${config} | ${row.offeredPps} | ${row.capturedPps} | ${row.drops} | ${row.lost} | ` +
-      `${spread(cpu)} | ${row.steadyNsPerPacket.toFixed(1)} | ${row.jitMs.toFixed(0)} | ` +
-      `${row.latencyMs ? `${row.latencyMs.median.toFixed(1)}/${row.latencyMs.max.toFixed(1)}` : "-"} | ${row.rssMiB.toFixed(0)} |`);
+    const l = row.latencyMs;
+    rows.push(`| ${setup} | ${config} | ${row.api} | ${row.offeredPps} | ${row.capturedPps} | ${row.drops} | ${row.lost} | ` +
+      `${spread(cpu)} | ${row.steadyNsPerPacket.toFixed(1)} | ${row.jitMs.toFixed(0)} | ${spread(cold)} | ` +
+      `${l ? `${l.median.toFixed(1)}/${l.p99.toFixed(1)}/${l.max.toFixed(1)}` : "-"} | ${row.rssMiB.toFixed(0)} |`);
   }
 }
-console.log(rows.join("\n"));
+if (table.length) console.log(rows.join("\n"));
 
-/** Ratios of CPU per packet, paired within each run (same traffic, minutes apart at most). */
-interface Ratio {
-  setup: string;
-  ratio: string;
-  perRun: number[];
-  median: number;
-  min: number;
-  max: number;
-  steadyMedian: number;
-}
-const ratios: Ratio[] = [];
-const PAIRS: [string, string, string][] = [
-  ["ring-bun", "ring-zig", "ringcap Bun / Zig loop"],
-  ["ring-bun", "tcpdump", "ringcap Bun / tcpdump"],
-  ["fanout-bun", "fanout-zig", "fanout Bun / fanout Zig"],
-];
 for (const setup of ["full", "paced"]) {
-  const parts: string[] = [];
-  for (const [a, b, label] of PAIRS) {
-    const perRun: number[] = [];
-    const steadyRun: number[] = [];
-    for (let run = 1; run <= RUNS; run++) {
-      const x = samples.find((s) => s.setup === setup && s.config === a && s.run === run);
-      const y = samples.find((s) => s.setup === setup && s.config === b && s.run === run);
-      if (!x || !y) continue;
-      perRun.push(x.cpuNsPerPacket / y.cpuNsPerPacket);
-      steadyRun.push(x.steadyNsPerPacket / y.steadyNsPerPacket);
-    }
-    if (!perRun.length) continue;
-    const r = { setup, ratio: label, perRun, median: median(perRun), min: Math.min(...perRun), max: Math.max(...perRun), steadyMedian: median(steadyRun) };
-    ratios.push(r);
-    parts.push(`${label} = ${r.median.toFixed(2)}x (runs ${r.min.toFixed(2)}..${r.max.toFixed(2)}; without JIT ${r.steadyMedian.toFixed(2)}x)`);
-  }
+  const parts = ratios.filter((r) => r.setup === setup).map((r) =>
+    `${r.ratio} = ${r.median.toFixed(2)}x (runs ${r.min.toFixed(2)}..${r.max.toFixed(2)}; without JIT ${r.steadyMedian.toFixed(2)}x; cold ${r.coldMedian.toFixed(2)}x)`
+  );
   if (parts.length) console.log(`\n${setup}: CPU per packet, ${parts.join("; ")}`);
+}
+
+// 3. Latency: median and p99 beside the block timeout they are to be read against.
+const latencyRows = table.filter((r) => r.setup === "latency" && r.latencyMs);
+if (latencyRows.length) {
+  const lines = [
+    "",
+    `latency (${LATENCY_COUNT} frames at ${LATENCY_RATE}/s per run; wall clock at the reader minus the kernel timestamp; medians over runs of each run's median and p99, max over runs)`,
+    "",
+    "| config | API path | block timeout ms | median ms | p99 ms | max ms | samples | median <= timeout + 1 ms | p99 <= 2 x timeout |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+  ];
+  for (const r of latencyRows) {
+    const l = r.latencyMs!;
+    const t = l.blockTimeoutMs;
+    const check = (ok: boolean) => (t === undefined ? "-" : ok ? "yes" : "NO");
+    lines.push(`| ${r.config} | ${r.api} | ${t ?? "-"} | ${l.median.toFixed(2)} | ${l.p99.toFixed(2)} | ${l.max.toFixed(2)} | ${l.samples} | ` +
+      `${check(t !== undefined && l.median <= t + 1)} | ${check(t !== undefined && l.p99 <= 2 * t)} |`);
+  }
+  console.log(lines.join("\n"));
+}
+
+// 4. Idle: CPU of a capture sitting in blocks() with no traffic, against a timer, per runtime.
+interface IdleRow {
+  runtime: string;
+  seconds: number;
+  blocksCpuMs: { median: number; min: number; max: number };
+  timerCpuMs: { median: number; min: number; max: number };
+  /** blocks / timer, paired within each run, then the median. */
+  ratio: { perRun: number[]; median: number };
+  packets: number;
+}
+const idleTable: IdleRow[] = [];
+if (idleSamples.length) {
+  const lines = [
+    "",
+    `idle (${IDLE_MS / 1000} s with no traffic; CPU ms of every thread of the process from READY; bench/_idle.ts, the same file in both runtimes)`,
+    "",
+    `| runtime | ${IDLE_APIS.blocks}: CPU ms | ${IDLE_APIS.timer}: CPU ms | blocks() / timer, per run | median | packets seen |`,
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const runtime of IDLE_RUNTIMES) {
+    const of = (mode: string) => idleSamples.filter((s) => s.runtime === runtime && s.mode === mode);
+    const b = of("blocks");
+    const t = of("timer");
+    if (!b.length || !t.length) continue;
+    const perRun: number[] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      const x = b.find((s) => s.run === run);
+      const y = t.find((s) => s.run === run);
+      if (x && y) perRun.push(x.cpuMs / Math.max(y.cpuMs, 0.01));
+    }
+    const stats = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+    const row: IdleRow = {
+      runtime,
+      seconds: IDLE_MS / 1000,
+      blocksCpuMs: stats(b.map((s) => s.cpuMs)),
+      timerCpuMs: stats(t.map((s) => s.cpuMs)),
+      ratio: { perRun, median: median(perRun) },
+      packets: Math.max(...b.map((s) => s.packets)),
+    };
+    idleTable.push(row);
+    lines.push(`| ${runtime} | ${spread(b.map((s) => s.cpuMs))} | ${spread(t.map((s) => s.cpuMs))} | ` +
+      `${perRun.map((x) => x.toFixed(1)).join(", ")} | ${row.ratio.median.toFixed(1)}x | ${row.packets} |`);
+  }
+  console.log(lines.join("\n"));
 }
 
 // What the issue asks of this machine, checked on the figures above (printed, never enforced:
 // a slow run is a finding to report, not a harness failure).
 const goals: { goal: string; met: boolean; detail: string }[] = [];
 for (const r of ratios) {
-  if (r.ratio === "ringcap Bun / Zig loop") goals.push({ goal: `${r.setup}: ringcap Bun CPU/packet <= 1.5x the Zig loop`, met: r.median <= 1.5, detail: `${r.median.toFixed(2)}x` });
-  if (r.ratio === "ringcap Bun / tcpdump") goals.push({ goal: `${r.setup}: ringcap Bun CPU/packet <= 0.5x tcpdump`, met: r.median <= 0.5, detail: `${r.median.toFixed(2)}x` });
+  const who = r.numerator === README_CONFIG ? "README path (blocks-readers)" : r.numerator === "ring-bun" ? "ringcap Bun (ring-bun)" : undefined;
+  if (!who) continue;
+  if (r.denominator === "ring-zig") goals.push({ goal: `${r.setup}: ${who} CPU/packet <= 1.5x the Zig loop`, met: r.median <= 1.5, detail: `${r.median.toFixed(2)}x` });
+  if (r.denominator === "tcpdump") goals.push({ goal: `${r.setup}: ${who} CPU/packet <= 0.5x tcpdump`, met: r.median <= 0.5, detail: `${r.median.toFixed(2)}x` });
 }
 for (const setup of ["full", "paced"]) {
   const zigClean = samples.filter((s) => s.setup === setup && s.config === "ring-zig").every((s) => s.lost === 0);
-  const ring = samples.filter((s) => s.setup === setup && /^(ring|fanout)-/.test(s.config));
+  const ring = samples.filter((s) => s.setup === setup && /^(ring|fanout|blocks)-/.test(s.config));
   if (!ring.length) continue;
   if (zigClean) {
     const lossy = ring.filter((s) => s.lost !== 0);
@@ -504,6 +814,13 @@ for (const setup of ["full", "paced"]) {
     goals.push({ goal: `${setup}: fanout totals exact (members sum to what was sent)`, met: inexact.length === 0, detail: fanout.map((s) => `${s.config} #${s.run} ${s.perWorker!.join("+")}`).join(", ") });
   }
 }
+for (const r of latencyRows) {
+  const l = r.latencyMs!;
+  const t = l.blockTimeoutMs;
+  if (t === undefined || r.config !== README_CONFIG) continue;
+  goals.push({ goal: `latency: ${r.config} median <= block timeout + 1 ms (${t + 1} ms)`, met: l.median <= t + 1, detail: `${l.median.toFixed(2)} ms` });
+  goals.push({ goal: `latency: ${r.config} p99 <= 2 x block timeout (${2 * t} ms)`, met: l.p99 <= 2 * t, detail: `${l.p99.toFixed(2)} ms` });
+}
 if (goals.length && !smoke) console.log(`\ngoals:\n${goals.map((g) => `  ${g.met ? "met   " : "MISSED"} ${g.goal}: ${g.detail}`).join("\n")}`);
 
 if (values.json) {
@@ -514,22 +831,41 @@ if (values.json) {
     command: `bun bench/run.ts ${process.argv.slice(2).join(" ")}`.trim(),
     machine: machine(),
     loadavg: { before: loadBefore, after: loadAfter },
-    settings: { runs: RUNS, fullCount: FULL_COUNT, pacedRate: PACED_RATE, pacedCount: PACED_COUNT, warmup: WARMUP, blockTimeoutMs: Number(BLOCK_TIMEOUT_MS), frameBytes: 64, flows: 256, genCpu: GEN_CPU, capCpu: CAP_CPU },
+    settings: {
+      runs: RUNS,
+      fullCount: FULL_COUNT,
+      pacedRate: PACED_RATE,
+      pacedCount: PACED_COUNT,
+      warmup: WARMUP,
+      blockTimeoutMs: Number(BLOCK_TIMEOUT_MS),
+      idleSeconds: IDLE_MS / 1000,
+      frameBytes: 64,
+      flows: 256,
+      genCpu: GEN_CPU,
+      capCpu: CAP_CPU,
+    },
+    apiPaths: API_PATHS,
+    headline,
     table,
     ratios,
+    idle: idleTable,
     goals,
     samples,
+    idleSamples,
   }, null, 2) + "\n");
 }
 if (smoke) {
   // The smoke run checks the harness, not the speed: every capturer saw the traffic, the CPU
-  // figures are numbers, and the ring designs (fanout totals included) lost nothing at the
-  // paced rate.
-  const bad = samples.filter((s) => !(s.captured > 0) || !Number.isFinite(s.cpuNsPerPacket) || !(s.cpuNsPerPacket > 0));
-  const lossy = samples.filter((s) => s.setup === "paced" && /^(ring|fanout)-/.test(s.config) && s.lost !== 0);
+  // figures are numbers, the ring designs (fanout totals included) lost nothing at the paced
+  // rate, and every idle process was measured.
+  const bad = samples.filter((s) =>
+    !(s.captured > 0) || !Number.isFinite(s.cpuNsPerPacket) || !(s.cpuNsPerPacket > 0) || !(s.coldNsPerPacket > 0)
+  );
+  const lossy = samples.filter((s) => s.setup === "paced" && /^(ring|fanout|blocks)-/.test(s.config) && s.lost !== 0);
   const split = samples.filter((s) => s.perWorker && s.perWorker.reduce((a, b) => a + b, 0) !== s.captured + s.warmSent);
-  if (bad.length || lossy.length || split.length) {
-    console.error("bench smoke failed:", JSON.stringify({ bad, lossy, split }));
+  const idleBad = idleSamples.filter((s) => !(s.cpuMs > 0));
+  if (bad.length || lossy.length || split.length || idleBad.length) {
+    console.error("bench smoke failed:", JSON.stringify({ bad, lossy, split, idleBad }));
     process.exit(1);
   }
 }
