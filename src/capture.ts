@@ -7,6 +7,7 @@ import { ClosedError, InterfaceError, RingcapError, statusError } from "./errors
 import { interfaceNames, netnsPath } from "./interfaces.ts";
 import { CONSTANTS, FANOUT_MODE_VALUES, FLAGS, LAYOUT, STATUS } from "./native/abi.ts";
 import { native, type Native } from "./native/library.ts";
+import { type PipeReader, readPipe } from "./native/runtime.ts";
 import { encodeFixedString } from "./native/struct.ts";
 import { intOption, snaplenOrMax, U32 } from "./options.ts";
 import { Block, type PacketView, type RingOwner } from "./packet.ts";
@@ -184,6 +185,7 @@ export class Capture {
   #statsOut = new Uint8Array(CAPTURE_STATS.size);
   #pending: { block: Block; next: number } | null = null;
   #woken = false;
+  #iterating = false;
 
   constructor(iface: string, options: CaptureOptions = {}) {
     const config = encodeCaptureConfig(iface, options);
@@ -273,10 +275,13 @@ export class Capture {
   }
 
   /**
-   * Yields blocks as the kernel hands them over, without ever blocking the event loop:
-   * when no block is ready it sleeps briefly (up to a few milliseconds) and looks again.
-   * The previous block is released when the loop asks for the next one. Ends when the
-   * capture is closed or `signal` aborts.
+   * Yields blocks as the kernel hands them over, without ever blocking the event loop and
+   * without timers: when no block is ready, a native thread waits on the ring (poll) and wakes
+   * the event loop through a pipe the moment one is, so a quiet capture costs no CPU. The
+   * previous block is released when the loop asks for the next one. Ends when the capture is
+   * closed (at once, even while waiting) or `signal` aborts; throws RingcapError
+   * "network_down" once the interface went down or away and every block it had was yielded.
+   * One loop at a time per capture.
    *
    * @example
    * ```ts
@@ -285,23 +290,62 @@ export class Capture {
    * }
    * ```
    */
-  async *blocks(options: { signal?: AbortSignal; idleMaxMs?: number } = {}): AsyncGenerator<Block, void, undefined> {
-    const idleMax = Math.max(1, options.idleMaxMs ?? Math.min(5, Math.max(1, this.info.blockTimeoutMs >> 1)));
-    let idle = 0;
+  async *blocks(options: { signal?: AbortSignal } = {}): AsyncGenerator<Block, void, undefined> {
+    this.#ensureOpen();
+    if (this.#iterating) throw new RingcapError("invalid_argument", "blocks(): this capture is already being iterated (one loop at a time)");
+    this.#iterating = true;
+    const { signal } = options;
+    let watch: { fd: number; reader: PipeReader } | null = null;
     try {
-      while (!this.#ring.closed && !options.signal?.aborted) {
+      while (!this.#ring.closed && !signal?.aborted) {
         const block = this.nextBlock(0);
         if (block) {
-          idle = 0;
           yield block;
           continue;
         }
-        idle = Math.min(idle === 0 ? 1 : idle * 2, idleMax);
-        await sleep(idle, options.signal);
+        watch ??= await this.#watch();
+        if (!watch || !this.#arm()) continue;
+        if (!(await waitOrAbort(watch.reader, signal))) break;
       }
     } finally {
+      this.#iterating = false;
       if (!this.#ring.closed) this.#held?.release();
+      if (watch) await this.#unwatch(watch);
     }
+  }
+
+  /** Starts the ring's watcher thread and reads its pipe (null if the capture closed meanwhile). */
+  async #watch(): Promise<{ fd: number; reader: PipeReader } | null> {
+    const out = new Int32Array(1);
+    const status = this.#lib.capture_watch(this.#handle, out);
+    if (status < 0) throw statusError(status, `capture on ${this.info.interface}: cannot start its watcher`, this.#lib.capture_errno(this.#handle));
+    const fd = out[0];
+    try {
+      const reader = await readPipe(fd);
+      if (!this.#ring.closed) return { fd, reader };
+      await reader.close();
+    } catch (e) {
+      this.#lib.capture_unwatch(this.#handle);
+      this.#lib.watch_close_reader(fd);
+      throw e;
+    }
+    this.#lib.watch_close_reader(fd);
+    return null;
+  }
+
+  /** True when the watcher is armed (a byte will come); false when a block is ready now. */
+  #arm(): boolean {
+    const r = this.#lib.capture_arm(this.#handle);
+    if (r < 0) throw statusError(r, `capture on ${this.info.interface} failed`, this.#lib.capture_errno(this.#handle));
+    return r === 0;
+  }
+
+  async #unwatch(watch: { fd: number; reader: PipeReader }): Promise<void> {
+    // The thread stops first (the reader then sees end-of-file); the read end is closed only
+    // once the runtime no longer reads it.
+    if (!this.#ring.closed) this.#lib.capture_unwatch(this.#handle);
+    await watch.reader.close();
+    this.#lib.watch_close_reader(watch.fd);
   }
 
   /**
@@ -534,15 +578,20 @@ function decodeInfo(iface: string, out: Uint8Array, snaplen: number, ringBytes: 
   });
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
+/** Resolves true when the watcher's byte arrives, false at its end-of-file or when `signal` aborts. */
+function waitOrAbort(reader: PipeReader, signal?: AbortSignal): Promise<boolean> {
+  if (!signal) return reader.wait();
+  return new Promise((resolve, reject) => {
+    const done = (value: boolean) => {
+      signal.removeEventListener("abort", abort);
+      resolve(value);
+    };
+    const abort = () => done(false);
+    signal.addEventListener("abort", abort, { once: true });
+    reader.wait().then(done, (e) => {
+      signal.removeEventListener("abort", abort);
+      reject(e);
+    });
   });
 }
 

@@ -1,7 +1,7 @@
 // Capture against the real kernel, inside a namespace of the test's own (see _netns.ts).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Capture, openCapture, Waker } from "../src/capture.ts";
@@ -82,6 +82,69 @@ describe.skipIf(!canCapture)("capture on the namespace bench", () => {
     expect(got).toBe(1);
     expect(performance.now() - t0).toBeLessThan(20 + 10 + 60);
     expect(ticks).toBeGreaterThan(5);
+  });
+
+  test("blocks() waits without waking: one watcher thread that sleeps until a block is ready, gone when the loop ends", async () => {
+    using cap = open({ ring: small });
+    using g = gen();
+    const ac = new AbortController();
+    let got = 0;
+    let during: { watchers: number; switches: number } | null = null;
+    const loop = (async () => {
+      for await (const block of cap.blocks({ signal: ac.signal })) got += block.packetCount;
+    })();
+    await Bun.sleep(100);
+    const [tid] = watcherThreads();
+    expect(tid).toBeDefined();
+    const before = contextSwitches(tid);
+    // 400 ms of a quiet interface: the polling iterator woke up to 5 ms at a time (80+ wakes).
+    await Bun.sleep(400);
+    during = { watchers: watcherThreads().length, switches: contextSwitches(tid) - before };
+    // A frame wakes it (one switch per wake-up), and the loop sees it.
+    g.send(3);
+    for (let i = 0; i < 100 && got < 3; i++) await Bun.sleep(10);
+    ac.abort();
+    await loop;
+    expect(during).toEqual({ watchers: 1, switches: 0 });
+    expect(got).toBe(3);
+    expect(watcherThreads()).toEqual([]);
+  });
+
+  test("close() ends a for await that is waiting, at once, and leaves no thread or descriptor", async () => {
+    const fdsBefore = openFds();
+    const cap = open({ ring: small });
+    let ended = -1;
+    setTimeout(() => cap.close(), 50);
+    const t0 = performance.now();
+    for await (const _ of cap.blocks()) ended = -2;
+    ended = performance.now() - t0;
+    expect(ended).toBeGreaterThanOrEqual(45);
+    expect(ended).toBeLessThan(50 + 200);
+    expect(watcherThreads()).toEqual([]);
+    expect(openFds()).toEqual(fdsBefore);
+  });
+
+  test("an abort ends a waiting for await; a second loop at the same time is refused; a later loop works", async () => {
+    using cap = open({ ring: small });
+    using g = gen();
+    const ac = new AbortController();
+    const first = (async () => {
+      for await (const _ of cap.blocks({ signal: ac.signal }));
+    })();
+    await Bun.sleep(20);
+    const second = cap.blocks()[Symbol.asyncIterator]().next();
+    expect((await second.catch((e) => e)).message).toContain("already being iterated");
+    ac.abort();
+    await first;
+    expect(watcherThreads()).toEqual([]);
+    setTimeout(() => g.send(2), 20);
+    let got = 0;
+    for await (const block of cap.blocks({ signal: AbortSignal.timeout(2000) })) {
+      got += block.packetCount;
+      if (got >= 2) break;
+    }
+    expect(got).toBe(2);
+    expect(watcherThreads()).toEqual([]);
   });
 
   test("stats accumulate across reads and equal what was seen", async () => {
@@ -570,3 +633,31 @@ describe.skipIf(!canCapture)("faults and hostile input (issue 10)", () => {
     expect(thrown(() => gen({ size: 1519, vlan: { id: 7 } })).message).toContain("1518");
   });
 });
+
+/** The TIDs of this process's blocks() watcher threads (libringcap names them). */
+function watcherThreads(): number[] {
+  return readdirSync("/proc/self/task").map(Number).filter((tid) => {
+    try {
+      return readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim() === "ringcap-watch";
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
+}
+
+/** How many times thread `tid` went to sleep and was woken (voluntary context switches). */
+function contextSwitches(tid: number): number {
+  const status = readFileSync(`/proc/self/task/${tid}/status`, "utf8");
+  return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)![1]);
+}
+
+/** This process's open descriptors, each with what it refers to. */
+function openFds(): string[] {
+  return readdirSync("/proc/self/fd").flatMap((fd) => {
+    try {
+      return [`${fd} ${readlinkSync(`/proc/self/fd/${fd}`)}`];
+    } catch {
+      return []; // the descriptor readdir itself used
+    }
+  }).sort();
+}

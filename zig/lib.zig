@@ -9,6 +9,7 @@ const abi = @import("abi.zig");
 const sys = @import("sys.zig");
 const ring = @import("ring.zig");
 const gen = @import("gen.zig");
+const watch = @import("watch.zig");
 
 pub const panic = sys.QuietPanic("libringcap");
 
@@ -77,6 +78,34 @@ const exports = struct {
     /// Closes the socket and unmaps the ring. Unknown or already closed handles are ignored.
     pub fn capture_close(handle: u32) callconv(.c) void {
         ring.close(handle);
+    }
+
+    /// Starts the capture's watcher thread (once) and puts the read end of its pipe in
+    /// `out_fd`: after `capture_arm` returns 0, one byte arrives there when a block may be ready.
+    pub fn capture_watch(handle: u32, out_fd: ?*i32) callconv(.c) i32 {
+        const out = out_fd orelse return invalid_argument;
+        const capture = ring.table.get(handle) catch |err| return abi.code(err);
+        out.* = capture.watchStart() catch |err| return abi.code(err);
+        return 0;
+    }
+
+    /// 1: a block is ready now (take it with `capture_next_block(handle, 0, ...)`); 0: the
+    /// watcher is armed and writes a byte when one may be; or a negative status.
+    pub fn capture_arm(handle: u32) callconv(.c) i32 {
+        const capture = ring.table.get(handle) catch |err| return abi.code(err);
+        const ready = capture.watchArm() catch |err| return abi.code(err);
+        return @intFromBool(ready);
+    }
+
+    /// Stops the watcher thread; its reader sees end-of-file. Nothing happens without one.
+    pub fn capture_unwatch(handle: u32) callconv(.c) void {
+        const capture = ring.table.get(handle) catch return;
+        capture.watchStop();
+    }
+
+    /// Closes the read end of a watcher's pipe, once the reader no longer watches it.
+    pub fn watch_close_reader(fd: i32) callconv(.c) void {
+        watch.closeReader(fd);
     }
 
     /// A wake-up handle: an eventfd that a capture polls beside its ring (CaptureConfig.wake_fd).
@@ -190,4 +219,6 @@ test {
     _ = sys;
     _ = ring;
     _ = gen;
+    _ = watch;
+    _ = @import("thread.zig");
 }

@@ -12,6 +12,7 @@ const linux = std.os.linux;
 const abi = @import("abi.zig");
 const sys = @import("sys.zig");
 const handles = @import("handles.zig");
+const watch = @import("watch.zig");
 
 const Error = abi.Error;
 
@@ -64,6 +65,8 @@ pub const Capture = struct {
     down_grace_ns: u64,
     /// When the socket was last looked at for an error by a call that does not wait.
     checked_at_ns: u64 = 0,
+    /// The thread that waits on the socket for a reader that must not block (`blocks()`).
+    watch: ?watch.Watch = null,
 
     fn blockDesc(self: *Capture, index: u32) *linux.tpacket_block_desc {
         std.debug.assert(index < self.block_count);
@@ -158,6 +161,47 @@ pub const Capture = struct {
         }
     }
 
+    /// Starts the capture's watcher (once) and returns the read end of its pipe.
+    pub fn watchStart(self: *Capture) Error!i32 {
+        if (self.watch == null) {
+            self.watch = @as(watch.Watch, undefined);
+            self.watch.?.start(self.fd, &self.errno) catch |err| {
+                self.watch = null;
+                return err;
+            };
+        }
+        return self.watch.?.notify_read;
+    }
+
+    /// What `nextBlock` does before it would block, without blocking: true when the current
+    /// block is ready now; otherwise asks the watcher for a byte when it is (or, once the
+    /// capture is down, when its grace is over) and returns false.
+    pub fn watchArm(self: *Capture) Error!bool {
+        if (self.held) return error.BlockAlreadyHeld;
+        const w = if (self.watch) |*w| w else return error.InvalidArgument;
+        if (self.currentReady()) return true;
+        // One look at the socket, which notes an error as the capture going down. The wake fd
+        // is for blocking waits: a reader that does not block has its own ways to stop.
+        self.checked_at_ns = sys.monotonicNs();
+        self.poll(0) catch |err| if (err != error.Woken) return err;
+        if (self.currentReady()) return true;
+        var timeout_ms: i32 = -1;
+        if (self.down_at_ns) |down| {
+            const now = sys.monotonicNs();
+            const end = down + self.down_grace_ns;
+            if (now >= end) return error.NetworkDown;
+            timeout_ms = @intCast(@min((end - now + std.time.ns_per_ms - 1) / std.time.ns_per_ms, std.math.maxInt(i32)));
+        }
+        w.arm(timeout_ms);
+        return false;
+    }
+
+    /// Stops the watcher, whose reader then sees end-of-file; the read end stays open for it.
+    pub fn watchStop(self: *Capture) void {
+        if (self.watch) |*w| w.stop();
+        self.watch = null;
+    }
+
     pub fn releaseBlock(self: *Capture) Error!void {
         if (!self.held) return error.BlockNotHeld;
         const status = self.blockStatus(self.current);
@@ -178,6 +222,8 @@ pub const Capture = struct {
     }
 
     pub fn deinit(self: *Capture) void {
+        // The watcher polls the socket: it ends before the socket does.
+        self.watchStop();
         sys.munmap(self.ring, self.ring_size_bytes);
         sys.close(self.fd);
         self.* = undefined;

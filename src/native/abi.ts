@@ -10,7 +10,7 @@
  */
 
 /** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 /** Argument and result types as the library describes them ("ptr": a typed array's data). */
 export type AbiType = "u32" | "i32" | "u64" | "ptr" | "void";
@@ -25,6 +25,10 @@ export const SYMBOLS = {
   capture_stats: { args: ["u32", "ptr"], returns: "i32" },
   capture_errno: { args: ["u32"], returns: "i32" },
   capture_close: { args: ["u32"], returns: "void" },
+  capture_watch: { args: ["u32", "ptr"], returns: "i32" },
+  capture_arm: { args: ["u32"], returns: "i32" },
+  capture_unwatch: { args: ["u32"], returns: "void" },
+  watch_close_reader: { args: ["i32"], returns: "void" },
   waker_open: { args: ["ptr"], returns: "i32" },
   waker_signal: { args: ["i32"], returns: "i32" },
   waker_reset: { args: ["i32"], returns: "i32" },

@@ -16,6 +16,7 @@ interface DenoGlobal {
   };
   build: { arch: string };
   addSignalListener(signal: string, handler: () => void): void;
+  open(path: string, options: { read: boolean }): Promise<{ read(buf: Uint8Array): Promise<number | null>; close(): void }>;
   removeSignalListener(signal: string, handler: () => void): void;
 }
 
@@ -79,6 +80,66 @@ export function mapMemory(address: bigint, length: number): ArrayBuffer {
   if (isBun) return bunFfi().toArrayBuffer(Number(address), 0, length);
   // Deno's argument order is (pointer, length, offset), the reverse of Bun's.
   return deno().UnsafePointerView.getArrayBuffer(deno().UnsafePointer.create(address), length, 0);
+}
+
+/**
+ * Reads a pipe that a native thread writes, through the event loop (never blocking it): each
+ * `wait()` resolves true when bytes arrived (their content does not matter), false at
+ * end-of-file or once `close()` was called. Only one `wait()` at a time.
+ */
+export interface PipeReader {
+  wait(): Promise<boolean>;
+  /** Ends a pending `wait()` (it resolves false); resolves once the runtime no longer reads `fd`. */
+  close(): Promise<void>;
+}
+
+/**
+ * A PipeReader on file descriptor `fd`, which stays the caller's to close after `close()`.
+ * Bun reads the descriptor itself (`Bun.file(fd).stream()`, polled by its event loop); Deno
+ * opens its own descriptor on the same pipe (`/proc/self/fd/N`, so `--allow-read`).
+ */
+export async function readPipe(fd: number): Promise<PipeReader> {
+  if (isDeno) {
+    const file = await deno().open(`/proc/self/fd/${fd}`, { read: true });
+    const buf = new Uint8Array(64);
+    let closed = false;
+    return {
+      async wait() {
+        if (closed) return false;
+        try {
+          return (await file.read(buf)) !== null;
+        } catch (e) {
+          // Closing the file ends a pending read with Deno.errors.Interrupted (or BadResource).
+          if (closed) return false;
+          throw e;
+        }
+      },
+      close() {
+        if (!closed) {
+          closed = true;
+          file.close();
+        }
+        return Promise.resolve();
+      },
+    };
+  }
+  // A Bun stream reads ahead while it is open (and keeps the process alive); cancelled, it
+  // stops and lets the process exit.
+  const Bun = (globalThis as unknown as { Bun: { file(fd: number): { stream(): ReadableStream<Uint8Array> } } }).Bun;
+  const reader = Bun.file(fd).stream().getReader();
+  let closed = false;
+  return {
+    async wait() {
+      if (closed) return false;
+      const { done } = await reader.read();
+      return !done && !closed;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await reader.cancel();
+    },
+  };
 }
 
 /** True for a null "handle" result. */

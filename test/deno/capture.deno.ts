@@ -348,3 +348,37 @@ Deno.test("Deno: without the permissions it needs, ringcap says which flags to p
     await Deno.remove(script);
   }
 });
+
+Deno.test("Deno: blocks() waits on its watcher thread without waking, a frame wakes it, close() ends the wait at once and leaves no thread", async () => {
+  using bench = createBench();
+  using gen = new Generator(bench.tx, { netns: bench.name });
+  const cap = openCapture(bench.rx, { netns: bench.name, ring: { blockSize: 1 << 16, blockCount: 4, blockTimeoutMs: 10 } });
+  const watchers = () =>
+    readdirSync("/proc/self/task").filter((tid) => {
+      try {
+        return readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim() === "ringcap-watch";
+      } catch {
+        return false;
+      }
+    });
+  const switches = (tid: string) => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/self/task/${tid}/status`, "utf8"))![1]);
+  let got = 0;
+  let endedAt = 0;
+  const loop = (async () => {
+    for await (const block of cap.blocks()) got += block.packetCount;
+    endedAt = performance.now();
+  })();
+  await new Promise((r) => setTimeout(r, 100));
+  const [tid] = watchers();
+  assert(tid, "a watcher thread runs while the loop waits");
+  const before = switches(tid);
+  await new Promise((r) => setTimeout(r, 300));
+  const idleSwitches = switches(tid) - before;
+  gen.send(2);
+  for (let i = 0; i < 100 && got < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  const closedAt = performance.now();
+  cap.close();
+  await loop;
+  assertEquals({ idleSwitches, got, watchers: watchers().length }, { idleSwitches: 0, got: 2, watchers: 0 });
+  assert(endedAt - closedAt < 200, `the loop ended ${endedAt - closedAt} ms after close()`);
+});
