@@ -6,12 +6,13 @@
  *
  *   bun bench/capturer.ts MODE IFACE --netns NS [--count N] [--max-seconds S] [--latency]
  *
- * MODE: recv | recvmmsg | ring-zig | ring-bun | ring-bun-view | blocks-readers | blocks-decode |
+ * MODE: recv | recvmmsg | ring-zig | ring-bun | ring-bun-view | ring-bun-readers | blocks-readers | blocks-decode |
  *       blocks-bytes | fanout-zig | fanout-bun
  * Per packet every mode does the same work: read the IPv4 source and count it per source.
  * The API path each mode takes (run.ts prints it beside every figure):
  *   ring-bun        sync `cap.nextBlock()` + `block.cursor()` (the fastest walk)
  *   ring-bun-view   sync `cap.nextBlock()` + `for (const p of block)` + offset getters on `cap.view`
+ *   ring-bun-readers sync `cap.nextBlock()` + `for (const p of block)` + the PacketView readers (blocks-readers without blocks())
  *   blocks-readers  the README's path: `for await (const block of cap.blocks({ signal }))` +
  *                   `for (const p of block)` + `p.getUint16(12)` / `p.getUint32(26)`
  *   blocks-decode   the same loops + `p.decode().ipv4Src` (the numeric source)
@@ -164,8 +165,11 @@ async function blocksMode(walk: (block: Block, counts: SourceCounter) => number)
 
 const FANOUT_WORKERS = 2;
 
-/** ring-bun's work through the friendliest API: `for...of` over the block's reusable PacketView. */
-function ringBunView(): Promise<Result> {
+/**
+ * ring-bun's sync loop with another walk: `for...of` and offsets on `cap.view` (ring-bun-view),
+ * or `for...of` and the PacketView readers (ring-bun-readers: blocks-readers without blocks()).
+ */
+function ringBunWalk(walk: (block: Block, view: DataView, counts: SourceCounter) => number): Promise<Result> {
   using cap = openCapture(iface, { netns: values.netns, wakeFd: STDIN_WAKE_FD, ring: RING });
   console.log("READY");
   const view = cap.view;
@@ -179,7 +183,7 @@ function ringBunView(): Promise<Result> {
       continue;
     }
     // In a function of its own, as ring-bun's walk is: the two differ only in the API.
-    bytes += countSourcesByView(block, view, counts);
+    bytes += walk(block, view, counts);
     packets += block.packetCount;
     block.release();
   }
@@ -243,7 +247,8 @@ const modes: Record<string, () => Promise<Result>> = {
   recvmmsg: () => recvMode(64),
   "ring-zig": ringZig,
   "ring-bun": ringBun,
-  "ring-bun-view": ringBunView,
+  "ring-bun-view": () => ringBunWalk(countSourcesByView),
+  "ring-bun-readers": () => ringBunWalk((block, _view, counts) => countSourcesByReaders(block, counts)),
   "blocks-readers": () => blocksMode(countSourcesByReaders),
   "blocks-decode": () => blocksMode(countSourcesByDecode),
   "blocks-bytes": () => blocksMode(countSourcesByBytes),

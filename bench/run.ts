@@ -43,7 +43,7 @@ Runs the benchmark in a network namespace of its own (needs root): the generator
 each capturer on CPU 1. Prints the headline table (the README's path, blocks-readers, against
 the Zig loop and tcpdump), a markdown table of every config with the API path it measures, the
 latency and idle tables; --json FILE keeps every sample. configs: recv, recvmmsg, ring-zig,
-ring-bun, ring-bun-view, blocks-readers, blocks-decode, blocks-bytes, fanout-zig, fanout-bun,
+ring-bun, ring-bun-view, ring-bun-readers, blocks-readers, blocks-decode, blocks-bytes, fanout-zig, fanout-bun,
 tcpdump. setups: full, paced, latency, idle (Bun and Deno sitting in blocks() with no traffic
 for --idle-seconds, against a timer). --smoke runs every configuration once with small counts.`;
 
@@ -109,7 +109,7 @@ const GEN_CPU = "0";
 const CAP_CPU = cpus().length > 1 ? "1" : "0";
 const hasTcpdump = spawnSync("sh", ["-c", "command -v tcpdump"]).status === 0;
 
-const ALL_CONFIGS = ["recv", "recvmmsg", "ring-zig", "ring-bun", "ring-bun-view", "blocks-readers", "blocks-decode", "blocks-bytes", "fanout-zig", "fanout-bun", "tcpdump"];
+const ALL_CONFIGS = ["recv", "recvmmsg", "ring-zig", "ring-bun", "ring-bun-view", "ring-bun-readers", "blocks-readers", "blocks-decode", "blocks-bytes", "fanout-zig", "fanout-bun", "tcpdump"];
 /** The API path each config measures: printed beside every figure and kept in the JSON. */
 const API_PATHS: Record<string, string> = {
   recv: "Zig recvmsg() loop (bench library)",
@@ -117,6 +117,7 @@ const API_PATHS: Record<string, string> = {
   "ring-zig": "Zig ring loop (bench library)",
   "ring-bun": "sync nextBlock()+cursor()",
   "ring-bun-view": "sync nextBlock()+for...of+offset on cap.view",
+  "ring-bun-readers": "sync nextBlock()+for...of+getUint32",
   "blocks-readers": "for await blocks()+for...of+getUint32 (README)",
   "blocks-decode": "for await blocks()+for...of+decode().ipv4Src",
   "blocks-bytes": "for await blocks()+for...of+p.bytes",

@@ -41,6 +41,11 @@ export class PacketView {
   #owner: RingOwner;
   #generation = -1;
   #hdr = 0;
+  // The header fields every walk reads, taken from the ring once per packet by `reset` (a held
+  // block's memory does not change): the frame's ring offset, captured and wire lengths.
+  #frame = 0;
+  #caplen = 0;
+  #length = 0;
   #decoder: PacketDecoder | null = null;
 
   constructor(owner: RingOwner) {
@@ -49,8 +54,13 @@ export class PacketView {
 
   /** Points the view at the packet header at `hdrOffset` in the ring. @internal */
   reset(hdrOffset: number, generation: number): this {
+    const w = this.#owner.words;
+    const i = hdrOffset >>> 2;
     this.#hdr = hdrOffset;
     this.#generation = generation;
+    this.#frame = hdrOffset + (w[i + (TPACKET3_HDR.mac >> 2)] & 0xffff);
+    this.#caplen = w[i + (TPACKET3_HDR.snaplen >> 2)];
+    this.#length = w[i + (TPACKET3_HDR.len >> 2)];
     return this;
   }
 
@@ -68,15 +78,18 @@ export class PacketView {
 
   /** Byte offset in the ring of the frame's first byte (the Ethernet destination). */
   get offset(): number {
-    return this.#hdr + this.#check().getUint16(this.#hdr + TPACKET3_HDR.mac, true);
+    this.#check();
+    return this.#frame;
   }
   /** Bytes captured (at most the snaplen). */
   get caplen(): number {
-    return this.#check().getUint32(this.#hdr + TPACKET3_HDR.snaplen, true);
+    this.#check();
+    return this.#caplen;
   }
   /** Length of the frame on the wire (without a stripped VLAN tag). */
   get length(): number {
-    return this.#check().getUint32(this.#hdr + TPACKET3_HDR.len, true);
+    this.#check();
+    return this.#length;
   }
   /**
    * Length of the frame as it was on the wire: `length`, plus the 4 bytes of a VLAN tag the
@@ -133,13 +146,8 @@ export class PacketView {
    * A RangeError names the offset and caplen: a reader never reads past the frame.
    */
   #frameOffset(at: number, size: number): number {
-    const view = this.#check();
-    const hdr = this.#hdr;
-    const caplen = view.getUint32(hdr + TPACKET3_HDR.snaplen, true);
-    if (!(at >= 0 && at + size <= caplen && Number.isInteger(at))) {
-      throw new RangeError(`packet offset ${at} (${size} bytes) is outside the ${caplen} captured bytes`);
-    }
-    return hdr + view.getUint16(hdr + TPACKET3_HDR.mac, true) + at;
+    if (at >= 0 && at + size <= this.#caplen && (at | 0) === at) return this.#frame + at;
+    throw new RangeError(`packet offset ${at} (${size} bytes) is outside the ${this.#caplen} captured bytes`);
   }
   /**
    * The byte at `at` of the frame (0 is the first byte of the Ethernet destination). Reads the
@@ -151,19 +159,19 @@ export class PacketView {
    * ```
    */
   getUint8(at: number): number {
-    return this.#owner.view.getUint8(this.#frameOffset(at, 1));
+    return this.#check().getUint8(this.#frameOffset(at, 1));
   }
   /** The 16-bit number at `at` of the frame, network byte order unless `littleEndian`. No allocation. */
   getUint16(at: number, littleEndian = false): number {
-    return this.#owner.view.getUint16(this.#frameOffset(at, 2), littleEndian);
+    return this.#check().getUint16(this.#frameOffset(at, 2), littleEndian);
   }
   /** The 32-bit number at `at` of the frame, network byte order unless `littleEndian`. No allocation. */
   getUint32(at: number, littleEndian = false): number {
-    return this.#owner.view.getUint32(this.#frameOffset(at, 4), littleEndian);
+    return this.#check().getUint32(this.#frameOffset(at, 4), littleEndian);
   }
   /** The 64-bit number at `at` of the frame, network byte order unless `littleEndian` (a BigInt). */
   getBigUint64(at: number, littleEndian = false): bigint {
-    return this.#owner.view.getBigUint64(this.#frameOffset(at, 8), littleEndian);
+    return this.#check().getBigUint64(this.#frameOffset(at, 8), littleEndian);
   }
   /**
    * The captured bytes as a view into the ring. Allocates a Uint8Array object per call (not the
