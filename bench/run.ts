@@ -13,7 +13,8 @@
  * (`ringcap bench ...` runs this file with the same flags.)
  *
  * Before the measured part each capturer gets --warmup frames at the setup's rate (not
- * counted), so the JIT has compiled the paths that traffic takes; the JIT threads' time inside
+ * counted; a fanout config gets that many per member, see FANOUT_MEMBERS), so the JIT has
+ * compiled the paths that traffic takes; the JIT threads' time inside
  * the measured part is still counted, and also reported in its own column. Runs alternate configurations (A B C A B C ...) and report
  * the median of the runs with the spread (min..max). The headline ratios pair the samples of
  * the same run (blocks-readers of run 2 over ring-zig of run 2), then take the median.
@@ -91,6 +92,14 @@ const FULL_COUNT = smoke ? 20_000 : count("count", 1);
 const PACED_RATE = smoke ? 50_000 : count("paced-rate", 1);
 const PACED_COUNT = smoke ? 20_000 : count("paced-count", 1);
 const WARMUP = smoke ? 2_000 : count("warmup", 0);
+/**
+ * The members of a fanout config (bench/capturer.ts's FANOUT_WORKERS). The group's hash spreads
+ * the warm-up over them, so a fanout config gets members x --warmup frames: each member (a Worker
+ * with its own JIT) then sees as many warm-up frames as a single-ring capturer does, and is
+ * measured in the same steady state. A fairness fix of the harness: with --warmup frames in all,
+ * each member saw half of them and still compiled its handler inside the measured part.
+ */
+const FANOUT_MEMBERS = 2;
 const BLOCK_TIMEOUT_MS = String(count("block-timeout-ms", 1));
 const LATENCY_COUNT = smoke ? 10 : 40;
 const IDLE_MS = (smoke ? 2 : count("idle-seconds", 1)) * 1000;
@@ -385,7 +394,7 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
     // are handed over by the timeout, not full) and the ring's pages have been touched once.
     // The start-up of every capturer is excluded this way; JIT work that still happens in the
     // measured part is counted (and shown in its own column).
-    const warm = latency ? 0 : WARMUP;
+    const warm = latency ? 0 : config.startsWith("fanout-") ? WARMUP * FANOUT_MEMBERS : WARMUP;
     let warmSent = 0;
     if (warm > 0) {
       warmSent = (await sendFrames(bench, warm, rate)).sent;
