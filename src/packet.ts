@@ -221,16 +221,11 @@ export class PacketView {
   decode(): PacketDecoder {
     const view = this.#check();
     const d = (this.#decoder ??= new PacketDecoder());
-    const status = view.getUint32(this.#hdr + TPACKET3_HDR.status, true);
-    const vlan = (status & TP_STATUS.vlan_valid) !== 0;
-    return d.decode(
-      this.#owner.bytes,
-      view,
-      this.offset,
-      this.caplen,
-      vlan ? view.getUint32(this.#hdr + TPACKET3_HDR.vlan_tci, true) & 0xffff : -1,
-      vlan ? this.vlanTpid : 0,
-    );
+    const w = this.#owner.words;
+    const i = this.#hdr >>> 2;
+    const status = w[i + (TPACKET3_HDR.status >> 2)];
+    if ((status & TP_STATUS.vlan_valid) === 0) return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen);
+    return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen, w[i + (TPACKET3_HDR.vlan_tci >> 2)] & 0xffff, this.vlanTpid);
   }
 }
 
