@@ -182,8 +182,6 @@ export class Capture {
   #held: Block | null = null;
   #blockOut = new Uint8Array(BLOCK_INFO.size);
   #blockOutView = new DataView(this.#blockOut.buffer);
-  /** Where a counted release gets the block's wire bytes (a u64, as two words). */
-  #wireBytes = new Uint32Array(2);
   #statsOut = new Uint8Array(CAPTURE_STATS.size);
   #pending: { block: Block; next: number } | null = null;
   #woken = false;
@@ -241,26 +239,13 @@ export class Capture {
     if (this.#ring.closed) throw new ClosedError("capture");
   }
 
-  #release(block: Block, wireBytes: Uint32Array | null = null): void {
+  #release(block: Block): void {
     if (this.#held !== block) return;
     this.#held = null;
     this.#pending = null;
     this.#ring.generation++;
-    const status = this.#lib.capture_release_block(this.#handle, wireBytes);
+    const status = this.#lib.capture_release_block(this.#handle);
     if (status < 0) throw statusError(status, "cannot release block", this.#lib.capture_errno(this.#handle));
-  }
-
-  /**
-   * Releases `block` as `block.release()` does and returns the sum of its packets' wire
-   * lengths (`length`), added up by libringcap as it hands the block back: a byte count
-   * without a second walk in JavaScript (call it after your own walk, which has brought the
-   * headers into cache). 0, and nothing released, when `block` is not the one held.
-   */
-  releaseCounted(block: Block): number {
-    if (this.#held !== block || !block.live) return 0;
-    const out = this.#wireBytes;
-    this.#release(block, out);
-    return out[0] + out[1] * 0x1_0000_0000;
   }
 
   /**

@@ -57,14 +57,9 @@ const exports = struct {
         return @intCast(index);
     }
 
-    /// Hands the held block back to the kernel. With `wire_bytes`, first writes there the sum
-    /// of its packets' wire lengths (tp_len): a byte count for a reader that has just walked the
-    /// block (the headers are in cache), without a second walk in the caller's language.
-    pub fn capture_release_block(handle: u32, wire_bytes: ?*align(1) u64) callconv(.c) i32 {
+    pub fn capture_release_block(handle: u32) callconv(.c) i32 {
         const capture = ring.table.get(handle) catch |err| return abi.code(err);
-        const out = wire_bytes orelse return abi.codeOf(capture.releaseBlock());
-        out.* = capture.releaseBlockCounted() catch |err| return abi.code(err);
-        return 0;
+        return abi.codeOf(capture.releaseBlock());
     }
 
     pub fn capture_stats(handle: u32, out: ?*abi.CaptureStats) callconv(.c) i32 {

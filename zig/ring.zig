@@ -15,9 +15,6 @@ const handles = @import("handles.zig");
 const watch = @import("watch.zig");
 
 const Error = abi.Error;
-const native_endian = @import("builtin").cpu.arch.endian();
-/// How many frames ahead a counted release asks for a header (see `heldWireBytes`).
-const prefetch_ahead = 8;
 
 const tp_status_kernel: u32 = 0;
 const tp_status_user: u32 = abi.TpStatus.user;
@@ -101,7 +98,7 @@ pub const Capture = struct {
     ///
     /// Every wait wakes on a socket error: the kernel reports an interface set down or deleted
     /// as a pending error (ENETDOWN), which makes poll return. A caller that does not wait
-    /// (timeout 0, as `blocks()` between its sleeps) never reaches a blocking poll, so it looks
+    /// (timeout 0, as `blocks()` before it arms its watcher) never reaches a blocking poll, so it looks
     /// with a poll that does not block, at most every `error_check_interval_ns`.
     pub fn nextBlock(self: *Capture, timeout_ms: i32, out: ?*abi.BlockInfo) Error!u32 {
         if (self.held) return error.BlockAlreadyHeld;
@@ -203,41 +200,6 @@ pub const Capture = struct {
     pub fn watchStop(self: *Capture) void {
         if (self.watch) |*w| w.stop();
         self.watch = null;
-    }
-
-    /// Hands the held block back, first adding up its packets' wire lengths (tp_len): what
-    /// `releaseBlock` does, for a reader that wants a byte count without a second walk of its
-    /// own. Meant for after the reader's walk, which has brought the headers into cache (walked
-    /// here before the reader's, the sum would pay the cache misses instead).
-    pub fn releaseBlockCounted(self: *Capture) Error!u64 {
-        if (!self.held) return error.BlockNotHeld;
-        const bytes = self.heldWireBytes();
-        try self.releaseBlock();
-        return bytes;
-    }
-
-    /// Sum of tp_len over the held block's packets. The ring is writable from user space, so
-    /// its words are not trusted: the walk stops at the block's end, and takes no more packets
-    /// than the block has room for.
-    fn heldWireBytes(self: *Capture) u64 {
-        const block = self.ring[@as(usize, self.current) * self.block_size_bytes ..][0..self.block_size_bytes];
-        const bd = self.blockDesc(self.current);
-        const len_at = @offsetOf(linux.tpacket3_hdr, "len");
-        const next_at = @offsetOf(linux.tpacket3_hdr, "next_offset");
-        const last = block.len - @sizeOf(linux.tpacket3_hdr);
-        var at: usize = bd.hdr.bh1.offset_to_first_pkt;
-        var sum: u64 = 0;
-        for (0..@min(bd.hdr.bh1.num_pkts, block.len / tpacket3_hdrlen)) |_| {
-            if (at > last) break;
-            const next = std.mem.readInt(u32, block[at + next_at ..][0..4], native_endian);
-            // Each header's place is read from the one before, so the walk waits for one load
-            // per packet; frames of a block mostly share a stride, so asking for the header
-            // `prefetch_ahead` strides on overlaps those waits (a wrong guess costs nothing).
-            @prefetch(block.ptr + @min(at +| prefetch_ahead *| @as(usize, next), block.len - 1), .{});
-            sum += std.mem.readInt(u32, block[at + len_at ..][0..4], native_endian);
-            at += next;
-        }
-        return sum;
     }
 
     pub fn releaseBlock(self: *Capture) Error!void {
@@ -634,41 +596,4 @@ test "a capture that went down waits two block timeouts for the last block, and 
     try std.testing.expectEqual(@as(u64, 40 * std.time.ns_per_ms), downGraceNs(10));
     try std.testing.expectEqual(@as(u64, 36 * std.time.ns_per_ms), downGraceNs(0));
     try std.testing.expectEqual(@as(u64, down_grace_max_ms * std.time.ns_per_ms), downGraceNs(65535));
-}
-
-test "a counted release sums the held block's wire lengths, and never walks past the block" {
-    const block_size = 4096;
-    var ring_bytes: [2 * block_size]u8 align(8) = @splat(0);
-    var capture: Capture = undefined;
-    capture.ring = &ring_bytes;
-    capture.block_size_bytes = block_size;
-    capture.block_count = 2;
-    capture.current = 1;
-    capture.held = true;
-    const block = ring_bytes[block_size..];
-    const bd = capture.blockDesc(1);
-    capture.blockStatus(1).* = tp_status_user;
-    bd.hdr.bh1.num_pkts = 3;
-    bd.hdr.bh1.offset_to_first_pkt = 48;
-    const lens = [3]u32{ 60, 1514, 64 };
-    var at: usize = 48;
-    for (lens, 0..) |len, i| {
-        const hdr: *linux.tpacket3_hdr = @ptrCast(@alignCast(block[at..].ptr));
-        hdr.len = len;
-        hdr.next_offset = if (i + 1 < lens.len) 128 else 0;
-        at += 128;
-    }
-    try std.testing.expectEqual(@as(u64, 60 + 1514 + 64), try capture.releaseBlockCounted());
-    try std.testing.expect(!capture.held);
-    try std.testing.expectEqual(@as(u32, 0), capture.current);
-    try std.testing.expectEqual(tp_status_kernel, capture.blockStatus(1).*);
-    try std.testing.expectError(error.BlockNotHeld, capture.releaseBlockCounted());
-
-    // A header offset written over from user space ends the walk at the block's end.
-    capture.current = 1;
-    capture.held = true;
-    capture.blockStatus(1).* = tp_status_user;
-    const first: *linux.tpacket3_hdr = @ptrCast(@alignCast(block[48..].ptr));
-    first.next_offset = 0x7fff_0000;
-    try std.testing.expectEqual(@as(u64, 60), try capture.releaseBlockCounted());
 }

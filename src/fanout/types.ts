@@ -159,10 +159,7 @@ export interface FanoutPoolOptions<D = unknown, R = unknown> {
 export interface FanoutCounters extends CaptureStats {
   /** Frames handed to the handler. */
   packets: number;
-  /**
-   * Their wire length in bytes (a block the handler released itself counts 0: it was the
-   * kernel's again before it could be counted).
-   */
+  /** Their wire length in bytes. */
   bytes: number;
   /** Non-empty blocks handed to the handler. */
   blocks: number;

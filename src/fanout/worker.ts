@@ -10,6 +10,7 @@
 
 import { type Capture, openCapture } from "../capture.ts";
 import { RingcapError } from "../errors.ts";
+import { TPACKET3_HDR } from "../native/abi.ts";
 import { exitWorker, threadId } from "../native/runtime.ts";
 import type { Block } from "../packet.ts";
 import { PHASE, RUN, serializeError, STOP_AFTER_DRAIN, type ToPool, type WorkerInit } from "./protocol.ts";
@@ -27,6 +28,45 @@ declare const self: {
   onmessage: ((e: MessageEvent) => void) | null;
   postMessage(message: unknown, transfer?: Transferable[]): void;
 };
+
+const LEN_WORD = TPACKET3_HDR.len >> 2;
+const NEXT_WORD = TPACKET3_HDR.next_offset >> 2;
+
+/**
+ * Sum of the wire lengths of `count` frames from the packet header at byte `hdr` of the ring
+ * (`words`: the ring as 32-bit words), for the pool's byte counter. A function of its own,
+ * called after the handler: kept out of the per-block code, whose JIT compiles stay small
+ * (with this loop inside it, JSC tiered the per-block closure up to its top tier early and
+ * recompiled the handler's whole walk inlined into it, once per worker).
+ */
+function wireBytes(words: Uint32Array, hdr: number, count: number): number {
+  let bytes = 0;
+  for (let n = count; n > 0; n--) {
+    const i = hdr >>> 2;
+    bytes += words[i + LEN_WORD];
+    hdr += words[i + NEXT_WORD];
+  }
+  return bytes;
+}
+
+/**
+ * Runs `wireBytes` over a made-up block at start-up, so that the JIT compiles it before the
+ * first real block rather than during the capture (a block-rate function would otherwise run
+ * in the slow tiers for seconds at low rates, once per worker). About 1 ms, before "ready".
+ */
+function warmWireBytes(): void {
+  const FRAMES = 256;
+  const STRIDE_WORDS = 32;
+  const words = new Uint32Array(FRAMES * STRIDE_WORDS);
+  for (let f = 0; f < FRAMES; f++) {
+    words[f * STRIDE_WORDS + NEXT_WORD] = STRIDE_WORDS * 4;
+    words[f * STRIDE_WORDS + LEN_WORD] = 60 + (f & 3);
+  }
+  const expected = FRAMES * 60 + (FRAMES >> 2) * 6;
+  for (let i = 0; i < 400; i++) {
+    if (wireBytes(words, 0, FRAMES) !== expected) throw new Error("wireBytes warm-up: wrong sum");
+  }
+}
 
 /** The worker's own postMessage, before `guardPostMessage` wraps the global one. */
 const postMessage = self.postMessage.bind(self);
@@ -130,10 +170,11 @@ async function run(init: WorkerInit): Promise<void> {
     guardPostMessage(capture.bytes.buffer);
     const ctx = handlerContext(init, capture);
     handler = await loadHandler(init, ctx);
+    warmWireBytes();
     phase[0] = PHASE.loop;
     send({ type: "ready", index: init.workerIndex, info: capture.info, handle: capture.handle });
 
-    const cap = capture;
+    const words = new Uint32Array(capture.bytes.buffer);
     const interval = init.reportIntervalMs;
     let nextReport = performance.now() + interval;
     const take = (block: Block) => {
@@ -144,16 +185,11 @@ async function run(init: WorkerInit): Promise<void> {
         phase[0] = PHASE.onBlock;
         handler!.onBlock(block, ctx);
         phase[0] = PHASE.loop;
-        // The wire lengths, added up by libringcap as it releases the block: after the
-        // handler, whose walk has brought the frame headers into cache (walked first, the sum
-        // paid the misses), and in Zig, with prefetching, rather than in a second walk here
-        // (a few ns a packet at 250 kpps, within the noise at full rate: bench/results/
-        // 2026-12-03-fanout/prefetch-*.json). A block the handler released itself is the
-        // kernel's again: its bytes can no longer be read and count 0.
-        bytes += cap.releaseCounted(block);
-      } else {
-        block.release();
+        // Wire lengths from the frame headers, after the handler: its own walk has brought them
+        // into cache, which makes this second walk cheap (walked first, it paid the misses).
+        bytes += wireBytes(words, block.firstPacketOffset, n);
       }
+      block.release();
     };
     // The block loop has no await in it: nextBlock blocks this thread (never the pool's), and
     // the pool's waker ends the wait at once when it wants us to stop.

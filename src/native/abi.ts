@@ -10,7 +10,7 @@
  */
 
 /** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 5;
 
 /** Argument and result types as the library describes them ("ptr": a typed array's data). */
 export type AbiType = "u32" | "i32" | "u64" | "ptr" | "void";
@@ -21,7 +21,7 @@ export const SYMBOLS = {
   describe: { args: ["ptr", "u32"], returns: "u32" },
   capture_open: { args: ["ptr", "ptr", "u32", "ptr", "u32", "ptr"], returns: "i32" },
   capture_next_block: { args: ["u32", "i32", "ptr"], returns: "i32" },
-  capture_release_block: { args: ["u32", "ptr"], returns: "i32" },
+  capture_release_block: { args: ["u32"], returns: "i32" },
   capture_stats: { args: ["u32", "ptr"], returns: "i32" },
   capture_errno: { args: ["u32"], returns: "i32" },
   capture_close: { args: ["u32"], returns: "void" },

@@ -69,7 +69,7 @@ export const POINTER_RULES: { readonly [K in keyof typeof SYMBOLS]: Readonly<Rec
     5: { bytes: LAYOUT.CaptureInfo.size },
   },
   capture_next_block: { 2: { bytes: LAYOUT.BlockInfo.size } },
-  capture_release_block: { 1: { bytes: 8 } }, // u64: the block's wire bytes
+  capture_release_block: {},
   capture_stats: { 1: { bytes: LAYOUT.CaptureStats.size } },
   capture_errno: {},
   capture_close: {},
