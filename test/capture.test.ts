@@ -121,7 +121,11 @@ describe.skipIf(!canCapture)("capture on the namespace bench", () => {
     expect(ended).toBeGreaterThanOrEqual(45);
     expect(ended).toBeLessThan(50 + 200);
     expect(watcherThreads()).toEqual([]);
-    expect(openFds()).toEqual(fdsBefore);
+    // Nothing the capture opened (socket, epoll, eventfd, pipe) is left; others may have closed.
+    // Bun reads the pipe through a duplicate of its own, which it closes a moment later.
+    const left = () => openFds().filter((fd) => !fdsBefore.includes(fd));
+    for (let i = 0; i < 50 && left().length; i++) await Bun.sleep(10);
+    expect(left()).toEqual([]);
   });
 
   test("an abort ends a waiting for await; a second loop at the same time is refused; a later loop works", async () => {

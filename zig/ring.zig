@@ -174,25 +174,25 @@ pub const Capture = struct {
     }
 
     /// What `nextBlock` does before it would block, without blocking: true when the current
-    /// block is ready now; otherwise asks the watcher for a byte when it is (or, once the
-    /// capture is down, when its grace is over) and returns false.
+    /// block is ready now; otherwise arms the watcher, which writes its byte when the next block
+    /// is handed over (or, once the capture is down, when its grace is over), and returns false.
     pub fn watchArm(self: *Capture) Error!bool {
         if (self.held) return error.BlockAlreadyHeld;
         const w = if (self.watch) |*w| w else return error.InvalidArgument;
         if (self.currentReady()) return true;
-        // One look at the socket, which notes an error as the capture going down. The wake fd
-        // is for blocking waits: a reader that does not block has its own ways to stop.
+        // One look at the socket, which notes an error as the capture going down (the watcher's
+        // edge for it may have come while nobody waited). The wake fd is for blocking waits: a
+        // reader that does not block has its own ways to stop.
         self.checked_at_ns = sys.monotonicNs();
         self.poll(0) catch |err| if (err != error.Woken) return err;
-        if (self.currentReady()) return true;
-        var timeout_ms: i32 = -1;
+        var deadline_ns: u64 = 0;
         if (self.down_at_ns) |down| {
-            const now = sys.monotonicNs();
-            const end = down + self.down_grace_ns;
-            if (now >= end) return error.NetworkDown;
-            timeout_ms = @intCast(@min((end - now + std.time.ns_per_ms - 1) / std.time.ns_per_ms, std.math.maxInt(i32)));
+            deadline_ns = down + self.down_grace_ns;
+            if (sys.monotonicNs() >= deadline_ns) return error.NetworkDown;
         }
-        w.arm(timeout_ms);
+        w.arm(deadline_ns);
+        // The second look (see Watch.arm): a block handed over before `waiting` was set.
+        if (@atomicLoad(u32, self.blockStatus(self.current), .seq_cst) & tp_status_user != 0) return w.disarm();
         return false;
     }
 
