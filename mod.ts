@@ -32,7 +32,7 @@ export {
   openCapture,
   type RingOptions,
 } from "./src/capture.ts";
-export { Block, FrameCursor, PacketView, VLAN_TAG_BYTES } from "./src/packet.ts";
+export { Block, FrameCursor, PACKET_TYPE, PacketView, VLAN_TAG_BYTES } from "./src/packet.ts";
 export {
   type CreateFanoutHandler,
   type FanoutCloseOptions,

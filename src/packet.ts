@@ -5,11 +5,32 @@
  */
 
 import { ClosedError, RingcapError } from "./errors.ts";
-import { BLOCK_DESC, TP_STATUS, TPACKET3_HDR } from "./native/abi.ts";
+import { BLOCK_DESC, CONSTANTS, SOCKADDR_LL, TP_STATUS, TPACKET3_HDR } from "./native/abi.ts";
 import { PacketDecoder } from "./decode.ts";
 
 /** Bytes of one 802.1Q/802.1ad tag (TPID and TCI). */
 export const VLAN_TAG_BYTES = 4;
+
+/**
+ * What the kernel says a packet was (sockaddr_ll's sll_pkttype): `PacketView.packetType` and
+ * `FrameCursor.packetType`. `outgoing` is a packet this host sent; the others were received.
+ */
+export const PACKET_TYPE = {
+  /** Addressed to this host. */
+  host: 0,
+  /** Sent to the link-layer broadcast address. */
+  broadcast: 1,
+  /** Sent to a link-layer multicast address. */
+  multicast: 2,
+  /** Addressed to another host (seen in promiscuous mode, or on a bridge or veth). */
+  otherhost: 3,
+  /** Sent by this host. */
+  outgoing: 4,
+} as const;
+
+/** Offsets from a packet's tpacket3_hdr of the two sockaddr_ll fields the views read. */
+const IFINDEX_AT = CONSTANTS.sockaddr_ll_offset + SOCKADDR_LL.ifindex;
+const PKTTYPE_AT = CONSTANTS.sockaddr_ll_offset + SOCKADDR_LL.pkttype;
 
 /**
  * What a block and its views need from the capture that owns the ring: an object the capture
@@ -126,6 +147,16 @@ export class PacketView {
   /** The kernel's flow hash (RSS), when the capture asked for it (`rxHash`, on by default). */
   get rxHash(): number {
     return this.#check().getUint32(this.#hdr + TPACKET3_HDR.rxhash, true);
+  }
+  /** Index of the interface the packet arrived on or left by (sockaddr_ll's sll_ifindex). */
+  get ifindex(): number {
+    this.#check();
+    return this.#owner.words[(this.#hdr + IFINDEX_AT) >>> 2] | 0;
+  }
+  /** What the packet was: a {@link PACKET_TYPE} value (`outgoing` for one this host sent). */
+  get packetType(): number {
+    this.#check();
+    return this.#owner.bytes[this.#hdr + PKTTYPE_AT];
   }
   /** True when the kernel stripped a VLAN tag from this frame into `vlanTci`. */
   get vlanValid(): boolean {
@@ -252,6 +283,10 @@ export class FrameCursor {
   length = 0;
   /** Index of the current packet in the block, -1 before the first `next()`. */
   index = -1;
+  /** Index of the interface the current packet arrived on or left by. */
+  ifindex = 0;
+  /** What the current packet was: a {@link PACKET_TYPE} value. */
+  packetType = 0;
   /** Byte offset of the current packet's tpacket3_hdr (for PacketView.reset). */
   header = 0;
   #words: Uint32Array;
@@ -281,6 +316,8 @@ export class FrameCursor {
     this.offset = hdr + (w[i + (TPACKET3_HDR.mac >> 2)] & 0xffff);
     this.caplen = w[i + (TPACKET3_HDR.snaplen >> 2)];
     this.length = w[i + (TPACKET3_HDR.len >> 2)];
+    this.ifindex = w[i + (IFINDEX_AT >> 2)] | 0;
+    this.packetType = (w[i + (PKTTYPE_AT >> 2)] >>> ((PKTTYPE_AT & 3) * 8)) & 0xff;
     this.#next = hdr + w[i + (TPACKET3_HDR.next_offset >> 2)];
     return true;
   }

@@ -5,6 +5,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Capture, openCapture, Waker } from "../src/capture.ts";
+import { PACKET_TYPE } from "../src/packet.ts";
 import { ClosedError, InterfaceError, RingcapError } from "../src/errors.ts";
 import { Generator } from "../src/gen.ts";
 import { type BpfProgram, programFromInstructions } from "../src/bpf/program.ts";
@@ -149,6 +150,36 @@ describe.skipIf(!canCapture)("capture on the namespace bench", () => {
     }
     expect(got).toBe(2);
     expect(watcherThreads()).toEqual([]);
+  });
+
+  test("each packet says its interface and what it was (sockaddr_ll): received by MAC kind, or sent by this host", () => {
+    using rx = open({ ring: small });
+    using tx = openCapture(bench.tx, { netns: bench.name, ring: small });
+    const kinds: [string, number][] = [
+      ["02:00:5e:00:00:02", PACKET_TYPE.otherhost],
+      ["ff:ff:ff:ff:ff:ff", PACKET_TYPE.broadcast],
+      ["01:00:5e:00:00:fb", PACKET_TYPE.multicast],
+    ];
+    for (const [dstMac, type] of kinds) {
+      using g = gen({ dstMac });
+      expect(g.send(3).sent).toBe(3);
+      for (const [cap, want] of [[rx, type], [tx, PACKET_TYPE.outgoing]] as const) {
+        const seen: number[][] = [];
+        const byCursor: number[][] = [];
+        // Bounded: the 3 frames come in one block, or two if the block timer falls between them.
+        for (let i = 0; i < 5 && seen.length < 3; i++) {
+          const block = cap.nextBlock(1000);
+          if (!block) continue;
+          for (const p of block) seen.push([p.ifindex, p.packetType]);
+          const c = block.cursor();
+          while (c.next()) byCursor.push([c.ifindex, c.packetType]);
+          block.release();
+        }
+        expect({ dstMac, seen }).toEqual({ dstMac, seen: Array(3).fill([cap.info.ifindex, want]) });
+        expect(byCursor).toEqual(seen);
+      }
+    }
+    expect(rx.info.ifindex).not.toBe(tx.info.ifindex);
   });
 
   test("stats accumulate across reads and equal what was seen", async () => {

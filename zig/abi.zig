@@ -311,6 +311,14 @@ fn variantField(comptime name: []const u8) Layout.Field {
     return .{ .name = name, .offset = variant_offset + @offsetOf(linux.tpacket_hdr_variant1, name) };
 }
 
+fn addressField(comptime name: []const u8) Layout.Field {
+    return .{ .name = name, .offset = @offsetOf(linux.sockaddr.ll, name) };
+}
+
+/// Where the kernel writes a packet's sockaddr_ll: right after its tpacket3_hdr, aligned
+/// (TPACKET_ALIGN(sizeof(struct tpacket3_hdr))).
+pub const sockaddr_ll_offset = std.mem.alignForward(usize, @sizeOf(linux.tpacket3_hdr), 16);
+
 fn blockField(comptime name: []const u8) Layout.Field {
     return .{ .name = name, .offset = block_hdr_offset + @offsetOf(linux.tpacket_hdr_v1, name) };
 }
@@ -329,6 +337,15 @@ const kernel_layouts = [_]Layout{
         variantField("rxhash"),
         variantField("vlan_tci"),
         variantField("vlan_tpid"),
+    } },
+    .{ .name = "sockaddr_ll", .size = @sizeOf(linux.sockaddr.ll), .fields = &.{
+        addressField("family"),
+        addressField("protocol"),
+        addressField("ifindex"),
+        addressField("hatype"),
+        addressField("pkttype"),
+        addressField("halen"),
+        addressField("addr"),
     } },
     .{ .name = "block_desc", .size = @sizeOf(linux.tpacket_block_desc), .fields = &.{
         .{ .name = "version", .offset = @offsetOf(linux.tpacket_block_desc, "version") },
@@ -364,6 +381,7 @@ pub fn describe(comptime Exports: type) [:0]const u8 {
         .{ "fanout_modes", json.constants(FanoutMode) },
         .{ "constants", json.object(&.{
             .{ "ifname_size", json.number(ifname_size) },
+            .{ "sockaddr_ll_offset", json.number(sockaddr_ll_offset) },
             .{ "netns_path_size", json.number(netns_path_size) },
             .{ "payload_magic", json.number(payload_magic) },
             .{ "payload_size_bytes", json.number(payload_size_bytes) },

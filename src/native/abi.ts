@@ -95,6 +95,17 @@ export const LAYOUT = {
     vlan_tci: 32,
     vlan_tpid: 36,
   },
+  /** The packet's link-level address, at CONSTANTS.sockaddr_ll_offset after its tpacket3_hdr. */
+  sockaddr_ll: {
+    size: 20,
+    family: 0,
+    protocol: 2,
+    ifindex: 4,
+    hatype: 8,
+    pkttype: 10,
+    halen: 11,
+    addr: 12,
+  },
   block_desc: {
     size: 48,
     version: 0,
@@ -191,6 +202,8 @@ export const FANOUT_MODE_VALUES = { hash: 0, lb: 1, cpu: 2, rollover: 3, rnd: 4,
 /** Sizes and magic numbers shared with the library. */
 export const CONSTANTS = {
   ifname_size: 16,
+  /** Where a packet's sockaddr_ll starts, counted from its tpacket3_hdr. */
+  sockaddr_ll_offset: 48,
   netns_path_size: 108,
   /** The first four bytes of every generated payload, big-endian "RCAP". */
   payload_magic: 0x52434150,
@@ -211,4 +224,5 @@ export const ABI = {
 // The short names the readers use on hot paths.
 export const TPACKET3_HDR = LAYOUT.tpacket3_hdr;
 export const BLOCK_DESC = LAYOUT.block_desc;
+export const SOCKADDR_LL = LAYOUT.sockaddr_ll;
 export const TP_STATUS = FLAGS.tp_status;
