@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { privileged } from "./_netns.ts";
 
 const CLI = new URL("../src/cli/main.ts", import.meta.url).pathname;
-const RING_DESIGNS = ["ring-zig", "ring-bun", "ring-bun-view", "blocks-readers", "blocks-decode", "blocks-bytes", "fanout-zig", "fanout-bun"];
+const RING_DESIGNS = ["ring-zig", "ring-bun", "ring-bun-view", "ring-bun-readers", "blocks-readers", "blocks-decode", "blocks-bytes", "fanout-zig", "fanout-bun"];
 /** The configs the latency setup measures (tcpdump too when installed). */
 const LATENCY_CONFIGS = ["ring-bun", "blocks-readers"];
 const hasTcpdump = spawnSync("sh", ["-c", "command -v tcpdump"]).status === 0;
