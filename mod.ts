@@ -76,4 +76,5 @@ export {
 } from "./src/bpf/program.ts";
 export { onWireProgram } from "./src/bpf/vlan.ts";
 export { linkTypeFor, type PcapFormat, PcapWriter, type PcapWriterOptions } from "./src/pcap.ts";
+export { CaptureFile, type FileFormat, type FileInterface, openFile, type OpenFileOptions } from "./src/file.ts";
 export { MAX_SNAPLEN } from "./src/options.ts";

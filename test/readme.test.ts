@@ -168,7 +168,8 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
       const argv = s.kind === "bun"
         ? [BUN, file]
         : [DENO, "run", "--allow-ffi", "--allow-read", "--allow-env", "--allow-run", "--allow-sys", "--no-check", "--no-lock", file];
-      const r = await run(inNetns(argv), { timeoutMs: 40_000 });
+      // In the same directory as the command lines, so a script can read a file they wrote.
+      const r = await run(inNetns(argv), { timeoutMs: 40_000, cwd: dir });
       expect({ code: r.code, err: r.code === 0 ? "" : r.err }).toEqual({ code: 0, err: "" });
       if (s.expect) expect(r.out).toMatch(s.expect);
     }, 90_000);
