@@ -12,7 +12,7 @@
 
 import { closeSync, openSync, read as fsRead } from "node:fs";
 import { ClosedError, RingcapError } from "./errors.ts";
-import { BLOCK_DESC, TP_STATUS, TPACKET3_HDR } from "./native/abi.ts";
+import { BLOCK_DESC, CONSTANTS, SOCKADDR_LL, TP_STATUS, TPACKET3_HDR } from "./native/abi.ts";
 import { intOption, MAX_SNAPLEN } from "./options.ts";
 import { Block, type RingOwner } from "./packet.ts";
 
@@ -63,9 +63,9 @@ const READ_BYTES = 256 << 10;
 /** The first packet header of a block, right after the block descriptor. */
 const FIRST_PACKET = BLOCK_DESC.size;
 /** The sockaddr_ll after each tpacket3_hdr, as the kernel writes it. */
-const SLL = TPACKET3_HDR.size;
+const SLL = CONSTANTS.sockaddr_ll_offset;
 /** Where a frame starts in its record: after the header and the sockaddr_ll, 16-byte aligned. */
-const MAC = (SLL + 20 + 15) & ~15;
+const MAC = (SLL + SOCKADDR_LL.size + 15) & ~15;
 const recordBytes = (caplen: number) => (MAC + caplen + 15) & ~15;
 /** The largest block a single packet needs. */
 const MAX_BLOCK_FOR_ONE = FIRST_PACKET + recordBytes(MAX_SNAPLEN);

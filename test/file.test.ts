@@ -155,7 +155,7 @@ async function readAll(path: string, blockBytes?: number): Promise<{ packets: Go
       const c = block.cursor();
       for (const p of block) {
         expect(c.next()).toBe(true);
-        expect([c.offset, c.caplen, c.length]).toEqual([p.offset, p.caplen, p.length]);
+        expect([c.offset, c.caplen, c.length, c.ifindex, c.packetType]).toEqual([p.offset, p.caplen, p.length, p.ifindex, p.packetType]);
         const sll = c.header + TPACKET3_HDR.size;
         packets.push({
           sec: p.sec,
@@ -164,8 +164,8 @@ async function readAll(path: string, blockBytes?: number): Promise<{ packets: Go
           length: p.length,
           family: view.getUint16(sll, true),
           protocol: view.getUint16(sll + 2, false),
-          ifindex: view.getInt32(sll + 4, true),
-          pkttype: view.getUint8(sll + 10),
+          ifindex: p.ifindex,
+          pkttype: p.packetType,
           hex: toHex(p.bytes),
         });
       }
