@@ -26,6 +26,7 @@ export {
   type CaptureOptions,
   type CaptureStats,
   DEFAULT_RING,
+  type Direction,
   FANOUT_MODES,
   type FanoutMode,
   type FanoutOptions,

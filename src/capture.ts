@@ -12,7 +12,7 @@ import { encodeFixedString } from "./native/struct.ts";
 import { intOption, snaplenOrMax, U32 } from "./options.ts";
 import { Block, type PacketView, type RingOwner } from "./packet.ts";
 import { type BpfProgram, compileFilter } from "./bpf/compile.ts";
-import { checkBpfProgram } from "./bpf/program.ts";
+import { checkBpfProgram, onlyOutgoing } from "./bpf/program.ts";
 
 const CAPTURE_CONFIG = LAYOUT.CaptureConfig;
 const CAPTURE_INFO = LAYOUT.CaptureInfo;
@@ -45,6 +45,9 @@ export interface RingOptions {
 }
 
 /** PACKET_FANOUT modes. */
+/** Which packets a capture takes: received ("in"), sent by this host ("out"), or both. */
+export type Direction = "in" | "out" | "inout";
+
 export type FanoutMode = "hash" | "lb" | "cpu" | "rollover" | "rnd" | "qm" | "cbpf" | "ebpf";
 
 /** The PACKET_FANOUT mode numbers by name. */
@@ -85,6 +88,12 @@ export interface CaptureOptions {
   fanout?: FanoutOptions;
   /** Leave out frames this host sends (PACKET_IGNORE_OUTGOING; on `lo` this removes the duplicate). @default false */
   ignoreOutgoing?: boolean;
+  /**
+   * Which packets, as tcpdump's `-Q`: "in" (received: `ignoreOutgoing`), "out" (sent by this
+   * host: a filter in the kernel keeps only those, in front of `filter`) or "inout" (both).
+   * @default "inout"
+   */
+  direction?: Direction;
   /** Ask the kernel to fill each packet's rx hash. @default true */
   rxHash?: boolean;
   /** Open the socket inside this network namespace (a name from `ip netns` or a path). */
@@ -458,7 +467,11 @@ function encodeCaptureConfig(iface: string, options: CaptureOptions): EncodedCon
   dv.setUint32(CAPTURE_CONFIG.snaplen_bytes, snaplen, true);
   let flags = 0;
   if (options.promisc) flags |= FLAGS.capture.promisc;
-  if (options.ignoreOutgoing) flags |= FLAGS.capture.ignore_outgoing;
+  const direction = checkDirection(options.direction);
+  if (direction === "out" && options.ignoreOutgoing) {
+    throw new RingcapError("invalid_argument", 'direction "out" keeps only the frames ignoreOutgoing leaves out: use one of them');
+  }
+  if (options.ignoreOutgoing || direction === "in") flags |= FLAGS.capture.ignore_outgoing;
   if (options.rxHash ?? true) flags |= FLAGS.capture.fill_rxhash;
   if (options.allowDown) flags |= FLAGS.capture.allow_down;
   if (ring.allowLarge !== undefined && typeof ring.allowLarge !== "boolean") {
@@ -480,12 +493,20 @@ function encodeCaptureConfig(iface: string, options: CaptureOptions): EncodedCon
   dv.setInt32(CAPTURE_CONFIG.fanout_ebpf_fd, ebpfFd, true);
   dv.setInt32(CAPTURE_CONFIG.wake_fd, options.wakeFd ?? -1, true);
   // A string is compiled as libpcap judges a saved file (asOnWire): stripped VLAN tags count.
-  const filter = typeof options.filter === "string"
+  const compiled = typeof options.filter === "string"
     ? compileFilter(options.filter, { snaplen: snaplenOrMax(snaplen), asOnWire: true })
     : options.filter === undefined || options.filter === null
     ? null
     : checkBpfProgram(options.filter, "filter");
+  const filter = direction === "out" ? onlyOutgoing(compiled, snaplenOrMax(snaplen)) : compiled;
   return { bytes, filter, fanoutProgram, snaplen };
+}
+
+/** Throws RingcapError "invalid_argument" unless `direction` is "in", "out", "inout" or undefined. */
+export function checkDirection(direction: unknown): Direction {
+  if (direction === undefined) return "inout";
+  if (direction === "in" || direction === "out" || direction === "inout") return direction;
+  throw new RingcapError("invalid_argument", `direction must be "in", "out" or "inout", got ${JSON.stringify(direction)}`);
 }
 
 /** The group id, mode number and PACKET_FANOUT flag bits of `f`. */

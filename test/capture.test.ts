@@ -182,6 +182,40 @@ describe.skipIf(!canCapture)("capture on the namespace bench", () => {
     expect(rx.info.ifindex).not.toBe(tx.info.ifindex);
   });
 
+  test('direction "out" takes only what this host sent, "in" only what it received, in the kernel, with a filter too', () => {
+    // Frames sent on tx leave tx (outgoing there) and arrive on rx; frames sent on rx arrive on tx.
+    const counts: Record<string, number> = {};
+    for (const [name, options] of [
+      ["tx out", { direction: "out" }],
+      ["tx out udp", { direction: "out", filter: "udp" }],
+      ["tx out tcp", { direction: "out", filter: "tcp" }],
+      ["tx in", { direction: "in" }],
+      ["tx inout", { direction: "inout" }],
+      ["rx out", { direction: "out" }],
+    ] as const) {
+      const iface = name.startsWith("tx") ? bench.tx : bench.rx;
+      using cap = openCapture(iface, { netns: bench.name, ring: small, ...options });
+      using fromTx = new Generator(bench.tx, { netns: bench.name });
+      using fromRx = new Generator(bench.rx, { netns: bench.name });
+      expect(fromTx.send(3).sent + fromRx.send(2).sent).toBe(5);
+      let n = 0;
+      for (let i = 0; i < 4; i++) {
+        const block = cap.nextBlock(i === 0 ? 500 : 60);
+        if (!block) continue;
+        for (const p of block) {
+          n++;
+          if (options.direction === "out") expect(p.packetType).toBe(PACKET_TYPE.outgoing);
+          if (options.direction === "in") expect(p.packetType).not.toBe(PACKET_TYPE.outgoing);
+        }
+        block.release();
+      }
+      counts[name] = n;
+    }
+    expect(counts).toEqual({ "tx out": 3, "tx out udp": 3, "tx out tcp": 0, "tx in": 2, "tx inout": 5, "rx out": 2 });
+    expect(() => open({ direction: "out", ignoreOutgoing: true })).toThrow("use one of them");
+    expect(() => open({ direction: "up" as never })).toThrow('direction must be "in", "out" or "inout"');
+  });
+
   test("stats accumulate across reads and equal what was seen", async () => {
     using cap = open({ ring: small });
     using g = gen({ rate: 50_000 });

@@ -6,7 +6,7 @@
  */
 
 import { availableParallelism } from "node:os";
-import { type CaptureOptions, checkInterfaceName, fanoutGroupId, fanoutMode, type FanoutMode, type FanoutOptions } from "../capture.ts";
+import { type CaptureOptions, checkDirection, checkInterfaceName, fanoutGroupId, fanoutMode, type FanoutMode, type FanoutOptions } from "../capture.ts";
 import { checkBpfProgram } from "../bpf/program.ts";
 import { RingcapError } from "../errors.ts";
 import { intOption, U32 } from "../options.ts";
@@ -94,6 +94,7 @@ export function poolSettings<R>(iface: string, options: FanoutPoolOptions<unknow
       promisc: options.promisc,
       netns: options.netns,
       rxHash: options.rxHash,
+      direction: checkDirection(options.direction),
     },
     ...timingOptions(options),
     merge: options.merge,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Capture, CaptureStats, FanoutMode, RingOptions } from "../capture.ts";
+import type { Capture, CaptureStats, Direction, FanoutMode, RingOptions } from "../capture.ts";
 import type { RingcapError } from "../errors.ts";
 import type { BpfProgram } from "../bpf/program.ts";
 import type { Block } from "../packet.ts";
@@ -110,6 +110,8 @@ export interface FanoutPoolOptions<D = unknown, R = unknown> {
   groupId?: number;
   /** Leave out frames this host sends. @default false */
   ignoreOutgoing?: boolean;
+  /** Which packets each worker's capture takes, as `CaptureOptions.direction`. @default "inout" */
+  direction?: Direction;
   /** The classic BPF program for the "cbpf" mode. */
   program?: BpfProgram;
   /** An eBPF program fd for the "ebpf" mode. */
