@@ -1,7 +1,8 @@
 /**
  * The system's libpcap, opened through FFI on first use: it compiles tcpdump expressions on a
  * dead handle (as `tcpdump -r` does) or on an activated socket on one device (as `tcpdump -i`
- * does). Nothing else of libpcap is used.
+ * does), and runs a program on a saved packet with libpcap's own `bpf_filter` (as `tcpdump -r`
+ * filters). Nothing else of libpcap is used.
  * @module
  */
 
@@ -34,6 +35,7 @@ const SYMBOLS = {
   pcap_geterr: { args: ["handle"], returns: "handle" },
   pcap_freecode: { args: ["buf"], returns: "void" },
   pcap_close: { args: ["handle"], returns: "void" },
+  bpf_filter: { args: ["buf", "buf", "u32", "u32"], returns: "u32" },
 } as const;
 
 type Functions = ForeignLibrary<keyof typeof SYMBOLS>["symbols"];
@@ -47,6 +49,20 @@ let loaded: { path: string; fns: Functions } | null = null;
 export function libpcapCompile(args: CompileArgs, liveDevice: string | null): BpfProgram {
   loaded ??= openLibpcap();
   return compileWith(loaded.path, loaded.fns, args, liveDevice);
+}
+
+/**
+ * Runs `program` on one packet with libpcap's `bpf_filter(insns, packet, wirelen, buflen)`, as
+ * libpcap filters a saved file: the packet's first `caplen` bytes are in `packet` (which must
+ * hold at least one byte, whatever caplen), `wireLength` is its length on the wire. Returns
+ * what the program returns: 0 rejects, anything else accepts.
+ */
+export function libpcapFilter(program: BpfProgram, packet: Uint8Array, wireLength: number, caplen: number): number {
+  loaded ??= openLibpcap();
+  if (caplen > packet.length || packet.length === 0) {
+    throw new RingcapError("invalid_argument", `bpf_filter: caplen ${caplen} with a buffer of ${packet.length} bytes`);
+  }
+  return loaded.fns.bpf_filter(program.instructions, packet, wireLength >>> 0, caplen >>> 0) >>> 0;
 }
 
 function compileWith(path: string, f: Functions, args: CompileArgs, device: string | null): BpfProgram {

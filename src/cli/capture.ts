@@ -23,6 +23,7 @@ import {
   TimedFlush,
 } from "./capture_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
+import { captureFromFile } from "./capture_read.ts";
 
 /** How long a capture ended by Ctrl-C or --seconds waits for the ring to hand over what it holds. */
 const DRAIN_MAX_MS = 2000;
@@ -38,6 +39,7 @@ export async function capture(args: string[], io: CommandIO): Promise<number> {
     io.out(programText(request.program));
     return 0;
   }
+  if (request.kind === "read") return captureFromFile(request.options, io);
   const o = request.options;
   if (o.workers > 1) {
     const { captureWithWorkers } = await import("./capture_workers.ts");

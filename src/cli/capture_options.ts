@@ -24,12 +24,20 @@ export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAP
                       [-U | --flush-ms MS] [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-t|-tt]
                       [-n] [-B KiB] [-F FILE | --bpf FILE] [-d] [--netns NAME]
                       [--status|--no-status] [--seconds S] [EXPR]
+       ringcap capture -r FILE [-c COUNT] [-w FILE] [--format pcap|pcapng] [-U] [-e] [-q]
+                      [-t|-tt] [-n] [-F FILE | --bpf FILE] [-d] [EXPR]
 
 Captures on IFACE like tcpdump. EXPR is a tcpdump filter (compiled by libpcap, attached in
 the kernel). Without -w, prints one line per packet; with -w, writes pcap or pcapng (by the
 file's extension, or --format) and shows a live status line on stderr.
 
   -i IFACE     interface to capture on
+  -r FILE      read packets from a saved pcap or pcapng file instead, as tcpdump -r: EXPR is
+               compiled for the file's link type and snaplen and run by libpcap's bpf_filter;
+               -w rewrites with the file's link type and snaplen (nanosecond timestamps kept);
+               "reading from file ..." goes to stderr; a corrupt or truncated file ends
+               after every good packet with the error (exit 1). Not with -i, -s, -B,
+               --block-timeout, -G, --fanout, -p, --netns, --seconds, --status, --flush-ms
   -c COUNT     stop after COUNT packets
   -s SNAPLEN   bytes kept per packet (default: whole packets)
   -w FILE      write packets to FILE (.pcapng: pcapng, else pcap; "-" is stdout)
@@ -65,7 +73,7 @@ away (\`ringcap capture ... | head\`, EPIPE).
 Exit codes: 0 ok, 1 failure, 2 usage, filter syntax or a ring too large for the memory,
 3 no such interface, 4 no permission (grant CAP_NET_RAW), 5 interface down or gone (also
 during the capture: what was captured is kept), 6 file unwritable or disk full (the summary
-counts the packets the file holds).`;
+counts the packets the file holds; with -r: FILE missing, unreadable or not a capture file).`;
 
 /** formatTime's styles: local time, Unix-epoch seconds (-tt), none (-t). */
 export type TimeStyle = Parameters<typeof formatTime>[2];
@@ -115,10 +123,34 @@ export type CaptureRequest =
   | { kind: "help" }
   /** -d: print this program and exit. */
   | { kind: "program"; program: BpfProgram }
-  | { kind: "capture"; options: CaptureOptions };
+  | { kind: "capture"; options: CaptureOptions }
+  /** -r FILE: packets from a saved file. */
+  | { kind: "read"; options: ReadOptions };
+
+/** `capture -r FILE` as the command line asked for it. The filter is compiled once the file's link type is known. */
+export interface ReadOptions {
+  path: string;
+  /** Packets to take in all; 0 for no limit. */
+  count: number;
+  /** EXPR (or -F FILE's), to compile for the file's link type and snaplen. */
+  expression?: string;
+  /** --bpf FILE's program, run as it is. */
+  program?: BpfProgram;
+  /** The filter as given, "" for none. */
+  filterText: string;
+  /** -d: print the program compiled for the file and exit. */
+  dump: boolean;
+  /** -w: a path, or "-" for stdout; undefined prints packet lines instead. */
+  write?: string;
+  format?: PcapFormat;
+  print: PrintOptions;
+  /** -U: with -w, write each block's packets out as they are taken. */
+  packetBuffered: boolean;
+}
 
 const FLAGS = {
   interface: { type: "string", short: "i" },
+  read: { type: "string", short: "r" },
   count: { type: "string", short: "c" },
   snaplen: { type: "string", short: "s" },
   write: { type: "string", short: "w" },
@@ -165,6 +197,7 @@ const MAX_COUNT_WITH_WORKERS = 0x7fffffff;
 export function parseCaptureArgs(args: string[]): CaptureRequest {
   const { values, positionals } = readFlags(args);
   if (values.help) return { kind: "help" };
+  if (values.read !== undefined) return { kind: "read", options: readOptions(values, positionals) };
   const snaplen = num(values.snaplen, "-s", { max: MAX_SNAPLEN }, 0);
   const { program, text } = filterFlags(values, positionals, snaplen);
   if (values.d) {
@@ -200,6 +233,47 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
   };
 }
 
+/** Flags that have no meaning when packets come from a file, and why. */
+const NOT_OFFLINE: Array<[keyof Flags, string, string]> = [
+  ["interface", "-i", "-r FILE reads packets from the file and -i IFACE captures them on an interface: give one of them"],
+  ["snaplen", "-s", "the file's packets are kept as the file has them (the file's snaplen is used)"],
+  ["buffer", "-B", "there is no kernel ring when reading a file"],
+  ["block-timeout", "--block-timeout", "there is no kernel ring when reading a file"],
+  ["workers", "-G", "a file is read by one reader, there are no fanout workers"],
+  ["fanout", "--fanout", "a file is read by one reader, there are no fanout workers"],
+  ["per-worker-files", "--per-worker-files", "a file is read by one reader, there are no fanout workers"],
+  ["no-promisc", "-p", "no interface is opened"],
+  ["netns", "--netns", "a file belongs to no network namespace"],
+  ["seconds", "--seconds", "a file is read to its end (or -c COUNT packets)"],
+  ["status", "--status", "a file is read as fast as it can be, there is no live status"],
+  ["no-status", "--no-status", "a file is read as fast as it can be, there is no live status"],
+  ["flush-ms", "--flush-ms", "the output is complete when the file has been read (-U writes each block out at once)"],
+];
+
+/** `capture -r FILE ...`: every flag checked; the filter is only read here, not compiled. */
+function readOptions(values: Flags, positionals: string[]): ReadOptions {
+  const path = values.read!;
+  if (path === "") throw new UsageError("-r needs a file name");
+  if (path === "-") throw new UsageError("-r - (reading standard input) is not supported yet: give a file name");
+  for (const [key, flag, why] of NOT_OFFLINE) {
+    if (values[key] !== undefined) throw new UsageError(`${flag} cannot apply with -r: ${why}`);
+  }
+  refuseOutputMismatch(values);
+  const source = filterSource(values, positionals);
+  return {
+    path,
+    count: num(values.count, "-c", {}, 0),
+    expression: source.expression,
+    program: source.program,
+    filterText: source.text,
+    dump: values.d === true,
+    write: values.write,
+    format: values.format === undefined ? undefined : pcapFormat(values.format),
+    print: printOptions(values),
+    packetBuffered: values["packet-buffered"] === true,
+  };
+}
+
 /**
  * Flags the rest of the command line leaves without effect. tcpdump ignores some of these
  * (`-e` with `-w`); ringcap says so instead, because a flag that does nothing is a misunderstanding
@@ -213,13 +287,9 @@ function refuseWhatCannotApply(v: Flags, workers: number): void {
   if (v["per-worker-files"] && (v.write === undefined || v.write === "-")) {
     throw new UsageError("--per-worker-files needs -w FILE (not stdout)");
   }
-  if (v.write === "") throw new UsageError(`-w needs a file name ("-" for stdout)`);
-  if (v.write === undefined) {
-    if (v.format !== undefined) throw new UsageError("--format needs -w FILE (without -w packets are printed)");
-    if (v["flush-ms"] !== undefined) throw new UsageError("--flush-ms needs -w FILE (printed lines are written as they come)");
-  } else {
-    const printFlag = v.link ? "-e" : v.quiet ? "-q" : v.t?.length ? (v.t.length >= 2 ? "-tt" : "-t") : null;
-    if (printFlag) throw new UsageError(`${printFlag} changes printed packet lines, and with -w none are printed: leave out ${printFlag} or -w`);
+  refuseOutputMismatch(v);
+  if (v.write === undefined && v["flush-ms"] !== undefined) {
+    throw new UsageError("--flush-ms needs -w FILE (printed lines are written as they come)");
   }
   if (v.status && v["no-status"]) throw new UsageError("give --status or --no-status, not both");
   if (v["packet-buffered"] && v["flush-ms"] !== undefined) {
@@ -227,15 +297,33 @@ function refuseWhatCannotApply(v: Flags, workers: number): void {
   }
 }
 
+/** -w with flags that change printed lines, or --format without -w. */
+function refuseOutputMismatch(v: Flags): void {
+  if (v.write === "") throw new UsageError(`-w needs a file name ("-" for stdout)`);
+  if (v.write === undefined) {
+    if (v.format !== undefined) throw new UsageError("--format needs -w FILE (without -w packets are printed)");
+  } else {
+    const printFlag = v.link ? "-e" : v.quiet ? "-q" : v.t?.length ? (v.t.length >= 2 ? "-tt" : "-t") : null;
+    if (printFlag) throw new UsageError(`${printFlag} changes printed packet lines, and with -w none are printed: leave out ${printFlag} or -w`);
+  }
+}
+
 /** EXPR, `-F FILE` or `--bpf FILE`: the program to attach (none for no filter) and how to name it. */
 function filterFlags(v: Flags, positionals: string[], snaplen: number): { program?: BpfProgram; text: string } {
+  const { expression, program, text } = filterSource(v, positionals);
+  if (expression === undefined) return { program, text };
+  return { program: compileExpression(expression, snaplen), text };
+}
+
+/** EXPR, `-F FILE` or `--bpf FILE` as given: an expression to compile, or a program. */
+function filterSource(v: Flags, positionals: string[]): { expression?: string; program?: BpfProgram; text: string } {
   const given = [positionals.length ? "a filter expression" : "", v.F !== undefined ? "-F FILE" : "", v.bpf !== undefined ? "--bpf FILE" : ""];
   const which = given.filter((g) => g);
   if (which.length > 1) throw new UsageError(`give ${which.join(" or ")}, not ${which.length === 2 ? "both" : "all three"}`);
   if (v.bpf !== undefined) return { program: parseBpfText(readFlagFile(v.bpf, "--bpf")), text: `--bpf ${v.bpf}` };
   const expr = v.F !== undefined ? readFlagFile(v.F, "-F").replace(/#.*$/gm, "").trim() : positionals.join(" ").trim();
   if (!expr) return { text: "" };
-  return { program: compileExpression(expr, snaplen), text: expr };
+  return { expression: expr, text: expr };
 }
 
 /** The text of `-F FILE` or `--bpf FILE`; a file that cannot be read is a UsageError naming it. */

@@ -57,14 +57,15 @@ commands:
 Run \`ringcap <command> --help\` for a command's options.
 
 Exit codes: 0 ok, 1 failure, 2 usage or filter error, 3 no such interface, 4 no permission,
-5 interface down or gone, 6 file unwritable or disk full.`;
+5 interface down or gone, 6 file unwritable or disk full, or (-r) missing, unreadable or not a capture file.`;
 
 const COMMANDS: Record<string, (args: string[], io: CommandIO) => Promise<number>> = { capture, flows, gen, bench };
 
 /**
  * Exit codes, documented in `ringcap help`: 1 other failure, 2 usage or filter syntax (and a
  * ring larger than the memory allows), 3 no such interface, 4 no permission, 5 interface down
- * (at the start, or gone down or away during the capture), 6 file unwritable or disk full.
+ * (at the start, or gone down or away during the capture), 6 file unwritable or disk full, or
+ * a file to read (-r) missing, unreadable or not a capture file (a corrupt or truncated one is 1).
  */
 export const EXIT = { failure: 1, usage: 2, noInterface: 3, permission: 4, interfaceDown: 5, file: 6 } as const;
 
@@ -90,6 +91,8 @@ export function exitCodeFor(e: RingcapError): number {
     case "file_unwritable":
     case "disk_full":
     case "write_failed":
+    case "file_unreadable":
+    case "file_format":
       return EXIT.file;
     default:
       return EXIT.failure;
