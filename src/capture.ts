@@ -223,6 +223,8 @@ export class Capture {
       generation: 0,
       closed: false,
       releaseHeld: (block) => this.#release(block),
+      // One interface per capture: every packet carries its index.
+      interfaceName: (ifindex) => (ifindex === this.info.ifindex ? this.info.interface : ""),
     };
     this.info = decodeInfo(iface, out, config.snaplen, ringBytes, options.fanout !== undefined);
   }

@@ -516,7 +516,7 @@ export class CaptureFile {
   #source: ByteSource;
   #input: Input;
   #parser: Parser;
-  #owner: { bytes: Uint8Array; view: DataView; words: Uint32Array; generation: number; closed: boolean; releaseHeld(block: Block): void };
+  #owner: { bytes: Uint8Array; view: DataView; words: Uint32Array; generation: number; closed: boolean; releaseHeld(block: Block): void; interfaceName(ifindex: number): string };
   #held: Block | null = null;
   #error: RingcapError | null = null;
   #done = false;
@@ -545,6 +545,8 @@ export class CaptureFile {
         this.#held = null;
         this.#owner.generation++;
       },
+      // Packets carry their interface's position in `interfaces` + 1.
+      interfaceName: (ifindex) => this.#parser.interfaces[ifindex - 1]?.name ?? "",
     };
   }
 

@@ -45,6 +45,8 @@ export interface RingOwner {
   generation: number;
   closed: boolean;
   releaseHeld(block: Block): void;
+  /** The name of the interface with index `ifindex` (the sockaddr_ll's), or "" if unknown. */
+  interfaceName(ifindex: number): string;
 }
 
 /**
@@ -152,6 +154,14 @@ export class PacketView {
   get ifindex(): number {
     this.#check();
     return this.#owner.words[(this.#hdr + IFINDEX_AT) >>> 2] | 0;
+  }
+  /**
+   * The name of the interface the packet arrived on or left by ("" when the source cannot
+   * name it): the capture's interface, or a saved file's interface name (pcapng if_name).
+   * The same string every time, not a new one.
+   */
+  get interfaceName(): string {
+    return this.#owner.interfaceName(this.ifindex);
   }
   /** What the packet was: a {@link PACKET_TYPE} value (`outgoing` for one this host sent). */
   get packetType(): number {

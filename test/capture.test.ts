@@ -170,7 +170,10 @@ describe.skipIf(!canCapture)("capture on the namespace bench", () => {
         for (let i = 0; i < 5 && seen.length < 3; i++) {
           const block = cap.nextBlock(1000);
           if (!block) continue;
-          for (const p of block) seen.push([p.ifindex, p.packetType]);
+          for (const p of block) {
+            seen.push([p.ifindex, p.packetType]);
+            expect(p.interfaceName).toBe(cap.info.interface);
+          }
           const c = block.cursor();
           while (c.next()) byCursor.push([c.ifindex, c.packetType]);
           block.release();

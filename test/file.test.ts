@@ -138,6 +138,7 @@ interface Got {
   protocol: number;
   family: number;
   hex: string;
+  name: string;
 }
 
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -166,6 +167,7 @@ async function readAll(path: string, blockBytes?: number): Promise<{ packets: Go
           protocol: view.getUint16(sll + 2, false),
           ifindex: p.ifindex,
           pkttype: p.packetType,
+          name: p.interfaceName,
           hex: toHex(p.bytes),
         });
       }
@@ -305,12 +307,12 @@ describe("pcapng", () => {
         { linkType: 1, snaplen: 0, name: "eth0", description: "first port", tsresol: 6, tsoffset: 0 },
         { linkType: 1, snaplen: 0, name: "eth1", tsresol: 9, tsoffset: 0 },
       ]);
-      expect(packets.map((p) => [p.sec, p.nsec, p.caplen, p.length, p.ifindex, p.pkttype, p.protocol])).toEqual([
-        [1_700_000_000, 123_456_000, 60, 60, 1, 0, 0x0800],
-        [1_700_000_001, 987_654_321, 200, 200, 2, 4, 0x0800],
-        [1_700_000_002, 1, 50, 61, 2, 1, 0x0800],
-        [1_700_000_003, 1000, 60, 60, 1, 0, 0x0800],
-        [1_700_000_004, 0, 64, 64, 1, 0, 0x86dd],
+      expect(packets.map((p) => [p.sec, p.nsec, p.caplen, p.length, p.ifindex, p.pkttype, p.protocol, p.name])).toEqual([
+        [1_700_000_000, 123_456_000, 60, 60, 1, 0, 0x0800, "eth0"],
+        [1_700_000_001, 987_654_321, 200, 200, 2, 4, 0x0800, "eth1"],
+        [1_700_000_002, 1, 50, 61, 2, 1, 0x0800, "eth1"],
+        [1_700_000_003, 1000, 60, 60, 1, 0, 0x0800, "eth0"],
+        [1_700_000_004, 0, 64, 64, 1, 0, 0x86dd, "eth0"],
       ]);
       expectSameAsTcpdump(packets, tcpdump(path));
     });
@@ -332,7 +334,7 @@ describe("pcapng", () => {
     const { packets, error, file } = await readAll(path);
     expect(error).toBeUndefined();
     expect(file.interfaces.map((i) => i.name)).toEqual(["a", "b"]);
-    expect(packets.map((p) => [p.sec, p.ifindex])).toEqual([[1, 1], [2, 2]]);
+    expect(packets.map((p) => [p.sec, p.ifindex, p.name])).toEqual([[1, 1, "a"], [2, 2, "b"]]);
   });
 
   test("binary if_tsresol, if_tsoffset and a non-Ethernet link type kept as stored", async () => {

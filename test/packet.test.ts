@@ -18,7 +18,7 @@ function ringWithFrame(frame: number[], caplen = frame.length): { owner: RingOwn
   bytes.set(frame, hdr + mac);
   // Bytes after the frame that a reader must never return.
   bytes.fill(0xee, hdr + mac + caplen, hdr + mac + caplen + 16);
-  const owner: RingOwner = { bytes, view, words: new Uint32Array(buffer), generation: 0, closed: false, releaseHeld: () => {} };
+  const owner: RingOwner = { bytes, view, words: new Uint32Array(buffer), generation: 0, closed: false, releaseHeld: () => {}, interfaceName: () => "" };
   owner.releaseHeld = () => void owner.generation++;
   return { owner, block: new Block(owner, 0, 0, 1, 0n) };
 }
