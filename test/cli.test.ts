@@ -154,6 +154,34 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     })());
   }
 
+  test("-Q out and -Q in take what tcpdump -Q out / -Q in take, on frames sent both ways", async () => {
+    const tx = ["-i", bench.tx, "--netns", bench.name];
+    const file = (name: string) => join(dir, `q-${name}.pcap`);
+    const tcpdump = (q: string) =>
+      new Proc("ip", ["netns", "exec", bench.name, "tcpdump", "-i", bench.tx, "-Q", q, "-s", "0", "--immediate-mode", "-w", file(`tcpdump-${q}`)]);
+    const procs = [
+      ringcap(["capture", ...tx, ...RING, "-Q", "out", "-w", file("out")]),
+      ringcap(["capture", ...tx, ...RING, "-Q", "in", "-w", file("in")]),
+      tcpdump("out"),
+      tcpdump("in"),
+    ];
+    await Promise.all(procs.map((p) => p.started));
+    // Sent on tx: outgoing there. Sent on rx: received on tx.
+    using fromTx = new Generator(bench.tx, { netns: bench.name, seqStart: 0 });
+    using fromRx = new Generator(bench.rx, { netns: bench.name, seqStart: 1000 });
+    expect(fromTx.send(20).sent + fromRx.send(30).sent).toBe(50);
+    await Bun.sleep(300);
+    const results = await Promise.all(procs.map((p) => p.stop()));
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0]);
+    const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+    expect(seqs(file("tcpdump-out"))).toEqual(range(0, 20));
+    expect(seqs(file("tcpdump-in"))).toEqual(range(1000, 30));
+    expect(seqs(file("out"))).toEqual(seqs(file("tcpdump-out")));
+    expect(seqs(file("in"))).toEqual(seqs(file("tcpdump-in")));
+    const bad = await ringcap(["capture", ...tx, "-Q", "both"]).done;
+    expect([bad.code, bad.err]).toEqual([2, expect.stringContaining("-Q must be in, out or inout")]);
+  });
+
   test("capture -w writes pcap and pcapng that tcpdump and tshark read back with every frame as sent", async () => {
     const run = await mainRun();
     const expected = Array.from({ length: TOTAL }, (_, i) => i);

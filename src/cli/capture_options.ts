@@ -7,7 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { DEFAULT_RING, FANOUT_MODES, type FanoutMode, fanoutMode, type RingOptions } from "../capture.ts";
+import { DEFAULT_RING, type Direction, FANOUT_MODES, type FanoutMode, fanoutMode, type RingOptions } from "../capture.ts";
 import { type BpfProgram, parseBpfText } from "../bpf/program.ts";
 import { RingcapError } from "../errors.ts";
 import type { formatTime } from "../format.ts";
@@ -37,7 +37,7 @@ file's extension, or --format) and shows a live status line on stderr.
                -w rewrites with the file's link type and snaplen (nanosecond timestamps kept);
                "reading from file ..." goes to stderr; a corrupt or truncated file ends
                after every good packet with the error (exit 1). Not with -i, -s, -B,
-               --block-timeout, -G, --fanout, -p, --netns, --seconds, --status, --flush-ms
+               --block-timeout, -G, --fanout, -p, -Q, --netns, --seconds, --status, --flush-ms
   -c COUNT     stop after COUNT packets
   -s SNAPLEN   bytes kept per packet (default: whole packets)
   -w FILE      write packets to FILE (.pcapng: pcapng, else pcap; "-" is stdout)
@@ -50,6 +50,8 @@ file's extension, or --format) and shows a live status line on stderr.
   --fanout M   fanout mode for -G 2 or more: hash (default), lb, cpu, rollover, rnd, qm
   --per-worker-files  with -G and -w, one file per worker (FILE.0.pcapng, ...) instead of one merged file
   -p           do not put the interface into promiscuous mode
+  -Q DIR       in, out or inout (default): packets received, sent by this host, or both,
+               chosen in the kernel (as tcpdump -Q)
   -e           print link-level headers (MAC addresses, VLAN tags); not with -w
   -q           quiet: print less protocol detail (no TCP flags); not with -w
   -t / -tt     no timestamp / Unix-epoch timestamps; not with -w
@@ -101,6 +103,8 @@ export interface CaptureOptions {
   /** The filter as given (an expression, or "--bpf FILE"), for the "capturing on" line; "" for none. */
   filterText: string;
   promisc: boolean;
+  /** -Q: received, sent, or both. */
+  direction: Direction;
   ring: RingOptions;
   /** -w: a path, or "-" for stdout; undefined prints packet lines instead. */
   write?: string;
@@ -161,6 +165,7 @@ const FLAGS = {
   fanout: { type: "string" },
   "per-worker-files": { type: "boolean" },
   "no-promisc": { type: "boolean", short: "p" },
+  direction: { type: "string", short: "Q" },
   link: { type: "boolean", short: "e" },
   quiet: { type: "boolean", short: "q" },
   t: { type: "boolean", short: "t", multiple: true },
@@ -193,6 +198,13 @@ const CLI_FANOUT_MODES = Object.keys(FANOUT_MODES).filter((m) => !NEEDS_PROGRAM.
 /** -c with -G: the workers share one Int32 counter. */
 const MAX_COUNT_WITH_WORKERS = 0x7fffffff;
 
+/** -Q DIR: tcpdump's words for the directions. */
+function directionFlag(value: string | undefined): Direction {
+  if (value === undefined) return "inout";
+  if (value === "in" || value === "out" || value === "inout") return value;
+  throw new UsageError(`-Q must be in, out or inout, got ${JSON.stringify(value)}`);
+}
+
 /** Reads `ringcap capture ARGS`; throws UsageError (or the filter's own error) for wrong usage. */
 export function parseCaptureArgs(args: string[]): CaptureRequest {
   const { values, positionals } = readFlags(args);
@@ -220,6 +232,7 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
       filter: program,
       filterText: text,
       promisc: !values["no-promisc"],
+      direction: directionFlag(values.direction),
       ring: ringOptions(values.buffer, values["block-timeout"]),
       write: values.write,
       format: values.format === undefined ? undefined : pcapFormat(values.format),
@@ -243,6 +256,7 @@ const NOT_OFFLINE: Array<[keyof Flags, string, string]> = [
   ["fanout", "--fanout", "a file is read by one reader, there are no fanout workers"],
   ["per-worker-files", "--per-worker-files", "a file is read by one reader, there are no fanout workers"],
   ["no-promisc", "-p", "no interface is opened"],
+  ["direction", "-Q", "a saved file's packets are all there is: the direction was chosen when it was captured"],
   ["netns", "--netns", "a file belongs to no network namespace"],
   ["seconds", "--seconds", "a file is read to its end (or -c COUNT packets)"],
   ["status", "--status", "a file is read as fast as it can be, there is no live status"],

@@ -235,6 +235,7 @@ function openWorkers(o: CaptureOptions, shared: Int32Array, paths: string[] | un
     filter: o.filter,
     snaplen: o.snaplen,
     promisc: o.promisc,
+    direction: o.direction,
     netns: o.netns,
     // A worker writing its own file flushes it when it reports, at the latest.
     reportIntervalMs: paths && o.flushMs > 0 ? Math.max(MIN_REPORT_MS, Math.min(REPORT_MS, o.flushMs)) : REPORT_MS,
