@@ -49,8 +49,8 @@ export interface OpenFileOptions {
 }
 
 /**
- * Where a reader's bytes come from, read in order: a file descriptor today; a pipe or a
- * stream can implement the same two methods. @internal
+ * Where a reader's bytes come from, read in order: a file descriptor (a file, or standard
+ * input, which may be a pipe); a stream can implement the same two methods. @internal
  */
 export interface ByteSource {
   /** Reads up to `length` bytes into `into` at `at`; resolves to 0 at the end. */
@@ -59,6 +59,8 @@ export interface ByteSource {
 }
 
 const DEFAULT_BLOCK_BYTES = 1 << 20;
+/** openFile("-") reads this descriptor. */
+const STDIN = 0;
 const READ_BYTES = 256 << 10;
 /** The first packet header of a block, right after the block descriptor. */
 const FIRST_PACKET = BLOCK_DESC.size;
@@ -105,13 +107,18 @@ function hex(v: number): string {
   return `0x${(v >>> 0).toString(16).padStart(8, "0")}`;
 }
 
-/** A file descriptor read in order with node:fs `read` (Bun and Deno both have it). */
+/**
+ * A file descriptor read in order with node:fs `read` (Bun and Deno both have it), from its
+ * current position (position null), so a pipe reads as well as a file. `owned`: closed by close().
+ */
 class FdSource implements ByteSource {
   #fd: number;
+  #owned: boolean;
   #reading = false;
   #closed = false;
-  constructor(fd: number) {
+  constructor(fd: number, owned = true) {
     this.#fd = fd;
+    this.#owned = owned;
   }
   read(into: Uint8Array, at: number, length: number): Promise<number> {
     if (this.#closed) return Promise.resolve(0);
@@ -120,7 +127,7 @@ class FdSource implements ByteSource {
       fsRead(this.#fd, into, at, length, null, (err, n) => {
         this.#reading = false;
         // A close() while the read was in flight closes the descriptor now that it is done.
-        if (this.#closed) closeSync(this.#fd);
+        if (this.#closed && this.#owned) closeSync(this.#fd);
         if (err) reject(err);
         else resolve(n);
       });
@@ -129,7 +136,7 @@ class FdSource implements ByteSource {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (!this.#reading) closeSync(this.#fd);
+    if (!this.#reading && this.#owned) closeSync(this.#fd);
   }
 }
 
@@ -798,6 +805,10 @@ export class CaptureFile {
  * Throws RingcapError "file_unreadable" when the file cannot be opened and "file_format"
  * when it is not a capture file this reads.
  *
+ * `"-"` reads standard input instead (as `tcpdump -r -`): a file or a pipe, read once in order
+ * in the same constant memory, byte offsets in errors counted from the start of the stream;
+ * `close()` leaves standard input open. (A file named `-` is `"./-"`.)
+ *
  * @example Count a saved file's IPv4 packets (no root needed)
  * ```ts
  * await using f = await openFile("trace.pcapng");
@@ -807,33 +818,43 @@ export class CaptureFile {
  * }
  * console.log(f.packets, "packets,", ipv4, "IPv4 on", f.interfaces.map((i) => i.name ?? i.linkType));
  * ```
+ *
+ * @example Read a capture piped in (`tcpdump -w - | bun count.ts`)
+ * ```ts
+ * await using f = await openFile("-");
+ * for await (const block of f.blocks()) for (const p of block) console.log(p.timestampMs, p.length);
+ * ```
  */
 export async function openFile(path: string, options: OpenFileOptions = {}): Promise<CaptureFile> {
   const blockBytes = intOption(options.blockBytes, "blockBytes", { min: FIRST_PACKET + recordBytes(0), max: 1 << 30 }, DEFAULT_BLOCK_BYTES) & ~15;
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (cause) {
-    throw new RingcapError("file_unreadable", `cannot open ${path} for reading: ${(cause as Error).message}`, { cause });
+  let fd = STDIN;
+  if (path !== "-") {
+    try {
+      fd = openSync(path, "r");
+    } catch (cause) {
+      throw new RingcapError("file_unreadable", `cannot open ${path} for reading: ${(cause as Error).message}`, { cause });
+    }
   }
-  const source = new FdSource(fd);
+  const source = new FdSource(fd, fd !== STDIN);
+  // Errors name the input: the path, or "standard input".
+  const label = fd === STDIN ? "standard input" : path;
   try {
-    const input = new Input(source, path);
+    const input = new Input(source, label);
     await input.fill(24);
-    if (input.avail < 4) throw new RingcapError("file_truncated", `${path}: truncated: the file ends at byte offset ${input.avail}, inside the file header`);
+    if (input.avail < 4) throw new RingcapError("file_truncated", `${label}: truncated: the file ends at byte offset ${input.avail}, inside the file header`);
     const magic = input.dv.getUint32(0, true);
     let parser: Parser;
     if (magic === PCAPNG_SHB) {
-      parser = new Parser(input, path, "pcapng", true, false);
+      parser = new Parser(input, label, "pcapng", true, false);
     } else if (magic === PCAP_US || magic === PCAP_NS || swap32(magic) === PCAP_US || swap32(magic) === PCAP_NS) {
-      if (input.avail < 24) throw new RingcapError("file_truncated", `${path}: truncated: the file ends at byte offset ${input.avail}, inside the 24-byte pcap file header`);
+      if (input.avail < 24) throw new RingcapError("file_truncated", `${label}: truncated: the file ends at byte offset ${input.avail}, inside the 24-byte pcap file header`);
       const le = magic === PCAP_US || magic === PCAP_NS;
-      parser = new Parser(input, path, "pcap", le, (le ? magic : swap32(magic)) === PCAP_NS);
+      parser = new Parser(input, label, "pcap", le, (le ? magic : swap32(magic)) === PCAP_NS);
       parser.pcapHeader();
     } else if (magic === PCAP_MODIFIED || swap32(magic) === PCAP_MODIFIED) {
-      throw new RingcapError("file_format", `${path}: a "modified" (Kuznetzov) pcap file, which is not supported: rewrite it with \`tcpdump -r ${path} -w out.pcap\``);
+      throw new RingcapError("file_format", `${label}: a "modified" (Kuznetzov) pcap file, which is not supported: rewrite it with \`tcpdump -r ${path} -w out.pcap\``);
     } else {
-      throw new RingcapError("file_format", `${path}: not a pcap or pcapng file (magic ${hex(magic)} at byte offset 0)`);
+      throw new RingcapError("file_format", `${label}: not a pcap or pcapng file (magic ${hex(magic)} at byte offset 0)`);
     }
     // pcapng: read the section header and the interface descriptions up to the first packet,
     // so `interfaces` is known before the first block. An error here is left for the first

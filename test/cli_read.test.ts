@@ -1,11 +1,13 @@
 // `ringcap capture -r FILE [EXPR]` against `tcpdump -r FILE [EXPR]` on a file built here, byte by
 // byte and deterministically (no root, no traffic): the packets -w writes equal tcpdump's, the
 // printed lines equal tcpdump -r -S's, and a truncated file, -r with -i and a missing file end
-// as documented.
+// as documented. `-r -` reads the same from standard input (as tcpdump -r - -w -), and
+// `flows -r` counts per 5-tuple what tshark counts on the same file.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { flowsPrinter } from "../src/cli/flows_output.ts";
 import { PcapWriter } from "../src/pcap.ts";
 import { BUN, CLI, tool } from "./_cli.ts";
 import { readPcap } from "./_pcap_read.ts";
@@ -21,6 +23,11 @@ function run(cmd: string, args: string[]): { code: number | null; out: string; e
   return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
 }
 const ringcap = (args: string[]) => run(BUN, [CLI, ...args]);
+/** Runs `cmd args` with `input` as its standard input (a pipe); stdout as bytes. */
+function runFed(cmd: string, args: string[], input: Uint8Array): { code: number | null; out: Buffer; err: string } {
+  const r = Bun.spawnSync([cmd, ...args], { env: ENV, stdin: input, stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, out: Buffer.from(r.stdout), err: r.stderr.toString() };
+}
 
 function ipv4(n: number): number[] {
   return [198, 18 + (n >> 8 & 1), 0, n & 0xff];
@@ -274,5 +281,165 @@ describe("capture -r", () => {
     const t = ringcap(["capture", "-r", text]);
     expect(t.code).toBe(6);
     expect(t.err).toMatch(/not a pcap or pcapng file/);
+  });
+});
+
+describe("capture -r - (standard input)", () => {
+  test("-r - -w reads a pipe into the same file as -r FILE -w, and as tcpdump -r - -w - does", () => {
+    const input = readFileSync(pcap);
+    for (const expr of ["", "vlan and udp", "ip6 or icmp", "tcp[tcpflags] & tcp-syn != 0"]) {
+      const e = expr ? [expr] : [];
+      const out = join(dir, "from-file.pcap");
+      expect(ringcap(["capture", "-r", pcap, "-w", out, ...e]).code).toBe(0);
+      const piped = runFed(BUN, [CLI, "capture", "-r", "-", "-w", "-", ...e], input);
+      expect({ expr, code: piped.code, err: piped.err }).toEqual({
+        expr,
+        code: 0,
+        err: `reading from file -, link-type EN10MB (Ethernet), snapshot length ${SNAPLEN}\n`,
+      });
+      expect({ expr, same: Buffer.compare(piped.out, readFileSync(out)) }).toEqual({ expr, same: 0 });
+      const t = runFed("tcpdump", ["--time-stamp-precision=nano", "-r", "-", "-w", "-", ...e], input);
+      expect(t.code).toBe(0);
+      expect({ expr, same: Buffer.compare(piped.out, t.out) }).toEqual({ expr, same: 0 });
+    }
+    // pcapng on standard input: the same packets.
+    const ng = runFed(BUN, [CLI, "capture", "-r", "-", "-w", "-", "udp"], readFileSync(pcapng));
+    const want = join(dir, "udp-want.pcap");
+    expect(run("tcpdump", ["--time-stamp-precision=nano", "-r", pcap, "-w", want, "udp"]).code).toBe(0);
+    expect(Buffer.compare(ng.out, readFileSync(want))).toBe(0);
+  });
+
+  test("-r - with input redirected from a file prints what -r FILE prints", () => {
+    const r = Bun.spawnSync([BUN, CLI, "capture", "-r", "-", "-t", "vlan"], { env: ENV, stdin: Bun.file(pcap), stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe(ringcap(["capture", "-r", pcap, "-t", "vlan"]).out);
+  });
+
+  test("truncated standard input: every good packet, then the error naming the byte offset from the stream's start, exit 1", () => {
+    const whole = readFileSync(pcap);
+    let at = 24;
+    for (let i = 0; i < 50; i++) at += 16 + whole.readUInt32LE(at + 8);
+    const cut = whole.subarray(0, at + 16 + 3);
+    const printed = runFed(BUN, [CLI, "capture", "-r", "-", "-t"], cut);
+    expect(printed.code).toBe(1);
+    expect(printed.out.toString()).toBe(run("tcpdump", ["-r", pcap, "-n", "-S", "-t", "-c", "50"]).out);
+    expect(printed.err).toMatch(/standard input: truncated pcap file/);
+    expect(printed.err).toContain(`byte offset ${at}`);
+    const flows = runFed(BUN, [CLI, "flows", "-r", "-", "--json", "--top", "1000"], cut);
+    expect(flows.code).toBe(1);
+    const line = JSON.parse(flows.out.toString()) as { top: { packets: number }[] };
+    expect(line.top.reduce((n, f) => n + f.packets, 0)).toBe(50);
+    expect(flows.err).toMatch(/truncated/);
+    const text = runFed(BUN, [CLI, "capture", "-r", "-"], new TextEncoder().encode("not a capture file at all\n"));
+    expect(text.code).toBe(6);
+    expect(text.err).toMatch(/standard input: not a pcap or pcapng file/);
+  });
+});
+
+/** Packets and bytes per directed 5-tuple as tshark dissects FILE (with a read filter), in flows' own notation. */
+function tsharkFlows(path: string, expr: string): Map<string, { packets: number; bytes: number }> {
+  const fields = ["frame.len", "ip.src", "ip.dst", "ip.proto", "ipv6.src", "ipv6.dst", "ipv6.nxt", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport"];
+  const args = ["-r", path, "-n", "-T", "fields", "-E", "separator=;", ...fields.flatMap((f) => ["-e", f])];
+  // tshark's own filter language differs: take tcpdump's selection of the packets first.
+  let input = path;
+  if (expr) {
+    input = join(dir, "selected.pcap");
+    expect(run("tcpdump", ["--time-stamp-precision=nano", "-r", path, "-w", input, expr]).code).toBe(0);
+    args[1] = input;
+  }
+  const r = run("tshark", args);
+  expect(r.code).toBe(0);
+  const names: Record<string, string> = { 6: "tcp", 17: "udp", 1: "icmp", 58: "icmp6" };
+  const out = new Map<string, { packets: number; bytes: number }>();
+  for (const line of r.out.trimEnd().split("\n")) {
+    const [len, s4, d4, p4, s6, d6, p6, ts, td, us, ud] = line.split(";");
+    const v6 = s6 !== "";
+    // The outer header's fields come first when a field repeats (ICMP errors quote another).
+    const first = (v: string) => v.split(",")[0];
+    const proto = names[first(v6 ? p6 : p4)];
+    const src = first(v6 ? s6 : s4), dst = first(v6 ? d6 : d4);
+    const sp = first(ts || us), dp = first(td || ud);
+    const key = sp ? (v6 ? `${proto} [${src}]:${sp} > [${dst}]:${dp}` : `${proto} ${src}:${sp} > ${dst}:${dp}`) : `${proto} ${src} > ${dst}`;
+    const c = out.get(key) ?? { packets: 0, bytes: 0 };
+    c.packets++;
+    c.bytes += Number(len);
+    out.set(key, c);
+  }
+  return out;
+}
+
+describe("flows -r", () => {
+  test("the flows of a saved file (and of standard input) total what tshark counts per 5-tuple, with and without a filter", () => {
+    for (const expr of ["", "udp", "vlan and ip6", "tcp[tcpflags] & tcp-syn != 0"]) {
+      const e = expr ? [expr] : [];
+      const want = tsharkFlows(pcap, expr);
+      for (const [input, fed] of [[pcap, false], [pcapng, false], ["-", true]] as const) {
+        const args = [CLI, "flows", "-r", input, "--json", "--top", "10000", ...e];
+        const r = fed ? runFed(BUN, args, readFileSync(pcap)) : run(BUN, args);
+        const out = r.out.toString();
+        expect({ expr, input, code: r.code }).toEqual({ expr, input, code: 0 });
+        const lines = out.trimEnd().split("\n");
+        expect(lines.length).toBe(1);
+        const got = JSON.parse(lines[0]) as { flows: number; untracked: number; top: { flow: string; packets: number; bytes: number }[] };
+        expect(got.untracked).toBe(0);
+        const counted = new Map(got.top.map((f) => [f.flow, { packets: f.packets, bytes: f.bytes }]));
+        expect({ expr, input, flows: [...counted].sort() }).toEqual({ expr, input, flows: [...want].sort() });
+        expect(got.flows).toBe(want.size);
+      }
+    }
+  });
+
+  test("the table form (on a terminal) names the file and has no live-only parts; piped, one JSON line", () => {
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: () => {}, errIsTty: false };
+    const row = { flow: "udp 198.18.0.1:1 > 198.19.0.1:2", packets: 3, bytes: 300, pps: 1, bps: 800 };
+    flowsPrinter(io, { json: false, iface: "", read: pcap, maxFlows: 10, workers: 1 })({ flows: 1, untracked: 0, drops: 0, top: [row] });
+    flowsPrinter(io, { json: false, iface: "", read: "-", maxFlows: 10, workers: 1 })({ flows: 1, untracked: 0, drops: 0, top: [row] });
+    expect(lines[0]).toContain(`ringcap flows of file ${pcap}: 1 flows\n`);
+    expect(lines[0]).not.toContain("Ctrl-C");
+    expect(lines[1]).toContain("ringcap flows of standard input: 1 flows\n");
+    const r = ringcap(["flows", "-r", pcap, "--top", "3"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).top.length).toBe(3);
+    expect(r.err).toBe(`reading from file ${pcap}, link-type EN10MB (Ethernet), snapshot length ${SNAPLEN}\n`);
+  });
+
+  test("a truncated file: the flows of every good packet, then the error, exit 1", () => {
+    const whole = readFileSync(pcap);
+    let at = 24;
+    for (let i = 0; i < 80; i++) at += 16 + whole.readUInt32LE(at + 8);
+    const cut = join(dir, "flows-cut.pcap");
+    writeFileSync(cut, whole.subarray(0, at + 9));
+    const r = ringcap(["flows", "-r", cut, "--json", "--top", "10000"]);
+    expect(r.code).toBe(1);
+    const line = JSON.parse(r.out) as { top: { packets: number }[] };
+    expect(line.top.reduce((n, f) => n + f.packets, 0)).toBe(80);
+    expect(r.err).toContain(`byte offset ${at}`);
+  });
+
+  test("usage errors exit 2 with a reason; a missing or non-capture file exits 6", () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["-i", "lo"], /-i cannot apply with -r/],
+      [["-G", "2"], /-G cannot apply with -r/],
+      [["-B", "4096"], /-B cannot apply with -r/],
+      [["--block-timeout", "10"], /--block-timeout cannot apply with -r/],
+      [["--netns", "x"], /--netns cannot apply with -r/],
+      [["--seconds", "1"], /--seconds cannot apply with -r/],
+      [["--interval", "2"], /--interval cannot apply with -r/],
+      [["-s", "100"], /-s cannot apply with -r/],
+      [["-p"], /Unknown option '-p'/],
+      [["udp and"], /syntax|parse/i],
+    ];
+    for (const [flags, why] of cases) {
+      const r = ringcap(["flows", "-r", pcap, ...flags]);
+      expect({ flags, code: r.code, out: r.out }).toEqual({ flags, code: 2, out: "" });
+      expect(r.err).toMatch(why);
+    }
+    const missing = ringcap(["flows", "-r", join(dir, "nope.pcap")]);
+    expect(missing.code).toBe(6);
+    const text = join(dir, "flows-text.pcap");
+    writeFileSync(text, "no capture here\n");
+    expect(ringcap(["flows", "-r", text]).code).toBe(6);
+    expect(ringcap(["flows", "-r", ""]).code).toBe(2);
   });
 });

@@ -42,6 +42,13 @@ function ringcap(args: string[], maxMs = 30_000) {
 }
 
 describe("--max-flows and the incomplete mark", () => {
+  test("-r FILE is read: the expression kept for the file's link type, the live-only fields untouched", () => {
+    const o = parseFlowsArgs(["-r", "-", "--json", "--top", "5", "udp"])!;
+    expect({ read: o.read, expression: o.expression, filter: o.filter, iface: o.iface, top: o.top }).toEqual({ read: "-", expression: "udp", filter: undefined, iface: "", top: 5 });
+    expect(() => parseFlowsArgs(["-r", "x.pcap", "-G", "2"])).toThrow(/-G cannot apply with -r/);
+    expect(() => parseFlowsArgs(["--json"])).toThrow(/-i IFACE or -r FILE/);
+  });
+
   test("--max-flows is read and checked; absent, it is FlowTable's default", () => {
     expect(parseFlowsArgs(["-i", "eth0"])!.maxFlows).toBe(FLOW_TABLE_DEFAULTS.maxFlows);
     expect(parseFlowsArgs(["-i", "eth0", "--max-flows", "1_000_000"])!.maxFlows).toBe(1_000_000);

@@ -32,7 +32,8 @@ the kernel). Without -w, prints one line per packet; with -w, writes pcap or pca
 file's extension, or --format) and shows a live status line on stderr.
 
   -i IFACE     interface to capture on
-  -r FILE      read packets from a saved pcap or pcapng file instead, as tcpdump -r: EXPR is
+  -r FILE      read packets from a saved pcap or pcapng file instead ("-": standard input,
+               a file or a pipe), as tcpdump -r: EXPR is
                compiled for the file's link type and snaplen and run by libpcap's bpf_filter;
                -w rewrites with the file's link type and snaplen (nanosecond timestamps kept);
                "reading from file ..." goes to stderr; a corrupt or truncated file ends
@@ -268,7 +269,6 @@ const NOT_OFFLINE: Array<[keyof Flags, string, string]> = [
 function readOptions(values: Flags, positionals: string[]): ReadOptions {
   const path = values.read!;
   if (path === "") throw new UsageError("-r needs a file name");
-  if (path === "-") throw new UsageError("-r - (reading standard input) is not supported yet: give a file name");
   for (const [key, flag, why] of NOT_OFFLINE) {
     if (values[key] !== undefined) throw new UsageError(`${flag} cannot apply with -r: ${why}`);
   }

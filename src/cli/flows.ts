@@ -1,14 +1,18 @@
 /**
  * `ringcap flows`: a live top-talkers table counted on one ring. With `-G N` (N > 1) fanout
- * workers count instead (flows_workers.ts, loaded only then).
+ * workers count instead (flows_workers.ts, loaded only then); with `-r FILE` the same table
+ * counts a saved file's packets, filtered as `capture -r` filters them (offline.ts).
  * @module
  */
 
 import { type Capture, openCapture } from "../capture.ts";
+import { openFile } from "../file.ts";
 import { FlowTable } from "../flows.ts";
+import { UsageError } from "./flags.ts";
 import { FLOWS_HELP, type FlowsOptions, parseFlowsArgs } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
+import { LINKTYPE_ETHERNET, linkName, OfflineFilter } from "./offline.ts";
 
 /** Runs `ringcap flows ARGS`; resolves to the exit code. */
 export async function flows(args: string[], io: CommandIO): Promise<number> {
@@ -17,6 +21,7 @@ export async function flows(args: string[], io: CommandIO): Promise<number> {
     io.out(FLOWS_HELP);
     return 0;
   }
+  if (o.read !== undefined) return flowsFromFile(o, o.read, io);
   if (o.workers > 1) {
     const { flowsWithWorkers } = await import("./flows_workers.ts");
     return flowsWithWorkers(o, io);
@@ -48,5 +53,41 @@ async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
     stop.release();
   }
   report();
+  return 0;
+}
+
+/**
+ * `flows -r FILE`: the file's packets (those EXPR takes) counted in one FlowTable, the table
+ * printed once at the end, rates averaged over the file's first to last timestamp. A corrupt
+ * or truncated file still prints the flows of every good packet before its error is thrown.
+ */
+async function flowsFromFile(o: FlowsOptions, path: string, io: CommandIO): Promise<number> {
+  await using f = await openFile(path);
+  const filter = new OfflineFilter(f, { expression: o.expression });
+  if (filter.linkType !== LINKTYPE_ETHERNET) {
+    throw new UsageError(`${path} has link type ${linkName(filter.linkType)}: flows are counted from Ethernet frames only`);
+  }
+  io.err(filter.readingLine(path));
+  const table = new FlowTable({ maxFlows: o.maxFlows });
+  let first = NaN;
+  let last = NaN;
+  let failure: unknown = null;
+  try {
+    for await (const block of f.blocks()) {
+      for (const p of block) {
+        if (!filter.accepts(p)) continue;
+        const t = p.sec + p.nsec / 1e9;
+        if (Number.isNaN(first)) first = t;
+        last = t;
+        table.add(p.decode(), p.length);
+      }
+    }
+  } catch (e) {
+    failure = e;
+  }
+  const secs = Number.isNaN(first) ? 0 : last - first;
+  const top = table.top(o.top).map((r) => flowsRow(r, secs));
+  flowsPrinter(io, o)({ flows: table.size, untracked: table.untracked, drops: 0, top });
+  if (failure) throw failure;
   return 0;
 }

@@ -13,11 +13,20 @@ import { compileExpression, num, ringOptions, SECONDS, UsageError, WORKERS } fro
 
 export const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
                     [-s SNAPLEN] [-G WORKERS] [-B KiB] [--block-timeout MS] [--max-flows N] [EXPR]
+       ringcap flows -r FILE [--top N] [--json] [--max-flows N] [EXPR]
 
 A live top-talkers table by 5-tuple (packets, bytes, rate), refreshed in place on a terminal,
 or one JSON line per interval when stdout is not a terminal (or with --json). With -G, that
 many fanout workers count in hash mode (every packet of a flow goes to the same worker, so
 the merged table is exact). EXPR is a tcpdump filter.
+
+-r FILE        count the flows of a saved pcap or pcapng file ("-": standard input) instead,
+               and print the table (or JSON line) once, at its end; rates are averages over
+               the file's first to last timestamp. EXPR is run as \`capture -r\` runs it
+               (compiled for the file's link type and snaplen, libpcap's bpf_filter); a
+               corrupt or truncated file prints the flows of every good packet, then the
+               error (exit 1); a missing, unreadable or non-capture file exits 6. Not with
+               -i, -s, -G, -B, --block-timeout, --netns, --seconds, --interval.
 
 --max-flows N  flows the table keeps apart, each taking 72 bytes of key and counters plus
                an entry of the table's hash map (default
@@ -27,7 +36,12 @@ the merged table is exact). EXPR is a tcpdump filter.
 
 /** `ringcap flows` as the command line asked for it, every flag checked. */
 export interface FlowsOptions {
+  /** The interface; "" with -r. */
   iface: string;
+  /** -r: a saved file's path, or "-" for standard input; the live-only fields then keep their defaults. */
+  read?: string;
+  /** With -r: EXPR, compiled once the file's link type is known. */
+  expression?: string;
   netns?: string;
   /** Rows shown. */
   top: number;
@@ -48,6 +62,18 @@ export interface FlowsOptions {
 /** Headers are all a flow table needs. */
 const DEFAULT_SNAPLEN = 128;
 
+/** Flags of a live count that mean nothing when flows come from a file (-r), and why. */
+const NOT_OFFLINE: Array<["interface" | "snaplen" | "workers" | "buffer" | "block-timeout" | "netns" | "seconds" | "interval", string, string]> = [
+  ["interface", "-i", "-r FILE counts the file's packets and -i IFACE counts an interface's: give one of them"],
+  ["snaplen", "-s", "the file's packets are kept as the file has them"],
+  ["workers", "-G", "a file is read by one reader, there are no fanout workers"],
+  ["buffer", "-B", "there is no kernel ring when reading a file"],
+  ["block-timeout", "--block-timeout", "there is no kernel ring when reading a file"],
+  ["netns", "--netns", "a file belongs to no network namespace"],
+  ["seconds", "--seconds", "a file is read to its end"],
+  ["interval", "--interval", "the table of a file is printed once, when it has been read"],
+];
+
 /** Reads `ringcap flows ARGS`: null for --help; throws UsageError (or the filter's error) for wrong usage. */
 export function parseFlowsArgs(args: string[]): FlowsOptions | null {
   const { values, positionals } = parseArgs({
@@ -55,6 +81,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     allowPositionals: true,
     options: {
       interface: { type: "string", short: "i" },
+      read: { type: "string", short: "r" },
       top: { type: "string" },
       interval: { type: "string" },
       json: { type: "boolean" },
@@ -70,19 +97,27 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     strict: true,
   });
   if (values.help) return null;
-  if (!values.interface) throw new UsageError("flows needs -i IFACE");
+  if (values.read !== undefined) {
+    if (values.read === "") throw new UsageError("-r needs a file name");
+    for (const [key, flag, why] of NOT_OFFLINE) {
+      if (values[key] !== undefined) throw new UsageError(`${flag} cannot apply with -r: ${why}`);
+    }
+  } else if (!values.interface) throw new UsageError("flows needs -i IFACE or -r FILE");
   const intervalS = num(values.interval, "--interval (seconds)", { min: 0.1, max: 3600, fractions: true }, 1);
   const snaplen = num(values.snaplen, "-s", { max: MAX_SNAPLEN }, DEFAULT_SNAPLEN);
   const expr = positionals.join(" ").trim();
+  const read = values.read;
   return {
-    iface: values.interface,
+    iface: values.interface ?? "",
+    read,
+    expression: read !== undefined && expr ? expr : undefined,
     netns: values.netns,
     top: num(values.top, "--top", { min: 1, max: 10_000 }, 10),
     intervalMs: intervalS * 1000,
     seconds: num(values.seconds, "--seconds", SECONDS, 0),
     json: values.json || !process.stdout.isTTY,
     snaplen,
-    filter: expr ? compileExpression(expr, snaplen) : undefined,
+    filter: expr && read === undefined ? compileExpression(expr, snaplen) : undefined,
     workers: num(values.workers, "-G", WORKERS, 1),
     ring: ringOptions(values.buffer, values["block-timeout"]),
     maxFlows: num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows),

@@ -52,7 +52,7 @@ export function incompleteNote(s: FlowsSnapshot, o: Pick<FlowsOptions, "maxFlows
  * snapshot (untracked packets) says so: in the table's header, or in JSON as `"incomplete": true`
  * with a note on stderr the first time.
  */
-export function flowsPrinter(io: CommandIO, o: Pick<FlowsOptions, "json" | "iface" | "maxFlows" | "workers">): (s: FlowsSnapshot) => void {
+export function flowsPrinter(io: CommandIO, o: Pick<FlowsOptions, "json" | "iface" | "read" | "maxFlows" | "workers">): (s: FlowsSnapshot) => void {
   let noted = false;
   return (s) => {
     const incomplete = s.untracked > 0;
@@ -63,7 +63,11 @@ export function flowsPrinter(io: CommandIO, o: Pick<FlowsOptions, "json" | "ifac
       noted ||= incomplete;
       return;
     }
-    const lines = [`ringcap flows on ${o.iface}: ${s.flows} flows, ${s.drops} dropped by kernel   (Ctrl-C to stop)`];
+    const lines = [
+      o.read === undefined
+        ? `ringcap flows on ${o.iface}: ${s.flows} flows, ${s.drops} dropped by kernel   (Ctrl-C to stop)`
+        : `ringcap flows of ${o.read === "-" ? "standard input" : `file ${o.read}`}: ${s.flows} flows`,
+    ];
     if (incomplete) lines.push(incompleteNote(s, o));
     lines.push("", `${"packets".padStart(12)} ${"bytes".padStart(14)} ${"pps".padStart(10)} ${"Mbps".padStart(9)}  flow`);
     for (const r of s.top) {
