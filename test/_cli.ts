@@ -136,3 +136,36 @@ export function tcpdumpRead(path: string): { code: number | null; packets: numbe
   const lines = t.out.trimEnd();
   return { code: t.code, packets: lines === "" ? 0 : lines.split("\n").length, truncated: /truncated/.test(t.err) };
 }
+
+/**
+ * The filter corpus the CLI tests try on the same packets as tcpdump (live: test/cli.test.ts;
+ * saved files: test/cli_read.test.ts): VLAN in every form, TCP flags, IPv6, lengths, raw offsets.
+ */
+export const FILTER_CORPUS: readonly string[] = [
+  "host 198.18.0.1",
+  "src net 198.18.0.0/31",
+  "dst host 198.19.0.1 and udp",
+  "port 4433",
+  "portrange 40-100",
+  "tcp",
+  "udp",
+  "ip6",
+  "ip and not vlan",
+  "proto 17",
+  "vlan",
+  "vlan 100",
+  "vlan and udp",
+  "vlan 100 and tcp",
+  "vlan 200 and ip6",
+  "vlan 300 and vlan 301",
+  "vlan 400",
+  "udp or vlan 200",
+  "tcp[tcpflags] & tcp-syn != 0",
+  "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
+  "tcp[tcpflags] & (tcp-fin|tcp-rst) != 0",
+  "not udp and not vlan",
+  "(udp and port 4433) or (ip6 and tcp)",
+  "greater 250",
+  "ether[12:4] & 0xffff0fff = 0x81000064",
+  "ether[14] & 0xe0 = 0xa0",
+];

@@ -9,7 +9,7 @@ import { type Bench, createBench, privileged } from "./_netns.ts";
 import { Generator, type GeneratorOptions } from "../src/gen.ts";
 import { PcapWriter } from "../src/pcap.ts";
 import { FANOUT_DEFAULTS } from "../mod.ts";
-import { BUN, CLI, type Finished, Proc, readFrames, ringcap, seqOf, seqs, summary, tool } from "./_cli.ts";
+import { BUN, CLI, FILTER_CORPUS, type Finished, Proc, readFrames, ringcap, seqOf, seqs, summary, tool } from "./_cli.ts";
 
 const STATUS = /^(\d+) packets, (\d+) pps, (\d+\.\d) Mbps, (\d+) dropped by kernel$/;
 
@@ -48,34 +48,6 @@ const MIX: Array<{ count: number; options: GeneratorOptions }> = [
 ];
 const TOTAL = MIX.reduce((n, m) => n + m.count, 0);
 
-const FILTERS = [
-  "host 198.18.0.1",
-  "src net 198.18.0.0/31",
-  "dst host 198.19.0.1 and udp",
-  "port 4433",
-  "portrange 40-100",
-  "tcp",
-  "udp",
-  "ip6",
-  "ip and not vlan",
-  "proto 17",
-  "vlan",
-  "vlan 100",
-  "vlan and udp",
-  "vlan 100 and tcp",
-  "vlan 200 and ip6",
-  "vlan 300 and vlan 301",
-  "vlan 400",
-  "udp or vlan 200",
-  "tcp[tcpflags] & tcp-syn != 0",
-  "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
-  "tcp[tcpflags] & (tcp-fin|tcp-rst) != 0",
-  "not udp and not vlan",
-  "(udp and port 4433) or (ip6 and tcp)",
-  "greater 250",
-  "ether[12:4] & 0xffff0fff = 0x81000064",
-  "ether[14] & 0xe0 = 0xa0",
-];
 const PRINT_FLAGS = [[], ["-e"], ["-q"], ["-t"], ["-tt"], ["-e", "-q", "-t"]];
 const RING = ["-B", "2048"]; // 2 MiB rings: the traffic here is small, and many captures run at once
 
@@ -124,7 +96,7 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
         ringcap(["capture", ...on, ...RING, "-s", "128", "-w", files.snap]),
       ];
       const prints = PRINT_FLAGS.map((flags) => ringcap(["capture", ...on, ...RING, ...flags]));
-      const filtered = FILTERS.map((expr, i) => {
+      const filtered = FILTER_CORPUS.map((expr, i) => {
         const file = join(dir, `filter-${i}.pcap`);
         return { expr, file, proc: ringcap(["capture", ...on, ...RING, "-w", file, expr]) };
       });
