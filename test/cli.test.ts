@@ -9,7 +9,7 @@ import { type Bench, createBench, privileged } from "./_netns.ts";
 import { Generator, type GeneratorOptions } from "../src/gen.ts";
 import { PcapWriter } from "../src/pcap.ts";
 import { FANOUT_DEFAULTS } from "../mod.ts";
-import { BUN, CLI, FILTER_CORPUS, type Finished, Proc, readFrames, ringcap, seqOf, seqs, summary, tool } from "./_cli.ts";
+import { BUN, CLI, FILTER_CORPUS, type Finished, Proc, readFrames, ringcap, seqOf, seqs, summary, tool, until } from "./_cli.ts";
 
 const STATUS = /^(\d+) packets, (\d+) pps, (\d+\.\d) Mbps, (\d+) dropped by kernel$/;
 
@@ -130,7 +130,7 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     const tx = ["-i", bench.tx, "--netns", bench.name];
     const file = (name: string) => join(dir, `q-${name}.pcap`);
     const tcpdump = (q: string) =>
-      new Proc("ip", ["netns", "exec", bench.name, "tcpdump", "-i", bench.tx, "-Q", q, "-s", "0", "--immediate-mode", "-w", file(`tcpdump-${q}`)]);
+      new Proc("ip", ["netns", "exec", bench.name, "tcpdump", "-i", bench.tx, "-Q", q, "-s", "0", "--immediate-mode", "-U", "-w", file(`tcpdump-${q}`)]);
     const procs = [
       ringcap(["capture", ...tx, ...RING, "-Q", "out", "-w", file("out")]),
       ringcap(["capture", ...tx, ...RING, "-Q", "in", "-w", file("in")]),
@@ -139,10 +139,21 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     ];
     await Promise.all(procs.map((p) => p.started));
     // Sent on tx: outgoing there. Sent on rx: received on tx.
-    using fromTx = new Generator(bench.tx, { netns: bench.name, seqStart: 0 });
-    using fromRx = new Generator(bench.rx, { netns: bench.name, seqStart: 1000 });
+    // Paced: tcpdump's immediate-mode ring is small, and a burst can overrun it.
+    using fromTx = new Generator(bench.tx, { netns: bench.name, seqStart: 0, rate: 2000 });
+    using fromRx = new Generator(bench.rx, { netns: bench.name, seqStart: 1000, rate: 2000 });
     expect(fromTx.send(20).sent + fromRx.send(30).sent).toBe(50);
-    await Bun.sleep(300);
+    // tcpdump reads its ring when it is scheduled, and a SIGINT ends it without reading the
+    // rest: wait (bounded) until its files (-U: written per packet) hold what was sent.
+    const held = (name: string) => {
+      try {
+        return seqs(file(name)).length;
+      } catch {
+        return 0; // not yet a whole file
+      }
+    };
+    await until(() => held("tcpdump-out") >= 20 && held("tcpdump-in") >= 30, 3000);
+    await Bun.sleep(100);
     const results = await Promise.all(procs.map((p) => p.stop()));
     expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0]);
     const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
