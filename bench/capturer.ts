@@ -26,6 +26,7 @@
 import { parseArgs } from "node:util";
 import { type Block, openCapture, openFanout } from "../mod.ts";
 import { NativeLoop } from "./native.ts";
+import { quantile } from "./_stats.ts";
 import {
   countSources,
   countSourcesByBytes,
@@ -79,9 +80,13 @@ interface LatencySummary {
 
 function summarizeLatency(latencies: number[], blockTimeoutMs: number): LatencySummary | undefined {
   if (!latencies.length) return undefined;
-  const s = [...latencies].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-  return { median: at(0.5), p99: at(0.99), max: s[s.length - 1], samples: s.length, blockTimeoutMs };
+  return {
+    median: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    max: Math.max(...latencies),
+    samples: latencies.length,
+    blockTimeoutMs,
+  };
 }
 
 function recvMode(batch: number): Promise<Result> {

@@ -10,6 +10,10 @@
  */
 
 import { readFileSync } from "node:fs";
+import { median } from "./_stats.ts";
+
+/** The median of the figures a run produced (a config missing from a run is NaN there). */
+const medianOf = (xs: number[]) => median(xs.filter((x) => Number.isFinite(x)));
 
 interface Sample {
   config: string;
@@ -39,19 +43,13 @@ function load(files: string[], field: "cpuNsPerPacket" | "steadyNsPerPacket"): M
     }
     for (const [key, values] of byKey) {
       const list = out.get(key) ?? [];
-      list[i] = median(values);
+      list[i] = medianOf(values);
       out.set(key, list);
     }
   });
   return out;
 }
 
-function median(values: number[]): number {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const mid = v.length >> 1;
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
 
 const beforeFiles = args.slice(0, split);
 const afterFiles = args.slice(split + 1);
@@ -69,7 +67,7 @@ for (const [key, b] of before) {
   const steady = (beforeSteady.get(key) ?? []).map((x, i) => (afterSteady.get(key) ?? [])[i] / x).filter((r) => Number.isFinite(r));
   const [config, setup] = key.split(" ");
   console.log(
-    `| ${config} | ${setup} | ${fmt(median(b))} (${b.map(fmt).join(", ")}) | ${fmt(median(a))} (${a.map(fmt).join(", ")}) | ` +
-      `${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(3)}..${Math.max(...ratios).toFixed(3)}) | ${median(steady).toFixed(3)} |`,
+    `| ${config} | ${setup} | ${fmt(medianOf(b))} (${b.map(fmt).join(", ")}) | ${fmt(medianOf(a))} (${a.map(fmt).join(", ")}) | ` +
+      `${medianOf(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(3)}..${Math.max(...ratios).toFixed(3)}) | ${medianOf(steady).toFixed(3)} |`,
   );
 }

@@ -35,6 +35,7 @@ import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createBench } from "../testing.ts";
 import { benchLibraryBuilt } from "./native.ts";
+import { median, quantile } from "./_stats.ts";
 
 const USAGE = `usage: ringcap bench [--runs N] [--count N] [--paced-rate PPS] [--paced-count N]
                      [--configs a,b,...] [--setups full,paced,latency,idle] [--block-timeout-ms MS]
@@ -168,11 +169,6 @@ interface Latency {
 }
 
 /** The q-quantile of `xs` (nearest rank). */
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-}
-
 interface Sample {
   config: string;
   /** The API path the config measures (API_PATHS). */
@@ -332,11 +328,6 @@ function collect(child: ChildProcess): { out: () => string; err: () => string; e
   child.stderr?.on("data", (d) => (err += d));
   const exit = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)));
   return { out: () => out, err: () => err, exit };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function startCapturer(bench: { name: string; rx: string }, config: string, latency: boolean): ChildProcess {

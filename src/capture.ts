@@ -44,10 +44,10 @@ export interface RingOptions {
   allowLarge?: boolean;
 }
 
-/** PACKET_FANOUT modes. */
 /** Which packets a capture takes: received ("in"), sent by this host ("out"), or both. */
 export type Direction = "in" | "out" | "inout";
 
+/** PACKET_FANOUT modes. */
 export type FanoutMode = "hash" | "lb" | "cpu" | "rollover" | "rnd" | "qm" | "cbpf" | "ebpf";
 
 /** The PACKET_FANOUT mode numbers by name. */
@@ -287,7 +287,7 @@ export class Capture {
 
   /**
    * Yields blocks as the kernel hands them over, without ever blocking the event loop and
-   * without timers: when no block is ready, a native thread waits on the ring (poll) and wakes
+   * without timers: when no block is ready, a native thread waits on the ring (epoll) and wakes
    * the event loop through a pipe the moment one is, so a quiet capture costs no CPU. The
    * previous block is released when the loop asks for the next one. Ends when the capture is
    * closed (at once, even while waiting) or `signal` aborts; throws RingcapError

@@ -6,6 +6,7 @@
 
 import { RingcapError } from "../errors.ts";
 import { viewByteLength } from "../native/struct.ts";
+import { PACKET_TYPE } from "../packet.ts";
 
 /**
  * A classic BPF program: 8 bytes per instruction (u16 code, u8 jt, u8 jf, u32 k) in host byte
@@ -45,31 +46,6 @@ export const BPF_INSTRUCTION_BYTES = 8;
  * const program = checkBpfProgram(JSON.parse(text), "filter");
  * ```
  */
-/** The packet type (sll_pkttype) of a packet this host sent: PACKET_OUTGOING. */
-const PACKET_OUTGOING = 4;
-
-/**
- * `program` (null: accept every packet, whole) run only on packets this host sent: three
- * instructions in front load the packet type (the kernel's SKF_AD_PKTTYPE ancillary load) and
- * drop anything else. Jumps in classic BPF are relative, so the program itself is unchanged.
- */
-export function onlyOutgoing(program: BpfProgram | null, snaplen: number): BpfProgram {
-  const body = program ?? programFromInstructions([[0x06, 0, 0, snaplen]]); // ret #snaplen
-  if (body.length + 3 > BPF_MAXINSNS) {
-    throw new RingcapError("filter_invalid", `the filter has ${body.length} instructions: with the 3 that keep outgoing packets only it is over the kernel's ${BPF_MAXINSNS}`);
-  }
-  // Unchecked: the jump lands on the body's first instruction, which follows it.
-  const prefix = encodeProgram([
-    [0x30, 0, 0, (-0x1000 + 4) >>> 0], // ldb [SKF_AD_OFF + SKF_AD_PKTTYPE]
-    [0x15, 1, 0, PACKET_OUTGOING], // jeq #PACKET_OUTGOING: skip the next
-    [0x06, 0, 0, 0], // ret #0
-  ]);
-  const instructions = new Uint8Array((body.length + 3) * 8);
-  instructions.set(prefix.instructions.subarray(0, 24));
-  instructions.set(body.instructions.subarray(0, body.length * 8), 24);
-  return { instructions, length: body.length + 3 };
-}
-
 export function checkBpfProgram(program: unknown, what = "BPF program"): BpfProgram {
   const fail = (why: string): never => {
     throw new RingcapError("invalid_argument", `${what}: ${why}`);
@@ -91,6 +67,28 @@ export function checkBpfProgram(program: unknown, what = "BPF program"): BpfProg
     return fail(`length says ${length} instructions (${length * BPF_INSTRUCTION_BYTES} bytes) but instructions holds ${size} bytes`);
   }
   return Object.freeze({ instructions, length });
+}
+
+/**
+ * `program` (null: accept every packet, whole) run only on packets this host sent: three
+ * instructions in front load the packet type (the kernel's SKF_AD_PKTTYPE ancillary load) and
+ * drop anything else. Jumps in classic BPF are relative, so the program itself is unchanged.
+ */
+export function onlyOutgoing(program: BpfProgram | null, snaplen: number): BpfProgram {
+  const body = program ?? programFromInstructions([[0x06, 0, 0, snaplen]]); // ret #snaplen
+  if (body.length + 3 > BPF_MAXINSNS) {
+    throw new RingcapError("filter_invalid", `the filter has ${body.length} instructions: with the 3 that keep outgoing packets only it is over the kernel's ${BPF_MAXINSNS}`);
+  }
+  // Unchecked: the jump lands on the body's first instruction, which follows it.
+  const prefix = encodeProgram([
+    [0x30, 0, 0, (-0x1000 + 4) >>> 0], // ldb [SKF_AD_OFF + SKF_AD_PKTTYPE]
+    [0x15, 1, 0, PACKET_TYPE.outgoing], // jeq #PACKET_OUTGOING: skip the next
+    [0x06, 0, 0, 0], // ret #0
+  ]);
+  const instructions = new Uint8Array((body.length + 3) * 8);
+  instructions.set(prefix.instructions.subarray(0, 24));
+  instructions.set(body.instructions.subarray(0, body.length * 8), 24);
+  return { instructions, length: body.length + 3 };
 }
 
 /**

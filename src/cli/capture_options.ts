@@ -13,7 +13,7 @@ import { RingcapError } from "../errors.ts";
 import type { formatTime } from "../format.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import type { PcapFormat } from "../pcap.ts";
-import { compileExpression, DEFAULT_RING_KIB, num, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
+import { compileExpression, DEFAULT_RING_KIB, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
 /** --flush-ms when absent: a crash or SIGKILL loses at most about a second of packets. */
 export const DEFAULT_FLUSH_MS = 1000;
@@ -248,18 +248,18 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
 }
 
 /** Flags that have no meaning when packets come from a file, and why. */
-const NOT_OFFLINE: Array<[keyof Flags, string, string]> = [
-  ["interface", "-i", "-r FILE reads packets from the file and -i IFACE captures them on an interface: give one of them"],
-  ["snaplen", "-s", "the file's packets are kept as the file has them (the file's snaplen is used)"],
-  ["buffer", "-B", "there is no kernel ring when reading a file"],
-  ["block-timeout", "--block-timeout", "there is no kernel ring when reading a file"],
-  ["workers", "-G", "a file is read by one reader, there are no fanout workers"],
-  ["fanout", "--fanout", "a file is read by one reader, there are no fanout workers"],
-  ["per-worker-files", "--per-worker-files", "a file is read by one reader, there are no fanout workers"],
+const NOT_OFFLINE: ReadonlyArray<readonly [keyof Flags, string, string]> = [
+  ["interface", "-i", NOT_WITH_READ.interface],
+  ["snaplen", "-s", NOT_WITH_READ.snaplen],
+  ["buffer", "-B", NOT_WITH_READ.ring],
+  ["block-timeout", "--block-timeout", NOT_WITH_READ.ring],
+  ["workers", "-G", NOT_WITH_READ.workers],
+  ["fanout", "--fanout", NOT_WITH_READ.workers],
+  ["per-worker-files", "--per-worker-files", NOT_WITH_READ.workers],
   ["no-promisc", "-p", "no interface is opened"],
   ["direction", "-Q", "a saved file's packets are all there is: the direction was chosen when it was captured"],
-  ["netns", "--netns", "a file belongs to no network namespace"],
-  ["seconds", "--seconds", "a file is read to its end (or -c COUNT packets)"],
+  ["netns", "--netns", NOT_WITH_READ.netns],
+  ["seconds", "--seconds", `${NOT_WITH_READ.seconds} (or -c COUNT packets)`],
   ["status", "--status", "a file is read as fast as it can be, there is no live status"],
   ["no-status", "--no-status", "a file is read as fast as it can be, there is no live status"],
   ["flush-ms", "--flush-ms", "the output is complete when the file has been read (-U writes each block out at once)"],
@@ -269,9 +269,7 @@ const NOT_OFFLINE: Array<[keyof Flags, string, string]> = [
 function readOptions(values: Flags, positionals: string[]): ReadOptions {
   const path = values.read!;
   if (path === "") throw new UsageError("-r needs a file name");
-  for (const [key, flag, why] of NOT_OFFLINE) {
-    if (values[key] !== undefined) throw new UsageError(`${flag} cannot apply with -r: ${why}`);
-  }
+  refuseWithRead(values, NOT_OFFLINE);
   refuseOutputMismatch(values);
   const source = filterSource(values, positionals);
   return {

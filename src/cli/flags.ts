@@ -78,3 +78,23 @@ export function ringOptions(bufferKiB: string | undefined, blockTimeoutMs: strin
 export function compileExpression(expr: string, snaplen: number): BpfProgram {
   return compileFilter(expr, { snaplen: snaplenOrMax(snaplen), asOnWire: true });
 }
+
+/** Why a live-capture flag cannot apply when packets come from a saved file (`-r`), by the flag's key. */
+export const NOT_WITH_READ = {
+  interface: "-r FILE reads packets from the file and -i IFACE takes them from an interface: give one of them",
+  snaplen: "the file's packets are kept as the file has them (the file's snaplen is used)",
+  ring: "there is no kernel ring when reading a file",
+  workers: "a file is read by one reader, there are no fanout workers",
+  netns: "a file belongs to no network namespace",
+  seconds: "a file is read to its end",
+} as const;
+
+/**
+ * Throws UsageError for the first flag of `refused` (key, flag as typed, why) that `values`
+ * holds: what a command given `-r FILE` says about its live-only flags.
+ */
+export function refuseWithRead(values: Readonly<Record<string, unknown>>, refused: ReadonlyArray<readonly [key: string, flag: string, why: string]>): void {
+  for (const [key, flag, why] of refused) {
+    if (values[key] !== undefined) throw new UsageError(`${flag} cannot apply with -r: ${why}`);
+  }
+}

@@ -9,7 +9,7 @@ import type { RingOptions } from "../capture.ts";
 import type { BpfProgram } from "../bpf/program.ts";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../flows.ts";
 import { MAX_SNAPLEN } from "../options.ts";
-import { compileExpression, num, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
+import { compileExpression, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
 export const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
                     [-s SNAPLEN] [-G WORKERS] [-B KiB] [--block-timeout MS] [--max-flows N] [EXPR]
@@ -63,16 +63,16 @@ export interface FlowsOptions {
 const DEFAULT_SNAPLEN = 128;
 
 /** Flags of a live count that mean nothing when flows come from a file (-r), and why. */
-const NOT_OFFLINE: Array<["interface" | "snaplen" | "workers" | "buffer" | "block-timeout" | "netns" | "seconds" | "interval", string, string]> = [
-  ["interface", "-i", "-r FILE counts the file's packets and -i IFACE counts an interface's: give one of them"],
-  ["snaplen", "-s", "the file's packets are kept as the file has them"],
-  ["workers", "-G", "a file is read by one reader, there are no fanout workers"],
-  ["buffer", "-B", "there is no kernel ring when reading a file"],
-  ["block-timeout", "--block-timeout", "there is no kernel ring when reading a file"],
-  ["netns", "--netns", "a file belongs to no network namespace"],
-  ["seconds", "--seconds", "a file is read to its end"],
+const NOT_OFFLINE = [
+  ["interface", "-i", NOT_WITH_READ.interface],
+  ["snaplen", "-s", NOT_WITH_READ.snaplen],
+  ["workers", "-G", NOT_WITH_READ.workers],
+  ["buffer", "-B", NOT_WITH_READ.ring],
+  ["block-timeout", "--block-timeout", NOT_WITH_READ.ring],
+  ["netns", "--netns", NOT_WITH_READ.netns],
+  ["seconds", "--seconds", NOT_WITH_READ.seconds],
   ["interval", "--interval", "the table of a file is printed once, when it has been read"],
-];
+] as const;
 
 /** Reads `ringcap flows ARGS`: null for --help; throws UsageError (or the filter's error) for wrong usage. */
 export function parseFlowsArgs(args: string[]): FlowsOptions | null {
@@ -99,9 +99,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
   if (values.help) return null;
   if (values.read !== undefined) {
     if (values.read === "") throw new UsageError("-r needs a file name");
-    for (const [key, flag, why] of NOT_OFFLINE) {
-      if (values[key] !== undefined) throw new UsageError(`${flag} cannot apply with -r: ${why}`);
-    }
+    refuseWithRead(values, NOT_OFFLINE);
   } else if (!values.interface) throw new UsageError("flows needs -i IFACE or -r FILE");
   const intervalS = num(values.interval, "--interval (seconds)", { min: 0.1, max: 3600, fractions: true }, 1);
   const snaplen = num(values.snaplen, "-s", { max: MAX_SNAPLEN }, DEFAULT_SNAPLEN);
