@@ -23,6 +23,7 @@
 export {
   Capture,
   type CaptureInfo,
+  type CaptureInterfaces,
   type CaptureOptions,
   type CaptureStats,
   DEFAULT_RING,
@@ -30,6 +31,8 @@ export {
   FANOUT_MODES,
   type FanoutMode,
   type FanoutOptions,
+  LINKTYPE_LINUX_SLL2,
+  MAX_INTERFACES,
   openCapture,
   type RingOptions,
 } from "./src/capture.ts";
@@ -76,6 +79,6 @@ export {
   programText,
 } from "./src/bpf/program.ts";
 export { onWireProgram } from "./src/bpf/vlan.ts";
-export { linkTypeFor, type PcapFormat, PcapWriter, type PcapWriterOptions } from "./src/pcap.ts";
+export { interfaceOptions, linkTypeFor, type PcapFormat, PcapWriter, type PcapWriterOptions } from "./src/pcap.ts";
 export { CaptureFile, type FileFormat, type FileInterface, openFile, type OpenFileOptions } from "./src/file.ts";
 export { MAX_SNAPLEN } from "./src/options.ts";

@@ -12,7 +12,8 @@ import { encodeFixedString } from "./native/struct.ts";
 import { intOption, snaplenOrMax, U32 } from "./options.ts";
 import { Block, type PacketView, type RingOwner } from "./packet.ts";
 import { type BpfProgram, compileFilter } from "./bpf/compile.ts";
-import { checkBpfProgram, onlyOutgoing } from "./bpf/program.ts";
+import { checkBpfProgram, forCookedSocket, onlyOutgoing } from "./bpf/program.ts";
+import { linkTypeFor } from "./pcap.ts";
 
 const CAPTURE_CONFIG = LAYOUT.CaptureConfig;
 const CAPTURE_INFO = LAYOUT.CaptureInfo;
@@ -114,12 +115,35 @@ export interface CaptureStats {
   freezes: number;
 }
 
+/**
+ * What a capture reads: one interface by name; `"any"`, every interface of the namespace (as
+ * `tcpdump -i any`: frames are cooked, each starting with a LINUX_SLL2 header that names its
+ * interface and packet type); or several names, read through one socket in the order the kernel
+ * received them (each packet's `ifindex` and `interfaceName` say which; all must share a link
+ * type). At most {@link MAX_INTERFACES}.
+ */
+export type CaptureInterfaces = string | readonly string[];
+
+/** The most interfaces one capture may name. */
+export const MAX_INTERFACES: number = CONSTANTS.interfaces_max;
+
+/** The pcap LINKTYPE of an "any" capture's frames. */
+export const LINKTYPE_LINUX_SLL2 = 276;
+
 /** What the kernel and the library settled on when the capture opened. */
 export interface CaptureInfo {
+  /** The interface's name; for several, their names joined by commas. */
   interface: string;
+  /** Every interface named, in order (`["any"]` for an any capture). */
+  interfaces: readonly string[];
+  /** The first interface's index (0 for "any"). */
   ifindex: number;
-  /** ARPHRD_* link type of the interface (1 = Ethernet, 772 = loopback). */
+  /** The index of each of `interfaces` (empty for "any"). */
+  ifindexes: readonly number[];
+  /** ARPHRD_* link type of the interface (1 = Ethernet, 772 = loopback; 0xffff for "any"). */
   arpType: number;
+  /** The pcap LINKTYPE of the frames in the ring: 276 (LINUX_SLL2) for "any", else by `arpType`. */
+  linkType: number;
   mtu: number;
   mac: string;
   blockSize: number;
@@ -168,7 +192,7 @@ export function fanoutGroupId(id: unknown): number {
  * if (block) for (const p of block) console.log(p.length);
  * ```
  */
-export function openCapture(iface: string, options: CaptureOptions = {}): Capture {
+export function openCapture(iface: CaptureInterfaces, options: CaptureOptions = {}): Capture {
   return new Capture(iface, options);
 }
 
@@ -196,7 +220,7 @@ export class Capture {
   #woken = false;
   #iterating = false;
 
-  constructor(iface: string, options: CaptureOptions = {}) {
+  constructor(iface: CaptureInterfaces, options: CaptureOptions = {}) {
     const config = encodeCaptureConfig(iface, options);
     this.#lib = native();
     const out = new Uint8Array(CAPTURE_INFO.size);
@@ -210,7 +234,7 @@ export class Capture {
       out,
     );
     const info = new DataView(out.buffer);
-    if (status < 0) throw openError(iface, options, config, status, info);
+    if (status < 0) throw openError(config.names.join(","), options, config, status, info);
     this.#handle = info.getUint32(CAPTURE_INFO.handle, true);
     const ringBytes = Number(info.getBigUint64(CAPTURE_INFO.ring_size_bytes, true));
     const buffer = this.#lib.mapMemory(info.getBigUint64(CAPTURE_INFO.ring_address, true), ringBytes);
@@ -223,10 +247,28 @@ export class Capture {
       generation: 0,
       closed: false,
       releaseHeld: (block) => this.#release(block),
-      // One interface per capture: every packet carries its index.
-      interfaceName: (ifindex) => (ifindex === this.info.ifindex ? this.info.interface : ""),
+      interfaceName: (ifindex) => this.#interfaceName(ifindex),
     };
-    this.info = decodeInfo(iface, out, config.snaplen, ringBytes, options.fanout !== undefined);
+    this.info = decodeInfo(config, out, ringBytes, options.fanout !== undefined);
+    this.info.ifindexes.forEach((index, i) => this.#names.set(index, this.info.interfaces[i]));
+  }
+
+  /** Interface names by index: the ones the capture named, and those an "any" capture met. */
+  #names = new Map<number, string>();
+
+  /**
+   * The name of interface `ifindex` in the capture's namespace ("" when it has none now): for
+   * "any", asked of the kernel the first time an index is seen, then kept.
+   */
+  #interfaceName(ifindex: number): string {
+    const known = this.#names.get(ifindex);
+    if (known !== undefined || this.info.ifindexes.length > 0 || this.#ring.closed) return known ?? "";
+    const buf = new Uint8Array(CONSTANTS.ifname_size);
+    const n = this.#lib.capture_interface_name(this.#handle, ifindex | 0, buf, buf.length);
+    if (n < 0) return "";
+    const name = new TextDecoder().decode(buf.subarray(0, n));
+    this.#names.set(ifindex, name);
+    return name;
   }
 
   get closed(): boolean {
@@ -444,6 +486,8 @@ export function closeCaptureHandle(handle: number): void {
 
 /** The bytes of a CaptureConfig, with the programs that go beside it. */
 interface EncodedConfig {
+  names: readonly string[];
+  cooked: boolean;
   bytes: Uint8Array;
   filter: BpfProgram | null;
   fanoutProgram: BpfProgram | null;
@@ -451,12 +495,16 @@ interface EncodedConfig {
 }
 
 /** Checks every option once and fills the CaptureConfig struct the library reads. */
-function encodeCaptureConfig(iface: string, options: CaptureOptions): EncodedConfig {
-  checkInterfaceName(iface);
+function encodeCaptureConfig(iface: CaptureInterfaces, options: CaptureOptions): EncodedConfig {
+  const names = captureInterfaces(iface);
+  const cooked = names[0] === "any";
   const ring = options.ring ?? {};
   const bytes = new Uint8Array(CAPTURE_CONFIG.size);
   const dv = new DataView(bytes.buffer);
-  encodeFixedString(bytes, CAPTURE_CONFIG.ifname, CONSTANTS.ifname_size, iface, "interface name");
+  encodeFixedString(bytes, CAPTURE_CONFIG.ifname, CONSTANTS.ifname_size, names[0], "interface name");
+  names.slice(1).forEach((name, i) => {
+    encodeFixedString(bytes, CAPTURE_CONFIG.more_ifnames + i * CONSTANTS.ifname_size, CONSTANTS.ifname_size, name, "interface name");
+  });
   if (options.netns) {
     encodeFixedString(bytes, CAPTURE_CONFIG.netns_path, CONSTANTS.netns_path_size, netnsPath(options.netns), "netns path");
   }
@@ -495,13 +543,36 @@ function encodeCaptureConfig(iface: string, options: CaptureOptions): EncodedCon
   dv.setInt32(CAPTURE_CONFIG.fanout_ebpf_fd, ebpfFd, true);
   dv.setInt32(CAPTURE_CONFIG.wake_fd, options.wakeFd ?? -1, true);
   // A string is compiled as libpcap judges a saved file (asOnWire): stripped VLAN tags count.
-  const compiled = typeof options.filter === "string"
-    ? compileFilter(options.filter, { snaplen: snaplenOrMax(snaplen), asOnWire: true })
+  // An any capture's is compiled for its LINUX_SLL2 frames, then moved to the cooked socket.
+  const given = typeof options.filter === "string"
+    ? compileFilter(options.filter, cooked ? { snaplen: snaplenOrMax(snaplen), linkType: LINKTYPE_LINUX_SLL2 } : { snaplen: snaplenOrMax(snaplen), asOnWire: true })
     : options.filter === undefined || options.filter === null
     ? null
     : checkBpfProgram(options.filter, "filter");
+  const compiled = cooked && given ? forCookedSocket(given) : given;
   const filter = direction === "out" ? onlyOutgoing(compiled, snaplenOrMax(snaplen)) : compiled;
-  return { bytes, filter, fanoutProgram, snaplen };
+  return { names, cooked, bytes, filter, fanoutProgram, snaplen };
+}
+
+/**
+ * The names `iface` stands for, checked: 1 to {@link MAX_INTERFACES} valid names, none twice,
+ * "any" only alone (a RingcapError "interface_name_invalid" otherwise).
+ */
+export function captureInterfaces(iface: unknown): readonly string[] {
+  const names = typeof iface === "string" ? [iface] : Array.isArray(iface) ? [...iface] : null;
+  if (names === null || names.length === 0 || names.length > MAX_INTERFACES) {
+    throw new RingcapError(
+      "interface_name_invalid",
+      `a capture names one interface, "any", or a list of 1 to ${MAX_INTERFACES} interfaces, got ${Array.isArray(iface) ? `${iface.length} names` : JSON.stringify(iface)}`,
+    );
+  }
+  names.forEach(checkInterfaceName);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw new RingcapError("interface_name_invalid", `interface ${twice} is named twice`);
+  if (names.length > 1 && names.includes("any")) {
+    throw new RingcapError("interface_name_invalid", `"any" already captures every interface: name it alone, not with ${names.filter((n) => n !== "any").join(", ")}`);
+  }
+  return Object.freeze(names);
 }
 
 /** Throws RingcapError "invalid_argument" unless `direction` is "in", "out", "inout" or undefined. */
@@ -534,6 +605,15 @@ function openError(iface: string, options: CaptureOptions, config: EncodedConfig
   const err = statusError(status, `cannot capture on ${iface}${netns ? ` in netns ${netns}` : ""}`, errno);
   const u64 = (at: number) => Number(info.getBigUint64(at, true));
   switch (err.code) {
+    case "not_supported":
+      if (config.names.length > 1) {
+        return new RingcapError(
+          err.code,
+          `cannot capture on ${iface} together: their frames have different link types (one file, one link type); capture them separately, or use "any" (cooked frames)`,
+          { errno },
+        );
+      }
+      break;
     case "no_such_interface": {
       const names = interfaceNames(netns);
       return new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ") || "(none found)"}`, names, errno);
@@ -582,13 +662,21 @@ function bytes(n: number): string {
 }
 
 /** The CaptureInfo the library filled in. */
-function decodeInfo(iface: string, out: Uint8Array, snaplen: number, ringBytes: number, fanout: boolean): CaptureInfo {
+function decodeInfo(config: EncodedConfig, out: Uint8Array, ringBytes: number, fanout: boolean): CaptureInfo {
   const info = new DataView(out.buffer);
   const mac = Array.from(out.subarray(CAPTURE_INFO.mac, CAPTURE_INFO.mac + 6), (b) => b.toString(16).padStart(2, "0"));
+  const count = info.getUint32(CAPTURE_INFO.interface_count, true);
+  const ifindexes = [info.getInt32(CAPTURE_INFO.ifindex, true)];
+  for (let i = 1; i < count; i++) ifindexes.push(info.getInt32(CAPTURE_INFO.more_ifindexes + (i - 1) * 4, true));
+  const arpType = info.getUint32(CAPTURE_INFO.link_type, true);
+  const snaplen = config.snaplen;
   return Object.freeze({
-    interface: iface,
-    ifindex: info.getInt32(CAPTURE_INFO.ifindex, true),
-    arpType: info.getUint32(CAPTURE_INFO.link_type, true),
+    interface: config.names.join(","),
+    interfaces: config.names,
+    ifindex: ifindexes[0],
+    ifindexes: Object.freeze(count === 0 ? [] : ifindexes),
+    arpType,
+    linkType: config.cooked ? LINKTYPE_LINUX_SLL2 : linkTypeFor(arpType),
     mtu: info.getUint32(CAPTURE_INFO.mtu, true),
     mac: mac.join(":"),
     blockSize: info.getUint32(CAPTURE_INFO.block_size_bytes, true),

@@ -37,6 +37,13 @@ export interface PcapWriterOptions {
   snaplen?: number;
   /** The interface name recorded in the pcapng Interface Description Block (if_name). @default none */
   ifName?: string;
+  /**
+   * pcapng only: one Interface Description Block per entry, in order, and each packet written
+   * with `writePacket` tagged with the one whose `ifindex` it came through (the first for an
+   * index not listed): what a capture of several interfaces writes (`CaptureInfo.interfaces`
+   * and `ifindexes`). Replaces `ifName`.
+   */
+  interfaces?: ReadonlyArray<{ name: string; ifindex: number }>;
 }
 
 const BUFFER_BYTES = 1 << 20;
@@ -95,6 +102,8 @@ export class PcapWriter {
   #fileBytes = 0;
   /** Packets whose records are in the file in full. */
   #filePackets = 0;
+  /** pcapng interface ids by ifindex, with several interfaces; null with one. */
+  #interfaceIds: Map<number, number> | null = null;
 
   private constructor(fd: number, ownsFd: boolean, label: string, format: PcapFormat, linkType: number, snaplen: number) {
     this.#fd = fd;
@@ -123,7 +132,7 @@ export class PcapWriter {
     if (format !== "pcap" && format !== "pcapng") {
       throw new RingcapError("invalid_argument", `format must be "pcap" or "pcapng", got ${JSON.stringify(format)}`);
     }
-    const ifName = options.ifName === undefined ? null : new TextEncoder().encode(options.ifName);
+    const interfaces = writerInterfaces(options, format);
     let fd: number;
     if (typeof target === "number") {
       if (!Number.isInteger(target) || target < 0) throw new RingcapError("invalid_argument", `not a file descriptor: ${target}`);
@@ -140,7 +149,10 @@ export class PcapWriter {
     }
     const w = new PcapWriter(fd, typeof target === "string", typeof target === "string" ? target : `fd ${target}`, format, linkType, snaplen);
     if (format === "pcap") w.#pcapHeader();
-    else w.#pcapngHeader(ifName);
+    else {
+      w.#pcapngHeader(interfaces.map((i) => i.name));
+      if (interfaces.length > 1) w.#interfaceIds = new Map(interfaces.map((i, id) => [i.ifindex, id]));
+    }
     // The header goes out now: a file that cannot take it (disk full) fails here, before any
     // capture, and a file that is cut short later still starts as a capture file.
     const regular = typeof target === "string" ? _regularFile(fd) : null;
@@ -153,6 +165,14 @@ export class PcapWriter {
       throw e;
     }
     return w;
+  }
+
+  /**
+   * The pcapng interface id of the interface with index `ifindex` (see `interfaces`): 0 for
+   * an index not listed, and always with one interface.
+   */
+  interfaceIdOf(ifindex: number): number {
+    return this.#interfaceIds?.get(ifindex) ?? 0;
   }
 
   /** Packets written so far. */
@@ -183,16 +203,19 @@ export class PcapWriter {
    * fine), `wireLength` the length on the wire, the time as seconds and nanoseconds.
    * Data beyond `snaplen` is dropped from the record, as a capture would.
    */
-  write(data: Uint8Array, wireLength: number, sec: number, nsec: number): void {
+  write(data: Uint8Array, wireLength: number, sec: number, nsec: number, interfaceId = 0): void {
     const captured = this.#checkRecord(data.length, wireLength, sec, nsec);
     const bytes = data.length === captured ? data : data.subarray(0, captured);
     const total = this.#recordBytes(captured);
+    if (!(interfaceId === 0 || (this.#interfaceIds && Number.isInteger(interfaceId) && interfaceId >= 0 && interfaceId < this.#interfaceIds.size))) {
+      throw new RingcapError("invalid_argument", `interfaceId ${interfaceId} names no interface of this file`);
+    }
     if (total > this.#buf.length) {
-      this.#writeLarge(bytes, wireLength, sec, nsec);
+      this.#writeLarge(bytes, wireLength, sec, nsec, interfaceId);
       return;
     }
     this.#reserve(total);
-    this.#buf.set(bytes, this.#recordHeader(this.#used, total, captured, wireLength, sec, nsec));
+    this.#buf.set(bytes, this.#recordHeader(this.#used, total, captured, wireLength, sec, nsec, interfaceId));
     this.#endRecord(total, captured);
   }
 
@@ -208,14 +231,15 @@ export class PcapWriter {
   writePacket(p: PacketView): void {
     const length = p.caplen + (p.vlanValid ? VLAN_TAG_BYTES : 0);
     const total = this.#recordBytes(length);
+    const id = this.#interfaceIds === null ? 0 : this.interfaceIdOf(p.ifindex);
     // Cut by snaplen, or larger than the buffer: the general path.
     if (length > this.snaplen || total > this.#buf.length) {
-      this.write(p.withVlanTag(), p.wireLength, p.sec, p.nsec);
+      this.write(p.withVlanTag(), p.wireLength, p.sec, p.nsec, id);
       return;
     }
     this.#checkRecord(length, p.wireLength, p.sec, p.nsec);
     this.#reserve(total);
-    p.copyWithVlanTag(this.#buf, this.#recordHeader(this.#used, total, length, p.wireLength, p.sec, p.nsec));
+    p.copyWithVlanTag(this.#buf, this.#recordHeader(this.#used, total, length, p.wireLength, p.sec, p.nsec, id));
     this.#endRecord(total, length);
   }
 
@@ -238,7 +262,7 @@ export class PcapWriter {
   }
 
   /** Writes a record's header into the buffer at `at`; returns where its data goes. */
-  #recordHeader(at: number, total: number, captured: number, wireLength: number, sec: number, nsec: number): number {
+  #recordHeader(at: number, total: number, captured: number, wireLength: number, sec: number, nsec: number, interfaceId = 0): number {
     const dv = this.#dv;
     if (this.format === "pcap") {
       dv.setUint32(at, sec, true);
@@ -259,7 +283,7 @@ export class PcapWriter {
     const tsHigh = (upper - upperLow) / 65536 + (mid - tsLow) / TWO_32;
     dv.setUint32(at, PCAPNG_EPB, true);
     dv.setUint32(at + 4, total, true);
-    dv.setUint32(at + 8, 0, true);
+    dv.setUint32(at + 8, interfaceId, true);
     dv.setUint32(at + 12, tsHigh, true);
     dv.setUint32(at + 16, tsLow, true);
     dv.setUint32(at + 20, captured, true);
@@ -312,7 +336,7 @@ export class PcapWriter {
     this.#used = this.#bytes = 24;
   }
 
-  #pcapngHeader(ifName: Uint8Array | null): void {
+  #pcapngHeader(ifNames: ReadonlyArray<string | undefined>): void {
     const dv = this.#dv;
     let at = 0;
     const option = (code: number, value: Uint8Array) => {
@@ -344,14 +368,16 @@ export class PcapWriter {
       at += 16;
       option(4, USER_APPL); // shb_userappl
     });
-    block(PCAPNG_IDB, () => {
-      dv.setUint16(at, this.linkType, true);
-      dv.setUint16(at + 2, 0, true);
-      dv.setUint32(at + 4, this.snaplen, true);
-      at += 8;
-      if (ifName) option(2, ifName); // if_name
-      option(9, Uint8Array.of(9)); // if_tsresol: 10^-9 s
-    });
+    for (const name of ifNames) {
+      block(PCAPNG_IDB, () => {
+        dv.setUint16(at, this.linkType, true);
+        dv.setUint16(at + 2, 0, true);
+        dv.setUint32(at + 4, this.snaplen, true);
+        at += 8;
+        if (name !== undefined) option(2, new TextEncoder().encode(name)); // if_name
+        option(9, Uint8Array.of(9)); // if_tsresol: 10^-9 s
+      });
+    }
     this.#used = this.#bytes = at;
   }
 
@@ -365,11 +391,11 @@ export class PcapWriter {
    * writes (its header, built at the buffer's start; the data; the trailer: padding and, in
    * pcapng, the length again). A failure part-way cuts the file back to before the record.
    */
-  #writeLarge(bytes: Uint8Array, wireLength: number, sec: number, nsec: number): void {
+  #writeLarge(bytes: Uint8Array, wireLength: number, sec: number, nsec: number, interfaceId: number): void {
     this.#flushBuffer();
     const captured = bytes.length;
     const total = this.#recordBytes(captured);
-    const headBytes = this.#recordHeader(0, total, captured, wireLength, sec, nsec);
+    const headBytes = this.#recordHeader(0, total, captured, wireLength, sec, nsec, interfaceId);
     const pad = this.format === "pcapng" ? total - EPB_HEADER_BYTES - captured - 4 : 0;
     const tail = new Uint8Array(this.format === "pcapng" ? pad + 4 : 0);
     if (this.format === "pcapng") new DataView(tail.buffer).setUint32(pad, total, true);
@@ -492,4 +518,36 @@ function _unlinkIfSame(path: string, file: { dev: number; ino: number }): void {
 function _errno(e: unknown): number | undefined {
   const n = (e as { errno?: number }).errno;
   return typeof n === "number" ? Math.abs(n) : undefined;
+}
+
+/**
+ * The writer options that describe a capture's interfaces (`CaptureInfo.interfaces` and
+ * `ifindexes`): several, each by name and index, or one by name.
+ *
+ * @example
+ * ```ts
+ * using w = PcapWriter.open("both.pcapng", { linkType: cap.info.linkType, ...interfaceOptions(cap.info) });
+ * ```
+ */
+export function interfaceOptions(info: { interfaces: readonly string[]; ifindexes: readonly number[] }): Pick<PcapWriterOptions, "ifName" | "interfaces"> {
+  if (info.ifindexes.length <= 1) return { ifName: info.interfaces.join(",") };
+  return { interfaces: info.interfaces.map((name, i) => ({ name, ifindex: info.ifindexes[i] })) };
+}
+
+/** The interfaces a writer's pcapng header describes: `interfaces`, or one (named `ifName`). */
+function writerInterfaces(options: PcapWriterOptions, format: PcapFormat): ReadonlyArray<{ name?: string; ifindex: number }> {
+  const list = options.interfaces;
+  if (list === undefined) return [{ name: options.ifName, ifindex: 0 }];
+  if (!Array.isArray(list) || list.length === 0 || list.length > 255) {
+    throw new RingcapError("invalid_argument", "interfaces must be a list of 1 to 255 { name, ifindex } entries");
+  }
+  if (format !== "pcapng" && list.length > 1) {
+    throw new RingcapError("invalid_argument", `a pcap file has no field for the interface: ${list.length} interfaces need pcapng`);
+  }
+  for (const i of list) {
+    if (typeof i?.name !== "string" || !Number.isInteger(i.ifindex)) {
+      throw new RingcapError("invalid_argument", `each interface needs a name (a string) and an ifindex (an integer), got ${JSON.stringify(i)}`);
+    }
+  }
+  return list;
 }

@@ -9,6 +9,7 @@ import { type Bench, createBench, privileged } from "./_netns.ts";
 import { BUN, CLI, runGen, SeqTally } from "./_traffic.ts";
 import { readPcap } from "./_pcap_read.ts";
 import { BatchMerger, perWorkerPaths } from "../src/cli/capture_workers.ts";
+import { RECORD, RECORD_HEADER_BYTES } from "../src/cli/capture_handler.ts";
 
 interface Running {
   proc: Subprocess<"ignore", "pipe", "pipe">;
@@ -65,14 +66,16 @@ test("perWorkerPaths puts the worker's index before the extension", () => {
 
 test("BatchMerger lets packets out oldest first, and waits for a worker that may still send older ones", () => {
   const batch = (times: number[]) => {
-    const buf = new ArrayBuffer(times.length * 17);
+    const size = RECORD_HEADER_BYTES + 1;
+    const buf = new ArrayBuffer(times.length * size);
     const dv = new DataView(buf);
     times.forEach((t, i) => {
-      dv.setUint32(i * 17, t, true);
-      dv.setUint32(i * 17 + 4, 0, true);
-      dv.setUint32(i * 17 + 8, 1, true);
-      dv.setUint32(i * 17 + 12, 60, true);
-      dv.setUint8(i * 17 + 16, t & 0xff);
+      dv.setUint32(i * size + RECORD.sec, t, true);
+      dv.setUint32(i * size + RECORD.nsec, 0, true);
+      dv.setUint32(i * size + RECORD.caplen, 1, true);
+      dv.setUint32(i * size + RECORD.wireLength, 60, true);
+      dv.setInt32(i * size + RECORD.ifindex, 2, true);
+      dv.setUint8(i * size + RECORD_HEADER_BYTES, t & 0xff);
     });
     return { buffer: buf, bytes: buf.byteLength, packets: times.length };
   };
@@ -94,7 +97,7 @@ test("BatchMerger lets packets out oldest first, and waits for a worker that may
   m.end(1);
   m.drain(false, emit);
   expect(out).toEqual([now + 1, now + 2, now + 3, now + 4, now + 5]);
-  expect(consumed).toEqual([51, 34]);
+  expect(consumed).toEqual([3 * (RECORD_HEADER_BYTES + 1), 2 * (RECORD_HEADER_BYTES + 1)]);
   // Old enough packets go out without waiting for the others.
   const m2 = new BatchMerger(2, () => {});
   const old: number[] = [];

@@ -8,7 +8,7 @@ const std = @import("std");
 const linux = std.os.linux;
 
 /// Bumped whenever an export or a struct that crosses the boundary changes.
-pub const version: u32 = 5;
+pub const version: u32 = 6;
 
 /// Every exported function returns one of these. Zero and positive values are success
 /// (some calls return a block index); negative values are listed here and nowhere else.
@@ -83,6 +83,12 @@ pub fn codeOf(result: Error!void) i32 {
 }
 
 pub const ifname_size = 16;
+/// The most interfaces one capture may name (`ifname` and `more_ifnames`).
+pub const interfaces_max = 8;
+/// The interface name that captures every interface, cooked (as libpcap's "any").
+pub const any_interface = "any";
+/// The LINUX_SLL2 header a cooked capture's frames start with (written by `ring.cookBlock`).
+pub const sll2_header_bytes = 20;
 pub const netns_path_size = 108;
 /// The magic number at the start of every generated payload, big-endian "RCAP".
 pub const payload_magic: u32 = 0x52434150;
@@ -167,6 +173,8 @@ pub const CaptureConfig = extern struct {
     fanout_ebpf_fd: i32,
     /// An eventfd polled beside the ring; when readable, a wait ends with `woken`. -1 for none.
     wake_fd: i32,
+    /// Further interfaces captured beside `ifname` on one socket; unused entries are empty.
+    more_ifnames: [interfaces_max - 1][ifname_size]u8 = @splat(@splat(0)),
 };
 
 /// What `ringcap_capture_open` reports back.
@@ -194,6 +202,10 @@ pub const CaptureInfo = extern struct {
     /// net.core.optmem_max in the capture's namespace, read when a filter was too large
     /// (status `filter_too_large`); 0 otherwise.
     optmem_max_bytes: u32,
+    /// How many interfaces the capture names (`ifindex` and `more_ifindexes`); 0 for "any".
+    interface_count: u32 = 0,
+    /// The index of each of `CaptureConfig.more_ifnames`, in their order.
+    more_ifindexes: [interfaces_max - 1]i32 = @splat(0),
     _reserved: u32 = 0,
 };
 
@@ -268,7 +280,7 @@ comptime {
     std.debug.assert(@offsetOf(linux.tpacket3_hdr, "mac") == 24);
     std.debug.assert(@sizeOf(linux.tpacket_block_desc) == 48);
     std.debug.assert(@offsetOf(linux.tpacket_hdr_v1, "seq_num") == 16);
-    std.debug.assert(@sizeOf(CaptureInfo) == 96);
+    std.debug.assert(@sizeOf(CaptureInfo) == 128);
     std.debug.assert(@sizeOf(GenInfo) == 24);
     std.debug.assert(@sizeOf(BlockInfo) == 24);
     std.debug.assert(TpStatus.user == 1 and TpStatus.csum_valid == 1 << 7);
@@ -381,6 +393,8 @@ pub fn describe(comptime Exports: type) [:0]const u8 {
         .{ "fanout_modes", json.constants(FanoutMode) },
         .{ "constants", json.object(&.{
             .{ "ifname_size", json.number(ifname_size) },
+            .{ "interfaces_max", json.number(interfaces_max) },
+            .{ "sll2_header_bytes", json.number(sll2_header_bytes) },
             .{ "sockaddr_ll_offset", json.number(sockaddr_ll_offset) },
             .{ "netns_path_size", json.number(netns_path_size) },
             .{ "payload_magic", json.number(payload_magic) },

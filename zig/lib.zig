@@ -57,6 +57,15 @@ const exports = struct {
         return @intCast(index);
     }
 
+    /// Copies the name of interface `ifindex` in the capture's namespace into `buf` (as much as
+    /// fits in `len`) and returns its length, or a negative status (`no_such_interface`).
+    pub fn capture_interface_name(handle: u32, ifindex: i32, buf: ?[*]u8, len: u32) callconv(.c) i32 {
+        const capture = ring.table.get(handle) catch |err| return abi.code(err);
+        var name: [abi.ifname_size]u8 = undefined;
+        const text = capture.interfaceName(ifindex, &name) catch |err| return abi.code(err);
+        return @intCast(abi.copyOut(text, buf, len));
+    }
+
     pub fn capture_release_block(handle: u32) callconv(.c) i32 {
         const capture = ring.table.get(handle) catch |err| return abi.code(err);
         return abi.codeOf(capture.releaseBlock());

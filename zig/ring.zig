@@ -67,6 +67,10 @@ pub const Capture = struct {
     checked_at_ns: u64 = 0,
     /// The thread that waits on the socket for a reader that must not block (`blocks()`).
     watch: ?watch.Watch = null,
+    /// An "any" capture: each block gets its LINUX_SLL2 headers when handed over (`cookBlock`).
+    cooked: bool = false,
+    /// The caller's snaplen (0: none), which a cooked frame's header counts toward.
+    snaplen_bytes: u32 = 0,
 
     fn blockDesc(self: *Capture, index: u32) *linux.tpacket_block_desc {
         std.debug.assert(index < self.block_count);
@@ -83,6 +87,7 @@ pub const Capture = struct {
 
     fn describe(self: *Capture, out: ?*abi.BlockInfo) u32 {
         const bd = self.blockDesc(self.current);
+        if (self.cooked) cookBlock(self.ring[@as(usize, self.current) * self.block_size_bytes ..][0..self.block_size_bytes], self.snaplen_bytes);
         if (out) |info| info.* = .{
             .index = self.current,
             .packet_count = bd.hdr.bh1.num_pkts,
@@ -202,6 +207,11 @@ pub const Capture = struct {
         self.watch = null;
     }
 
+    /// The name of interface `index` in the capture's namespace.
+    pub fn interfaceName(self: *Capture, index: i32, out: *[abi.ifname_size]u8) Error![]const u8 {
+        return sys.PacketSocket.nameOf(self.fd, index, out, &self.errno);
+    }
+
     pub fn releaseBlock(self: *Capture) Error!void {
         if (!self.held) return error.BlockNotHeld;
         const status = self.blockStatus(self.current);
@@ -231,6 +241,71 @@ pub const Capture = struct {
 };
 
 pub var table: handles.Table(Capture) = .{};
+
+const sll2_bytes = abi.sll2_header_bytes;
+
+/// Gives every frame of a cooked capture's block (`block`: the whole block) a LINUX_SLL2 header,
+/// as libpcap does for "any": built from the sockaddr_ll the kernel wrote beside the frame,
+/// written in the room a SOCK_DGRAM ring leaves in front of the network header (16 bytes plus
+/// alignment: 28 with TPACKET_V3). The frame's tp_mac moves back over it and its tp_snaplen and
+/// tp_len count it, so readers see an SLL2 frame like any other, with no stripped VLAN tag to
+/// restore. A frame already cooked has
+/// tp_mac below tp_net and is left alone, so a block is never cooked twice.
+fn cookBlock(block: []u8, snaplen_bytes: u32) void {
+    const bd: *linux.tpacket_block_desc = @ptrCast(@alignCast(block.ptr));
+    var at: usize = bd.hdr.bh1.offset_to_first_pkt;
+    for (0..bd.hdr.bh1.num_pkts) |_| {
+        if (at + tpacket3_hdrlen > block.len) return;
+        const hdr: *linux.tpacket3_hdr = @ptrCast(@alignCast(block.ptr + at));
+        if (hdr.mac == hdr.net and hdr.mac >= tpacket3_hdrlen + sll2_bytes and at + hdr.mac <= block.len) {
+            const sll = block[at + abi.sockaddr_ll_offset ..][0..@sizeOf(linux.sockaddr.ll)];
+            const out = block[at + hdr.mac - sll2_bytes ..][0..sll2_bytes];
+            const ll: *const linux.sockaddr.ll = @ptrCast(@alignCast(sll.ptr));
+            @memcpy(out[0..2], sll[2..4]); // the protocol, already in network byte order
+            @memset(out[2..4], 0);
+            std.mem.writeInt(i32, out[4..8], ll.ifindex, .big);
+            std.mem.writeInt(u16, out[8..10], ll.hatype, .big);
+            out[10] = ll.pkttype;
+            out[11] = ll.halen;
+            @memcpy(out[12..20], sll[12..20]);
+            hdr.mac -= sll2_bytes;
+            hdr.snaplen += sll2_bytes;
+            if (snaplen_bytes != 0) hdr.snaplen = @min(hdr.snaplen, snaplen_bytes);
+            hdr.len += sll2_bytes;
+            // A cooked frame has no link-layer header to put a stripped VLAN tag back into (nor
+            // does libpcap's for "any"): it is not offered as one.
+            hdr.status &= ~(abi.TpStatus.vlan_valid | abi.TpStatus.vlan_tpid_valid);
+        }
+        if (hdr.next_offset == 0) return;
+        at += hdr.next_offset;
+    }
+}
+
+const bpf_ld_w_abs: u16 = 0x20;
+const bpf_jeq_k: u16 = 0x15;
+/// SKF_AD_OFF + SKF_AD_IFINDEX: a load of the index of the interface a frame came through.
+const skf_ad_ifindex: u32 = 0xfffff000 + 8;
+
+/// `filter` behind a prefix that drops frames of any interface but `indexes` (a capture of
+/// several interfaces on one socket bound to none), into `buf`. Jumps are relative, so the
+/// filter runs unchanged after the prefix; an empty filter accepts whole frames.
+fn interfacesProgram(indexes: []const i32, filter: []const SockFilter, buf: *[bpf_maxinsns]SockFilter) Error![]const SockFilter {
+    const n = indexes.len;
+    const body = @max(filter.len, 1);
+    if (n + 2 + body > bpf_maxinsns) return error.FilterInvalid;
+    buf[0] = .{ .code = bpf_ld_w_abs, .jt = 0, .jf = 0, .k = skf_ad_ifindex };
+    for (indexes, 0..) |index, j| {
+        // To the first instruction after the `ret 0` below.
+        buf[1 + j] = .{ .code = bpf_jeq_k, .jt = @intCast(n - j), .jf = 0, .k = @bitCast(index) };
+    }
+    buf[n + 1] = .{ .code = bpf_ret_k, .jt = 0, .jf = 0, .k = 0 };
+    if (filter.len == 0) {
+        buf[n + 2] = .{ .code = bpf_ret_k, .jt = 0, .jf = 0, .k = std.math.maxInt(u32) };
+    } else {
+        @memcpy(buf[n + 2 ..][0..filter.len], filter);
+    }
+    return buf[0 .. n + 2 + body];
+}
 
 pub const Geometry = struct {
     block_size_bytes: u32,
@@ -361,6 +436,9 @@ fn fanoutData(fd: i32, value: []const u8, err: *sys.Errno) Error!void {
 const Request = struct {
     cfg: *const abi.CaptureConfig,
     name: [:0]const u8,
+    /// `name` and the further names of `cfg.more_ifnames`; only "any" for an any capture.
+    names: [abi.interfaces_max][:0]const u8,
+    name_count: usize,
     netns: [:0]const u8,
     geometry: Geometry,
     page_size: u32,
@@ -374,16 +452,54 @@ const Request = struct {
     }
 
     fn wantsFilter(r: Request) bool {
-        return r.filter.len != 0 or r.cfg.snaplen_bytes != 0;
+        return r.filter.len != 0 or r.cfg.snaplen_bytes != 0 or r.name_count > 1;
+    }
+
+    /// "any": every interface, cooked (the frames' link types differ).
+    fn cooked(r: Request) bool {
+        return std.mem.eql(u8, r.name, abi.any_interface);
+    }
+
+    /// Bound to no interface: "any", or several interfaces on one socket.
+    fn unbound(r: Request) bool {
+        return r.cooked() or r.name_count > 1;
+    }
+
+    /// The snaplen the kernel applies: a cooked frame's SLL2 header is not in the kernel's
+    /// count, but is in the caller's.
+    fn kernelSnaplen(r: Request) u32 {
+        const snaplen = r.cfg.snaplen_bytes;
+        if (snaplen == 0 or !r.cooked()) return snaplen;
+        return @max(snaplen -| sll2_bytes, 1);
     }
 };
+
+/// The interface names of `cfg`: `ifname`, then `more_ifnames` up to the first empty one, each
+/// valid, none twice; "any" only alone.
+fn interfaceNames(cfg: *const abi.CaptureConfig, names: *[abi.interfaces_max][:0]const u8) Error!usize {
+    names[0] = try sys.interfaceName(&cfg.ifname);
+    var count: usize = 1;
+    for (&cfg.more_ifnames) |*field| {
+        const name = sys.fixedName(field) orelse return error.InterfaceNameInvalid;
+        if (name.len == 0) break;
+        names[count] = try sys.interfaceName(field);
+        count += 1;
+    }
+    for (names[0..count], 0..) |name, i| {
+        if (count > 1 and std.mem.eql(u8, name, abi.any_interface)) return error.InterfaceNameInvalid;
+        for (names[0..i]) |earlier| if (std.mem.eql(u8, name, earlier)) return error.InterfaceNameInvalid;
+    }
+    return count;
+}
 
 /// Checks a capture's settings, its ring against the memory the machine has now (the numbers go
 /// to `info`, for the caller's message), and returns them as a Request.
 fn check(cfg: *const abi.CaptureConfig, filter: []const SockFilter, fanout_prog: []const SockFilter, info: *abi.CaptureInfo) Error!Request {
     var request = Request{
         .cfg = cfg,
-        .name = try sys.interfaceName(&cfg.ifname),
+        .name = undefined,
+        .names = undefined,
+        .name_count = 0,
         .netns = try sys.netnsPath(&cfg.netns_path),
         .geometry = .{
             .block_size_bytes = cfg.block_size_bytes,
@@ -397,6 +513,8 @@ fn check(cfg: *const abi.CaptureConfig, filter: []const SockFilter, fanout_prog:
         .mem_available_bytes = 0,
         .ring_limit_bytes = 0,
     };
+    request.name_count = try interfaceNames(cfg, &request.names);
+    request.name = request.names[0];
     try validateGeometry(request.geometry, request.page_size);
     if (filter.len > bpf_maxinsns or fanout_prog.len > bpf_maxinsns) return error.FilterInvalid;
     request.mem_available_bytes = sys.memAvailableBytes();
@@ -449,11 +567,27 @@ fn openIn(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture {
 }
 
 fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture {
-    const sock = try sys.PacketSocket.open(0, r.name, err);
+    const sock = if (r.unbound()) try sys.PacketSocket.openAll(r.cooked(), err) else try sys.PacketSocket.open(0, r.name, err);
     errdefer sys.close(sock.fd);
-    if (!sock.iface.up and r.cfg.flags & abi.CaptureFlag.allow_down == 0) return error.InterfaceDown;
+    const allow_down = r.cfg.flags & abi.CaptureFlag.allow_down != 0;
+    if (!sock.iface.up and !allow_down) return error.InterfaceDown;
 
-    try setOptions(sock.fd, r, err);
+    // Several interfaces: each looked up in the namespace, up, and of the first one's link type
+    // (one socket gives one stream of frames, which a file describes with one link type).
+    var ifaces: [abi.interfaces_max]sys.Interface = undefined;
+    var indexes: [abi.interfaces_max]i32 = undefined;
+    const count: usize = if (r.cooked()) 0 else r.name_count;
+    ifaces[0] = sock.iface;
+    for (0..count) |i| {
+        if (r.unbound()) ifaces[i] = try sock.lookup(r.names[i], err);
+        if (!ifaces[i].up and !allow_down) return error.InterfaceDown;
+        if (frameKind(ifaces[i].link_type) != frameKind(ifaces[0].link_type)) return error.NotSupported;
+        indexes[i] = ifaces[i].index;
+    }
+    var program_buf: [bpf_maxinsns]SockFilter = undefined;
+    const program = if (count > 1) try interfacesProgram(indexes[0..count], r.filter, &program_buf) else r.filter;
+
+    try setOptions(sock.fd, r, program, err);
     const ring = try mapRing(sock.fd, r.geometry, r.cfg.flags, err);
     errdefer sys.munmap(ring, r.geometry.ringSizeBytes());
     try sock.bind(sys.eth_p_all, err);
@@ -461,13 +595,14 @@ fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture 
     var fanout_id: u32 = 0;
     if (r.joinsFanout()) {
         fanout_id = try joinFanout(sock.fd, r.cfg, r.fanout_prog, err);
-        if (r.wantsFilter()) try attachFilter(sock.fd, r.filter, r.cfg.snaplen_bytes, err) else try detachFilter(sock.fd, err);
+        if (r.wantsFilter()) try attachFilter(sock.fd, program, r.kernelSnaplen(), err) else try detachFilter(sock.fd, err);
     }
-    if (r.cfg.flags & abi.CaptureFlag.promisc != 0) {
-        const mreq = PacketMreq{ .ifindex = sock.iface.index, .type = packet_mr_promisc, .alen = 0, .address = @splat(0) };
+    // An "any" capture is not promiscuous (as libpcap's): it names no interface to make so.
+    if (r.cfg.flags & abi.CaptureFlag.promisc != 0) for (indexes[0..count]) |index| {
+        const mreq = PacketMreq{ .ifindex = index, .type = packet_mr_promisc, .alen = 0, .address = @splat(0) };
         try sys.setsockopt(sock.fd, linux.SOL.PACKET, linux.PACKET.ADD_MEMBERSHIP, std.mem.asBytes(&mreq), err);
-    }
-    info.* = infoOf(r, sock.iface, ring, fanout_id);
+    };
+    info.* = infoOf(r, ifaces[0..@max(count, 1)], ring, fanout_id);
     return .{
         .fd = sock.fd,
         .wake_fd = r.cfg.wake_fd,
@@ -480,7 +615,17 @@ fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture 
         .stats = .{ .packets = 0, .drops = 0, .freezes = 0 },
         .errno = .{},
         .down_grace_ns = downGraceNs(r.geometry.block_timeout_ms),
+        .cooked = r.cooked(),
+        .snaplen_bytes = r.cfg.snaplen_bytes,
     };
+}
+
+/// What a frame of an interface of ARPHRD type `link_type` starts with: loopback frames have an
+/// Ethernet header (as libpcap says, DLT_EN10MB), so lo and an Ethernet interface share a stream.
+fn frameKind(link_type: u32) u32 {
+    const arphrd_ether = 1;
+    const arphrd_loopback = 772;
+    return if (link_type == arphrd_loopback) arphrd_ether else link_type;
 }
 
 /// Two block timeouts and a margin for the timer, at most `down_grace_max_ms`.
@@ -492,7 +637,7 @@ fn downGraceNs(block_timeout_ms: u32) u64 {
 
 /// The socket options that must be in place before the ring: TPACKET_V3, outgoing frames,
 /// and the filter (or, for a fanout member, drop-all until it has joined).
-fn setOptions(fd: i32, r: Request, err: *sys.Errno) Error!void {
+fn setOptions(fd: i32, r: Request, program: []const SockFilter, err: *sys.Errno) Error!void {
     const v3: u32 = @backingInt(linux.tpacket_versions.V3);
     sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.VERSION, std.mem.asBytes(&v3), err) catch |e|
         return if (e == error.InvalidArgument) error.NotSupported else e;
@@ -503,7 +648,7 @@ fn setOptions(fd: i32, r: Request, err: *sys.Errno) Error!void {
     if (r.joinsFanout()) {
         try attachDropAll(fd, err);
     } else if (r.wantsFilter()) {
-        try attachFilter(fd, r.filter, r.cfg.snaplen_bytes, err);
+        try attachFilter(fd, program, r.kernelSnaplen(), err);
     }
 }
 
@@ -530,8 +675,15 @@ fn mapRing(fd: i32, g: Geometry, flags: u32, err: *sys.Errno) Error![*]u8 {
 
 /// What the caller learns about an open capture (`handle` and `page_size_bytes` too; `errno`
 /// is filled by `open`).
-fn infoOf(r: Request, iface: sys.Interface, ring: [*]u8, fanout_id: u32) abi.CaptureInfo {
+fn infoOf(r: Request, ifaces: []const sys.Interface, ring: [*]u8, fanout_id: u32) abi.CaptureInfo {
     const g = r.geometry;
+    const iface = ifaces[0];
+    var more: [abi.interfaces_max - 1]i32 = @splat(0);
+    var mtu: u32 = iface.mtu;
+    for (ifaces[1..], 0..) |other, i| {
+        more[i] = other.index;
+        mtu = @max(mtu, other.mtu);
+    }
     return .{
         .handle = 0,
         .errno = 0,
@@ -545,12 +697,14 @@ fn infoOf(r: Request, iface: sys.Interface, ring: [*]u8, fanout_id: u32) abi.Cap
         .ifindex = iface.index,
         .fanout_group_id = fanout_id,
         .link_type = iface.link_type,
-        .mtu = iface.mtu,
+        .mtu = mtu,
         .page_size_bytes = r.page_size,
         .mac = iface.mac,
         .mem_available_bytes = r.mem_available_bytes,
         .ring_limit_bytes = r.ring_limit_bytes,
         .optmem_max_bytes = 0,
+        .interface_count = if (r.cooked()) 0 else @intCast(ifaces.len),
+        .more_ifindexes = more,
     };
 }
 
@@ -596,4 +750,54 @@ test "a capture that went down waits two block timeouts for the last block, and 
     try std.testing.expectEqual(@as(u64, 40 * std.time.ns_per_ms), downGraceNs(10));
     try std.testing.expectEqual(@as(u64, 36 * std.time.ns_per_ms), downGraceNs(0));
     try std.testing.expectEqual(@as(u64, down_grace_max_ms * std.time.ns_per_ms), downGraceNs(65535));
+}
+
+test "several interfaces: a prefix drops other interfaces' frames and jumps to the filter unchanged" {
+    var buf: [bpf_maxinsns]SockFilter = undefined;
+    const filter = [_]SockFilter{
+        .{ .code = 0x28, .jt = 0, .jf = 0, .k = 12 },
+        .{ .code = bpf_jeq_k, .jt = 0, .jf = 1, .k = 0x0800 },
+        .{ .code = bpf_ret_k, .jt = 0, .jf = 0, .k = 262144 },
+        .{ .code = bpf_ret_k, .jt = 0, .jf = 0, .k = 0 },
+    };
+    const p = try interfacesProgram(&.{ 4, 7, 9 }, &filter, &buf);
+    try std.testing.expectEqual(@as(usize, 3 + 2 + filter.len), p.len);
+    try std.testing.expectEqual(skf_ad_ifindex, p[0].k);
+    // Each jeq lands on p[5], the filter's first instruction.
+    for (p[1..4], 1..) |insn, at| try std.testing.expectEqual(@as(usize, 5), at + 1 + insn.jt);
+    try std.testing.expectEqual(@as(u32, 9), p[3].k);
+    try std.testing.expectEqual(@as(u32, 0), p[4].k);
+    try std.testing.expectEqualSlices(SockFilter, &filter, p[5..]);
+    const accept_all = try interfacesProgram(&.{ 4, 7 }, &.{}, &buf);
+    try std.testing.expectEqual(std.math.maxInt(u32), accept_all[accept_all.len - 1].k);
+    const long: [bpf_maxinsns - 3]SockFilter = @splat(filter[3]);
+    try std.testing.expectError(error.FilterInvalid, interfacesProgram(&.{ 4, 7 }, &long, &buf));
+}
+
+test "a cooked block: each frame gets its SLL2 header from its sockaddr_ll, once" {
+    var block: [4096]u8 align(16) = @splat(0);
+    const bd: *linux.tpacket_block_desc = @ptrCast(&block);
+    bd.hdr.bh1.num_pkts = 2;
+    bd.hdr.bh1.offset_to_first_pkt = 48;
+    const net = 96; // TPACKET_ALIGN(68) + 16, where a SOCK_DGRAM ring puts the network header
+    for ([_]usize{ 48, 48 + 256 }, 0..) |at, i| {
+        const hdr: *linux.tpacket3_hdr = @ptrCast(@alignCast(&block[at]));
+        hdr.next_offset = if (i == 0) 256 else 0;
+        hdr.snaplen = 100;
+        hdr.status = abi.TpStatus.user | abi.TpStatus.vlan_valid;
+        hdr.len = 1500;
+        hdr.mac = net;
+        hdr.net = net;
+        const ll: *linux.sockaddr.ll = @ptrCast(@alignCast(&block[at + abi.sockaddr_ll_offset]));
+        ll.* = .{ .protocol = std.mem.nativeToBig(u16, 0x86dd), .ifindex = 0x01020304, .hatype = 1, .pkttype = 4, .halen = 6, .addr = .{ 2, 0, 0, 0, 0, 0xa, 0, 0 } };
+    }
+    cookBlock(&block, 110);
+    cookBlock(&block, 110);
+    const hdr: *linux.tpacket3_hdr = @ptrCast(@alignCast(&block[48 + 256]));
+    try std.testing.expectEqual(@as(u16, net - sll2_bytes), hdr.mac);
+    try std.testing.expectEqual(@as(u32, 110), hdr.snaplen); // 120, cut to the caller's snaplen
+    try std.testing.expectEqual(@as(u32, 1520), hdr.len);
+    try std.testing.expectEqual(abi.TpStatus.user, hdr.status);
+    const expected = [_]u8{ 0x86, 0xdd, 0, 0, 1, 2, 3, 4, 0, 1, 4, 6, 2, 0, 0, 0, 0, 0xa, 0, 0 };
+    try std.testing.expectEqualSlices(u8, &expected, block[48 + 256 + net - sll2_bytes ..][0..sll2_bytes]);
 }

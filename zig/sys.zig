@@ -280,6 +280,9 @@ pub const eth_p_all: u16 = 0x0003;
 
 pub const Interface = struct { index: i32, up: bool, mtu: u32, link_type: u32, mac: [8]u8 };
 
+/// The ARPHRD type a socket bound to no interface reports: its frames have no one link type.
+pub const arphrd_void: u32 = 0xffff;
+
 /// An AF_PACKET raw socket and the interface it is for, looked up by name through it.
 pub const PacketSocket = struct {
     fd: i32,
@@ -290,12 +293,36 @@ pub const PacketSocket = struct {
     pub fn open(protocol: u16, name: [:0]const u8, err: *Errno) Error!PacketSocket {
         const fd = try socket(linux.AF.PACKET, linux.SOCK.RAW, std.mem.nativeToBig(u16, protocol), err);
         errdefer close(fd);
-        const iface = lookupInterface(fd, name, err) catch |e|
-            return if (e == error.NetworkDown) error.NoSuchInterface else e;
-        return .{ .fd = fd, .iface = iface };
+        var sock = PacketSocket{ .fd = fd, .iface = undefined };
+        sock.iface = try sock.lookup(name, err);
+        return sock;
     }
 
-    /// Binds to the interface: with ETH_P_ALL the socket receives every frame from here on;
+    /// Opens a socket bound to no interface, which receives from every interface of the calling
+    /// thread's namespace once bound; `cooked` (SOCK_DGRAM) gives frames without their
+    /// link-layer header, as an "any" capture needs (interfaces differ in link type).
+    pub fn openAll(cooked: bool, err: *Errno) Error!PacketSocket {
+        const fd = try socket(linux.AF.PACKET, if (cooked) linux.SOCK.DGRAM else linux.SOCK.RAW, 0, err);
+        return .{ .fd = fd, .iface = .{ .index = 0, .up = true, .mtu = 0, .link_type = arphrd_void, .mac = @splat(0) } };
+    }
+
+    /// Looks up interface `name` through the socket (in the namespace it was made in).
+    pub fn lookup(self: PacketSocket, name: [:0]const u8, err: *Errno) Error!Interface {
+        return lookupInterface(self.fd, name, err) catch |e|
+            return if (e == error.NetworkDown) error.NoSuchInterface else e;
+    }
+
+    /// The name of interface `index` in the socket's namespace (SIOCGIFNAME), into `out`.
+    pub fn nameOf(fd: i32, index: i32, out: *[abi.ifname_size]u8, err: *Errno) Error![]const u8 {
+        var req: linux.ifreq = std.mem.zeroes(linux.ifreq);
+        req.ifru.ivalue = index;
+        ioctl(fd, linux.SIOCGIFNAME, @intFromPtr(&req), err) catch |e|
+            return if (e == error.NetworkDown) error.NoSuchInterface else e;
+        out.* = req.ifrn.name;
+        return fixedName(out) orelse error.Unexpected;
+    }
+
+    /// Binds to the interface (index 0: every interface): with ETH_P_ALL the socket receives every frame from here on;
     /// with 0 it only sends.
     pub fn bind(self: PacketSocket, protocol: u16, err: *Errno) Error!void {
         var addr = linux.sockaddr.ll{

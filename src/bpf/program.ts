@@ -91,6 +91,49 @@ export function onlyOutgoing(program: BpfProgram | null, snaplen: number): BpfPr
   return { instructions, length: body.length + 3 };
 }
 
+/** Bytes of the LINUX_SLL2 header an "any" capture's frames start with. */
+export const SLL2_HEADER_BYTES = 20;
+
+/** SKF_AD_OFF: loads at or above it read ancillary data (skb fields), not packet bytes. */
+const SKF_AD_OFF = -0x1000 >>> 0;
+
+/**
+ * The LINUX_SLL2 fields a filter may read on a cooked socket, by offset in the header, and the
+ * ancillary load (SKF_AD_*) that reads the same value from the socket buffer.
+ */
+const SLL2_ANCILLARY: ReadonlyMap<number, number> = new Map([
+  [0, 0], // protocol: SKF_AD_PROTOCOL
+  [4, 8], // interface index: SKF_AD_IFINDEX
+  [8, 28], // ARPHRD type: SKF_AD_HATYPE
+  [10, 4], // packet type: SKF_AD_PKTTYPE
+]);
+
+/**
+ * `program`, compiled for LINUX_SLL2 (what an "any" capture's frames are), rewritten to run in
+ * the kernel on the cooked socket, whose filter sees the packet from its network header and no
+ * SLL2 header at all: loads from behind the header move back by its 20 bytes, and loads of its
+ * protocol, interface index, ARPHRD type and packet type become ancillary loads of the same
+ * values, as libpcap does for `tcpdump -i any`. A load from elsewhere in the header has no
+ * kernel equivalent: a RingcapError "filter_invalid" naming the instruction.
+ */
+export function forCookedSocket(program: BpfProgram): BpfProgram {
+  const insns = decodeProgram(program).map(([code, jt, jf, k], i): BpfInstruction => {
+    const cls = code & 0x07;
+    const mode = code & 0xe0;
+    // BPF_LD/BPF_LDX with BPF_ABS, BPF_IND or BPF_MSH read packet bytes at k (plus X).
+    if ((cls !== 0x00 && cls !== 0x01) || (mode !== 0x20 && mode !== 0x40 && mode !== 0xa0)) return [code, jt, jf, k];
+    if (k >= SKF_AD_OFF) return [code, jt, jf, k];
+    if (k >= SLL2_HEADER_BYTES) return [code, jt, jf, k - SLL2_HEADER_BYTES];
+    const ancillary = SLL2_ANCILLARY.get(k);
+    if (cls === 0x00 && mode === 0x20 && ancillary !== undefined) return [code, jt, jf, (SKF_AD_OFF + ancillary) >>> 0];
+    throw new RingcapError(
+      "filter_invalid",
+      `instruction ${i} (code 0x${code.toString(16)}, k ${k}) reads byte ${k} of the LINUX_SLL2 header, which a cooked socket's kernel filter cannot read`,
+    );
+  });
+  return encodeProgram(insns);
+}
+
 /**
  * A value as an error message shows it, without calling anything of the value's own (no
  * toString, no getters): numbers and short strings as they are, objects by constructor name.

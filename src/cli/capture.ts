@@ -52,7 +52,7 @@ async function captureOnOneRing(o: CaptureOptions, io: CommandIO): Promise<numbe
   const cap = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, promisc: o.promisc, direction: o.direction, ring: o.ring });
   let writer: PcapWriter | null;
   try {
-    writer = o.write === undefined ? null : openOutput(o.write, o, cap.info.arpType);
+    writer = o.write === undefined ? null : openOutput(o.write, o, cap.info);
   } catch (e) {
     cap.close();
     throw e;

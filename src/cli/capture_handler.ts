@@ -18,7 +18,7 @@
 import type { FanoutHandlerContext } from "../fanout/pool.ts";
 import { type Block, VLAN_TAG_BYTES } from "../packet.ts";
 import { snaplenOrMax } from "../options.ts";
-import { linkTypeFor, type PcapFormat, PcapWriter } from "../pcap.ts";
+import { interfaceOptions, type PcapFormat, PcapWriter } from "../pcap.ts";
 
 /** What the main thread gives every worker. */
 export interface CaptureWorkerData {
@@ -39,9 +39,9 @@ export interface CaptureWorkerData {
 }
 
 /** Byte offsets of a record's header fields in a batch (u32, little-endian). */
-export const RECORD = { sec: 0, nsec: 4, caplen: 8, wireLength: 12 } as const;
+export const RECORD = { sec: 0, nsec: 4, caplen: 8, wireLength: 12, ifindex: 16 } as const;
 /** One record's header in a batch. */
-export const RECORD_HEADER_BYTES = 16;
+export const RECORD_HEADER_BYTES = 20;
 
 /** Slot of the shared counter of reserved packets. */
 export const RESERVED = 0;
@@ -81,8 +81,8 @@ export function createHandler(ctx: FanoutHandlerContext<CaptureWorkerData>) {
     ? PcapWriter.open(data.paths![ctx.workerIndex], {
       format: data.format,
       snaplen: snaplenOrMax(data.snaplen),
-      ifName: ctx.capture.info.interface,
-      linkType: linkTypeFor(ctx.capture.info.arpType),
+      linkType: ctx.capture.info.linkType,
+      ...interfaceOptions(ctx.capture.info),
     })
     : null;
   // The worker's loop has no timers: the file is flushed from onBlock and report, when due.
@@ -141,6 +141,7 @@ export function createHandler(ctx: FanoutHandlerContext<CaptureWorkerData>) {
       dv.setUint32(at + RECORD.nsec, p.nsec, true);
       dv.setUint32(at + RECORD.caplen, n, true);
       dv.setUint32(at + RECORD.wireLength, p.wireLength, true);
+      dv.setInt32(at + RECORD.ifindex, p.ifindex, true);
       at += RECORD_HEADER_BYTES + n;
       packets++;
     }

@@ -7,7 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { DEFAULT_RING, type Direction, FANOUT_MODES, type FanoutMode, fanoutMode, type RingOptions } from "../capture.ts";
+import { type CaptureInterfaces, DEFAULT_RING, type Direction, FANOUT_MODES, type FanoutMode, fanoutMode, LINKTYPE_LINUX_SLL2, type RingOptions } from "../capture.ts";
 import { type BpfProgram, parseBpfText } from "../bpf/program.ts";
 import { RingcapError } from "../errors.ts";
 import type { formatTime } from "../format.ts";
@@ -31,7 +31,10 @@ Captures on IFACE like tcpdump. EXPR is a tcpdump filter (compiled by libpcap, a
 the kernel). Without -w, prints one line per packet; with -w, writes pcap or pcapng (by the
 file's extension, or --format) and shows a live status line on stderr.
 
-  -i IFACE     interface to capture on
+  -i IFACE     interface to capture on; "any": every interface of the namespace, as tcpdump
+               -i any (LINUX_SLL2 frames naming each packet's interface and direction; not
+               promiscuous); repeat for several (-i eth0 -i eth1: one socket, packets in the
+               order they came, one pcapng interface each; -w needs pcapng)
   -r FILE      read packets from a saved pcap or pcapng file instead ("-": standard input,
                a file or a pipe), as tcpdump -r: EXPR is
                compiled for the file's link type and snaplen and run by libpcap's bpf_filter;
@@ -92,7 +95,7 @@ export interface PrintOptions {
 
 /** A capture as the command line asked for it, every flag checked. */
 export interface CaptureOptions {
-  iface: string;
+  iface: CaptureInterfaces;
   netns?: string;
   /** Packets to take in all; 0 for no limit. */
   count: number;
@@ -154,7 +157,7 @@ export interface ReadOptions {
 }
 
 const FLAGS = {
-  interface: { type: "string", short: "i" },
+  interface: { type: "string", short: "i", multiple: true },
   read: { type: "string", short: "r" },
   count: { type: "string", short: "c" },
   snaplen: { type: "string", short: "s" },
@@ -212,12 +215,18 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
   if (values.help) return { kind: "help" };
   if (values.read !== undefined) return { kind: "read", options: readOptions(values, positionals) };
   const snaplen = num(values.snaplen, "-s", { max: MAX_SNAPLEN }, 0);
-  const { program, text } = filterFlags(values, positionals, snaplen);
+  const iface = interfaceFlags(values.interface);
+  // -i any: the frames are LINUX_SLL2, and the expression is compiled for them (as tcpdump -d -i any shows).
+  const { program, text } = filterFlags(values, positionals, snaplen, iface === "any" ? LINKTYPE_LINUX_SLL2 : undefined);
   if (values.d) {
     if (!program) throw new UsageError("-d needs a filter expression");
     return { kind: "program", program };
   }
-  if (!values.interface) throw new UsageError("capture needs -i IFACE");
+  if (iface === undefined) throw new UsageError("capture needs -i IFACE");
+  const format = values.format === undefined ? undefined : pcapFormat(values.format);
+  if (typeof iface !== "string" && values.write !== undefined && (format ?? (values.write.endsWith(".pcapng") ? "pcapng" : "pcap")) !== "pcapng") {
+    throw new UsageError(`a pcap file has no field for the interface: with ${iface.length} interfaces write pcapng (-w FILE.pcapng or --format pcapng)`);
+  }
   const workers = num(values.workers, "-G", WORKERS, 1);
   refuseWhatCannotApply(values, workers);
   const count = num(values.count, "-c", {}, 0);
@@ -225,7 +234,7 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
   return {
     kind: "capture",
     options: {
-      iface: values.interface,
+      iface,
       netns: values.netns,
       count,
       seconds: num(values.seconds, "--seconds", SECONDS, 0),
@@ -236,7 +245,7 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
       direction: directionFlag(values.direction),
       ring: ringOptions(values.buffer, values["block-timeout"]),
       write: values.write,
-      format: values.format === undefined ? undefined : pcapFormat(values.format),
+      format,
       print: printOptions(values),
       status: values.status ? true : values["no-status"] ? false : undefined,
       workers,
@@ -321,10 +330,19 @@ function refuseOutputMismatch(v: Flags): void {
 }
 
 /** EXPR, `-F FILE` or `--bpf FILE`: the program to attach (none for no filter) and how to name it. */
-function filterFlags(v: Flags, positionals: string[], snaplen: number): { program?: BpfProgram; text: string } {
+function filterFlags(v: Flags, positionals: string[], snaplen: number, linkType?: number): { program?: BpfProgram; text: string } {
   const { expression, program, text } = filterSource(v, positionals);
   if (expression === undefined) return { program, text };
-  return { program: compileExpression(expression, snaplen), text };
+  return { program: compileExpression(expression, snaplen, linkType), text };
+}
+
+/**
+ * `-i` given once (a name, or "any") or several times (the names, in order, for one capture
+ * of them all); undefined without -i. The library checks the names themselves.
+ */
+export function interfaceFlags(given: string[] | undefined): CaptureInterfaces | undefined {
+  if (given === undefined || given.length === 0) return undefined;
+  return given.length === 1 ? given[0] : given;
 }
 
 /** EXPR, `-F FILE` or `--bpf FILE` as given: an expression to compile, or a program. */

@@ -4,12 +4,12 @@
  * @module
  */
 
-import type { CaptureStats } from "../capture.ts";
+import type { CaptureInfo, CaptureStats } from "../capture.ts";
 import type { PacketDecoder } from "../decode.ts";
 import { RingcapError } from "../errors.ts";
 import { type DescribeOptions, describePacket, formatTime } from "../format.ts";
 import { snaplenOrMax } from "../options.ts";
-import { linkTypeFor, PcapWriter } from "../pcap.ts";
+import { interfaceOptions, PcapWriter } from "../pcap.ts";
 import type { CaptureOptions, PrintOptions } from "./capture_options.ts";
 import type { CommandIO } from "./io.ts";
 
@@ -30,18 +30,21 @@ export function showStatus(o: CaptureOptions, io: CommandIO): boolean {
 }
 
 /**
- * Opens `-w PATH` for frames of a capture whose interface has ARPHRD type `arpType`. "-" is fd 1
- * itself: opening /dev/stdout fails when stdout is a socket (ENXIO), as it is under programs
- * that spawn with socket pairs.
+ * Opens `-w PATH` for the frames of a capture (its link type; in pcapng, one interface
+ * description per interface it names). "-" is fd 1 itself: opening /dev/stdout fails when
+ * stdout is a socket (ENXIO), as it is under programs that spawn with socket pairs.
  */
-export function openOutput(path: string, o: CaptureOptions, arpType: number): PcapWriter {
+export function openOutput(path: string, o: CaptureOptions, info: OutputInterfaces): PcapWriter {
   return PcapWriter.open(path === "-" ? 1 : path, {
     format: o.format,
     snaplen: snaplenOrMax(o.snaplen),
-    ifName: o.iface,
-    linkType: linkTypeFor(arpType),
+    linkType: info.linkType,
+    ...interfaceOptions(info),
   });
 }
+
+/** What a file's header says of a capture's interfaces. */
+export type OutputInterfaces = Pick<CaptureInfo, "linkType" | "interfaces" | "ifindexes">;
 
 /** tcpdump's lines for packets, as `-e`, `-q` and `-t`/`-tt` ask. */
 export class PacketLines {

@@ -54,7 +54,7 @@ const REPORT_MS = 500;
 const MIN_REPORT_MS = 100;
 
 /** Called for each merged packet; returns false to stop early. */
-export type EmitPacket = (bytes: Uint8Array, view: DataView, start: number, caplen: number, wireLength: number, sec: number, nsec: number) => boolean;
+export type EmitPacket = (bytes: Uint8Array, view: DataView, start: number, caplen: number, wireLength: number, sec: number, nsec: number, ifindex: number) => boolean;
 
 interface QueuedBatch {
   bytes: Uint8Array;
@@ -102,13 +102,14 @@ export class BatchMerger {
       const b = q[0];
       const caplen = b.view.getUint32(b.at + RECORD.caplen, true);
       const wireLength = b.view.getUint32(b.at + RECORD.wireLength, true);
+      const ifindex = b.view.getInt32(b.at + RECORD.ifindex, true);
       const start = b.at + RECORD_HEADER_BYTES;
       b.at = start + caplen;
       if (b.at >= b.end) {
         q.shift();
         this.#onConsumed(worker, b.end);
       }
-      if (!emit(b.bytes, b.view, start, caplen, wireLength, sec, nsec)) return;
+      if (!emit(b.bytes, b.view, start, caplen, wireLength, sec, nsec, ifindex)) return;
     }
   }
 
@@ -163,7 +164,7 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
   const pool = await openWorkers(o, shared, paths);
   let writer: PcapWriter | null = null;
   try {
-    if (o.write !== undefined && !paths) writer = openOutput(o.write, o, pool.info[0]?.arpType ?? 1);
+    if (o.write !== undefined && !paths) writer = openOutput(o.write, o, pool.info.find((i) => i !== null) ?? { linkType: 1, interfaces: [String(o.iface)], ifindexes: [] });
   } catch (e) {
     await pool.close().catch(() => {});
     throw e;
@@ -339,12 +340,12 @@ class MergedOutput {
     }
   }
 
-  #emit: EmitPacket = (bytes, view, start, caplen, wireLength, sec, nsec) => {
+  #emit: EmitPacket = (bytes, view, start, caplen, wireLength, sec, nsec, ifindex) => {
     if (this.#count && this.tally.packets >= this.#count) return false;
     this.tally.packets++;
     this.tally.bytes += wireLength;
     if (this.#writer) {
-      this.#writer.write(bytes.subarray(start, start + caplen), wireLength, sec, nsec);
+      this.#writer.write(bytes.subarray(start, start + caplen), wireLength, sec, nsec, this.#writer.interfaceIdOf(ifindex));
     } else {
       // The batch holds the frame as it was on the wire, any VLAN tag in place.
       const d = this.#decoder.decode(bytes, view, start, caplen);

@@ -73,9 +73,11 @@ export function ringOptions(bufferKiB: string | undefined, blockTimeoutMs: strin
 /**
  * A tcpdump filter expression compiled for a live capture of `snaplen` (0: whole packets).
  * asOnWire: the socket sees a stripped VLAN tag only as metadata; the filter should judge the
- * frame as tcpdump -r judges the saved one (see onWireProgram in src/bpf/vlan.ts).
+ * frame as tcpdump -r judges the saved one (see onWireProgram in src/bpf/vlan.ts). With a
+ * `linkType` (LINUX_SLL2 for -i any), compiled for that link type as it is.
  */
-export function compileExpression(expr: string, snaplen: number): BpfProgram {
+export function compileExpression(expr: string, snaplen: number, linkType?: number): BpfProgram {
+  if (linkType !== undefined) return compileFilter(expr, { snaplen: snaplenOrMax(snaplen), linkType });
   return compileFilter(expr, { snaplen: snaplenOrMax(snaplen), asOnWire: true });
 }
 

@@ -33,7 +33,7 @@
  * @module
  */
 
-import { type CaptureInfo, type CaptureOptions, type FanoutMode, Waker } from "../capture.ts";
+import { type CaptureInfo, type CaptureInterfaces, type CaptureOptions, type FanoutMode, Waker } from "../capture.ts";
 import { ClosedError, RingcapError } from "../errors.ts";
 import { onStopSignals } from "../native/runtime.ts";
 import { addCounters, deferred, type MemberHooks, PoolMember, zeroCounters } from "./member.ts";
@@ -80,7 +80,7 @@ const TERMINATE_MAX_MS = 1000;
  * ```
  */
 export async function openFanout<D = unknown, R = unknown>(
-  iface: string,
+  iface: CaptureInterfaces,
   options: FanoutPoolOptions<D, R>,
 ): Promise<FanoutPool<R>> {
   const pool = new FanoutPool<R>(iface, options);
@@ -94,7 +94,7 @@ export async function openFanout<D = unknown, R = unknown>(
  * it rejects when a worker failed.
  */
 export class FanoutPool<R = unknown> {
-  readonly iface: string;
+  readonly iface: CaptureInterfaces;
   /** Workers in the pool. */
   readonly workers: number;
   readonly mode: FanoutMode;
@@ -122,7 +122,7 @@ export class FanoutPool<R = unknown> {
   #signalsOff: (() => void) | null = null;
 
   /** @internal Use {@link openFanout}. */
-  constructor(iface: string, options: FanoutPoolOptions<unknown, R>) {
+  constructor(iface: CaptureInterfaces, options: FanoutPoolOptions<unknown, R>) {
     this.#settings = poolSettings(iface, options);
     this.iface = iface;
     this.mode = this.#settings.mode;

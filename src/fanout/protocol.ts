@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CaptureInfo, CaptureOptions, CaptureStats } from "../capture.ts";
+import type { CaptureInfo, CaptureInterfaces, CaptureOptions, CaptureStats } from "../capture.ts";
 import { PermissionError, RingcapError } from "../errors.ts";
 
 /** Value of the pool's stop flag (an Int32 in a SharedArrayBuffer): keep reading. */
@@ -42,7 +42,7 @@ export const PHASE_NAMES: Readonly<Record<number, string>> = Object.freeze({
 
 /** The message that starts a worker. */
 export interface WorkerInit {
-  iface: string;
+  iface: CaptureInterfaces;
   capture: CaptureOptions;
   handlerUrl: string;
   workerIndex: number;

@@ -6,7 +6,7 @@
  */
 
 import { availableParallelism } from "node:os";
-import { type CaptureOptions, checkDirection, checkInterfaceName, fanoutGroupId, fanoutMode, type FanoutMode, type FanoutOptions } from "../capture.ts";
+import { type CaptureInterfaces, type CaptureOptions, captureInterfaces, checkDirection, fanoutGroupId, fanoutMode, type FanoutMode, type FanoutOptions } from "../capture.ts";
 import { checkBpfProgram } from "../bpf/program.ts";
 import { RingcapError } from "../errors.ts";
 import { intOption, U32 } from "../options.ts";
@@ -59,12 +59,12 @@ export interface PoolSettings<R = unknown> {
 }
 
 /** Checks `options` for a pool on `iface` and fills in the defaults; throws a RingcapError. */
-export function poolSettings<R>(iface: string, options: FanoutPoolOptions<unknown, R>): PoolSettings<R> {
+export function poolSettings<R>(iface: CaptureInterfaces, options: FanoutPoolOptions<unknown, R>): PoolSettings<R> {
   if (!options || (typeof options.worker !== "string" && !(options.worker instanceof URL))) {
     throw new RingcapError("invalid_argument", "openFanout needs options.worker: the URL of a handler module, e.g. new URL(\"./handler.ts\", import.meta.url)");
   }
   // Checked here as well as by each worker's capture, so that a bad name starts no worker.
-  checkInterfaceName(iface);
+  captureInterfaces(iface);
   const mode = fanoutMode(options.mode);
   const groupId = groupIdOption(options);
   if (mode === "cbpf" && !options.program) throw new RingcapError("fanout_invalid", "the cbpf mode needs a program");

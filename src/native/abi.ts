@@ -10,7 +10,7 @@
  */
 
 /** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** Argument and result types as the library describes them ("ptr": a typed array's data). */
 export type AbiType = "u32" | "i32" | "u64" | "ptr" | "void";
@@ -21,6 +21,7 @@ export const SYMBOLS = {
   describe: { args: ["ptr", "u32"], returns: "u32" },
   capture_open: { args: ["ptr", "ptr", "u32", "ptr", "u32", "ptr"], returns: "i32" },
   capture_next_block: { args: ["u32", "i32", "ptr"], returns: "i32" },
+  capture_interface_name: { args: ["u32", "i32", "ptr", "u32"], returns: "i32" },
   capture_release_block: { args: ["u32"], returns: "i32" },
   capture_stats: { args: ["u32", "ptr"], returns: "i32" },
   capture_errno: { args: ["u32"], returns: "i32" },
@@ -118,7 +119,7 @@ export const LAYOUT = {
     ts_last_pkt: 40,
   },
   CaptureConfig: {
-    size: 168,
+    size: 280,
     ifname: 0,
     netns_path: 16,
     block_size_bytes: 124,
@@ -132,9 +133,10 @@ export const LAYOUT = {
     fanout_flags: 156,
     fanout_ebpf_fd: 160,
     wake_fd: 164,
+    more_ifnames: 168,
   },
   CaptureInfo: {
-    size: 96,
+    size: 128,
     handle: 0,
     errno: 4,
     ring_address: 8,
@@ -153,6 +155,8 @@ export const LAYOUT = {
     mem_available_bytes: 72,
     ring_limit_bytes: 80,
     optmem_max_bytes: 88,
+    interface_count: 92,
+    more_ifindexes: 96,
   },
   BlockInfo: { size: 24, index: 0, packet_count: 4, offset_bytes: 8, length_bytes: 12, sequence: 16 },
   CaptureStats: { size: 24, packets: 0, drops: 8, freezes: 16 },
@@ -202,6 +206,10 @@ export const FANOUT_MODE_VALUES = { hash: 0, lb: 1, cpu: 2, rollover: 3, rnd: 4,
 /** Sizes and magic numbers shared with the library. */
 export const CONSTANTS = {
   ifname_size: 16,
+  /** The most interfaces one capture may name (`ifname` and `more_ifnames`). */
+  interfaces_max: 8,
+  /** The LINUX_SLL2 header each frame of an "any" capture starts with. */
+  sll2_header_bytes: 20,
   /** Where a packet's sockaddr_ll starts, counted from its tpacket3_hdr. */
   sockaddr_ll_offset: 48,
   netns_path_size: 108,

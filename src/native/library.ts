@@ -69,6 +69,7 @@ export const POINTER_RULES: { readonly [K in keyof typeof SYMBOLS]: Readonly<Rec
     5: { bytes: LAYOUT.CaptureInfo.size },
   },
   capture_next_block: { 2: { bytes: LAYOUT.BlockInfo.size } },
+  capture_interface_name: { 2: { lengthArg: 3, unit: 1 } },
   capture_release_block: {},
   capture_stats: { 1: { bytes: LAYOUT.CaptureStats.size } },
   capture_errno: {},
