@@ -267,7 +267,11 @@ fn cookBlock(block: []u8, snaplen_bytes: u32) void {
             std.mem.writeInt(u16, out[8..10], ll.hatype, .big);
             out[10] = ll.pkttype;
             out[11] = ll.halen;
-            @memcpy(out[12..20], sll[12..20]);
+            // The kernel writes only `halen` bytes of the address: the rest of it in the ring is
+            // whatever an earlier frame left there.
+            const halen: usize = @min(ll.halen, 8);
+            @memcpy(out[12..][0..halen], sll[12..][0..halen]);
+            @memset(out[12 + halen .. 20], 0);
             hdr.mac -= sll2_bytes;
             hdr.snaplen += sll2_bytes;
             if (snaplen_bytes != 0) hdr.snaplen = @min(hdr.snaplen, snaplen_bytes);
@@ -789,7 +793,7 @@ test "a cooked block: each frame gets its SLL2 header from its sockaddr_ll, once
         hdr.mac = net;
         hdr.net = net;
         const ll: *linux.sockaddr.ll = @ptrCast(@alignCast(&block[at + abi.sockaddr_ll_offset]));
-        ll.* = .{ .protocol = std.mem.nativeToBig(u16, 0x86dd), .ifindex = 0x01020304, .hatype = 1, .pkttype = 4, .halen = 6, .addr = .{ 2, 0, 0, 0, 0, 0xa, 0, 0 } };
+        ll.* = .{ .protocol = std.mem.nativeToBig(u16, 0x86dd), .ifindex = 0x01020304, .hatype = 1, .pkttype = 4, .halen = 6, .addr = .{ 2, 0, 0, 0, 0, 0xa, 0x55, 0x66 } };
     }
     cookBlock(&block, 110);
     cookBlock(&block, 110);
@@ -798,6 +802,7 @@ test "a cooked block: each frame gets its SLL2 header from its sockaddr_ll, once
     try std.testing.expectEqual(@as(u32, 110), hdr.snaplen); // 120, cut to the caller's snaplen
     try std.testing.expectEqual(@as(u32, 1520), hdr.len);
     try std.testing.expectEqual(abi.TpStatus.user, hdr.status);
+    // The address's last two bytes are beyond halen: zero, not what the ring held.
     const expected = [_]u8{ 0x86, 0xdd, 0, 0, 1, 2, 3, 4, 0, 1, 4, 6, 2, 0, 0, 0, 0, 0xa, 0, 0 };
     try std.testing.expectEqualSlices(u8, &expected, block[48 + 256 + net - sll2_bytes ..][0..sll2_bytes]);
 }
