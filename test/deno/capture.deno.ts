@@ -382,3 +382,17 @@ Deno.test("Deno: blocks() waits on its watcher thread without waking, a frame wa
   assertEquals({ idleSwitches, got, watchers: watchers().length }, { idleSwitches: 0, got: 2, watchers: 0 });
   assert(endedAt - closedAt < 200, `the loop ended ${endedAt - closedAt} ms after close()`);
 });
+
+Deno.test('Deno: openCapture("any") gives LINUX_SLL2 frames naming their interface and direction', () => {
+  using bench = createBench();
+  using cap = openCapture("any", { netns: bench.name, filter: "udp", ring: { blockSize: 1 << 16, blockCount: 4, blockTimeoutMs: 5 } });
+  using gen = new Generator(bench.tx, { netns: bench.name });
+  assertEquals(gen.send(2).sent, 2);
+  const seen: string[] = [];
+  const end = Date.now() + 3000;
+  while (seen.length < 4 && Date.now() < end) {
+    const block = cap.nextBlock(50);
+    if (block) for (const p of block) seen.push(`${p.interfaceName} ${p.packetType === 4 ? "out" : "in"} ${cap.view.getUint16(p.offset)}`);
+  }
+  assertEquals(seen.sort(), [`${bench.rx} in 2048`, `${bench.rx} in 2048`, `${bench.tx} out 2048`, `${bench.tx} out 2048`]);
+});
