@@ -120,6 +120,18 @@ export function seqOf(data: Uint8Array): number {
   return -1;
 }
 
+/**
+ * The frames a file being written holds so far: none while it is not yet a whole file (a tool
+ * still writing it, e.g. tcpdump -U, which a test waits for, bounded, before stopping it).
+ */
+export function framesSoFar(path: string): Frame[] {
+  try {
+    return readFrames(path);
+  } catch {
+    return [];
+  }
+}
+
 export function seqs(path: string): number[] {
   return readFrames(path).map((f) => seqOf(f.data));
 }

@@ -9,7 +9,7 @@ import { type Bench, createBench, privileged } from "./_netns.ts";
 import { Generator, type GeneratorOptions } from "../src/gen.ts";
 import { PcapWriter } from "../src/pcap.ts";
 import { FANOUT_DEFAULTS } from "../mod.ts";
-import { BUN, CLI, FILTER_CORPUS, type Finished, Proc, readFrames, ringcap, seqOf, seqs, summary, tool, until } from "./_cli.ts";
+import { BUN, CLI, FILTER_CORPUS, type Finished, framesSoFar, Proc, readFrames, ringcap, seqOf, seqs, summary, tool, until } from "./_cli.ts";
 
 const STATUS = /^(\d+) packets, (\d+) pps, (\d+\.\d) Mbps, (\d+) dropped by kernel$/;
 
@@ -145,13 +145,7 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     expect(fromTx.send(20).sent + fromRx.send(30).sent).toBe(50);
     // tcpdump reads its ring when it is scheduled, and a SIGINT ends it without reading the
     // rest: wait (bounded) until its files (-U: written per packet) hold what was sent.
-    const held = (name: string) => {
-      try {
-        return seqs(file(name)).length;
-      } catch {
-        return 0; // not yet a whole file
-      }
-    };
+    const held = (name: string) => framesSoFar(file(name)).length;
     await until(() => held("tcpdump-out") >= 20 && held("tcpdump-in") >= 30, 3000);
     await Bun.sleep(100);
     const results = await Promise.all(procs.map((p) => p.stop()));
