@@ -13,7 +13,7 @@ import { RingcapError } from "../errors.ts";
 import type { formatTime } from "../format.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import type { PcapFormat } from "../pcap.ts";
-import { compileExpression, DEFAULT_RING_KIB, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
+import { compileExpression, DEFAULT_RING_KIB, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
 /** --flush-ms when absent: a crash or SIGKILL loses at most about a second of packets. */
 export const DEFAULT_FLUSH_MS = 1000;
@@ -336,14 +336,6 @@ function filterFlags(v: Flags, positionals: string[], snaplen: number, linkType?
   return { program: compileExpression(expression, snaplen, linkType), text };
 }
 
-/**
- * `-i` given once (a name, or "any") or several times (the names, in order, for one capture
- * of them all); undefined without -i. The library checks the names themselves.
- */
-export function interfaceFlags(given: string[] | undefined): CaptureInterfaces | undefined {
-  if (given === undefined || given.length === 0) return undefined;
-  return given.length === 1 ? given[0] : given;
-}
 
 /** EXPR, `-F FILE` or `--bpf FILE` as given: an expression to compile, or a program. */
 function filterSource(v: Flags, positionals: string[]): { expression?: string; program?: BpfProgram; text: string } {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DEFAULT_RING, type RingOptions } from "../capture.ts";
+import { type CaptureInterfaces, DEFAULT_RING, type RingOptions } from "../capture.ts";
 import { type BpfProgram, compileFilter } from "../bpf/compile.ts";
 import { snaplenOrMax } from "../options.ts";
 import { FANOUT_DEFAULTS } from "../fanout/settings.ts";
@@ -99,4 +99,13 @@ export function refuseWithRead(values: Readonly<Record<string, unknown>>, refuse
   for (const [key, flag, why] of refused) {
     if (values[key] !== undefined) throw new UsageError(`${flag} cannot apply with -r: ${why}`);
   }
+}
+
+/**
+ * `-i` given once (a name, or "any") or several times (the names, in order, for one capture
+ * of them all); undefined without -i. The library checks the names themselves.
+ */
+export function interfaceFlags(given: string[] | undefined): CaptureInterfaces | undefined {
+  if (given === undefined || given.length === 0) return undefined;
+  return given.length === 1 ? given[0] : given;
 }

@@ -5,11 +5,11 @@
  */
 
 import { parseArgs } from "node:util";
-import type { RingOptions } from "../capture.ts";
+import { type CaptureInterfaces, LINKTYPE_LINUX_SLL2, type RingOptions } from "../capture.ts";
 import type { BpfProgram } from "../bpf/program.ts";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../flows.ts";
 import { MAX_SNAPLEN } from "../options.ts";
-import { compileExpression, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
+import { compileExpression, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
 export const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
                     [-s SNAPLEN] [-G WORKERS] [-B KiB] [--block-timeout MS] [--max-flows N] [EXPR]
@@ -36,8 +36,8 @@ the merged table is exact). EXPR is a tcpdump filter.
 
 /** `ringcap flows` as the command line asked for it, every flag checked. */
 export interface FlowsOptions {
-  /** The interface; "" with -r. */
-  iface: string;
+  /** The interface (or "any", or several); "" with -r. */
+  iface: CaptureInterfaces;
   /** -r: a saved file's path, or "-" for standard input; the live-only fields then keep their defaults. */
   read?: string;
   /** With -r: EXPR, compiled once the file's link type is known. */
@@ -80,7 +80,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     args,
     allowPositionals: true,
     options: {
-      interface: { type: "string", short: "i" },
+      interface: { type: "string", short: "i", multiple: true },
       read: { type: "string", short: "r" },
       top: { type: "string" },
       interval: { type: "string" },
@@ -100,13 +100,15 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
   if (values.read !== undefined) {
     if (values.read === "") throw new UsageError("-r needs a file name");
     refuseWithRead(values, NOT_OFFLINE);
-  } else if (!values.interface) throw new UsageError("flows needs -i IFACE or -r FILE");
+  }
+  const iface = interfaceFlags(values.interface);
+  if (values.read === undefined && iface === undefined) throw new UsageError("flows needs -i IFACE or -r FILE");
   const intervalS = num(values.interval, "--interval (seconds)", { min: 0.1, max: 3600, fractions: true }, 1);
   const snaplen = num(values.snaplen, "-s", { max: MAX_SNAPLEN }, DEFAULT_SNAPLEN);
   const expr = positionals.join(" ").trim();
   const read = values.read;
   return {
-    iface: values.interface ?? "",
+    iface: iface ?? "",
     read,
     expression: read !== undefined && expr ? expr : undefined,
     netns: values.netns,
@@ -115,7 +117,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     seconds: num(values.seconds, "--seconds", SECONDS, 0),
     json: values.json || !process.stdout.isTTY,
     snaplen,
-    filter: expr && read === undefined ? compileExpression(expr, snaplen) : undefined,
+    filter: expr && read === undefined ? compileExpression(expr, snaplen, iface === "any" ? LINKTYPE_LINUX_SLL2 : undefined) : undefined,
     workers: num(values.workers, "-G", WORKERS, 1),
     ring: ringOptions(values.buffer, values["block-timeout"]),
     maxFlows: num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows),
