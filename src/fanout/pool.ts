@@ -36,6 +36,7 @@
 import { type CaptureInfo, type CaptureOptions, type FanoutMode, Waker } from "../capture.ts";
 import { ClosedError, RingcapError } from "../errors.ts";
 import { onStopSignals } from "../native/runtime.ts";
+import { type FanoutFileSource, FileFeeder, isFileSource } from "./file_source.ts";
 import { addCounters, deferred, type MemberHooks, PoolMember, zeroCounters } from "./member.ts";
 import { STOP_AFTER_DRAIN, STOP_NOW, type WorkerInit, workerError } from "./protocol.ts";
 import { type PoolSettings, poolSettings } from "./settings.ts";
@@ -55,6 +56,7 @@ export type {
   FanoutWorkerState,
   FanoutWorkerStats,
 } from "./types.ts";
+export type { FanoutFileSource } from "./file_source.ts";
 export { FANOUT_DEFAULTS } from "./settings.ts";
 
 /** How long close() waits for the threads it terminated to end. */
@@ -80,7 +82,7 @@ const TERMINATE_MAX_MS = 1000;
  * ```
  */
 export async function openFanout<D = unknown, R = unknown>(
-  iface: string,
+  iface: string | FanoutFileSource,
   options: FanoutPoolOptions<D, R>,
 ): Promise<FanoutPool<R>> {
   const pool = new FanoutPool<R>(iface, options);
@@ -94,7 +96,10 @@ export async function openFanout<D = unknown, R = unknown>(
  * it rejects when a worker failed.
  */
 export class FanoutPool<R = unknown> {
+  /** The interface captured on ("" for a file source). */
   readonly iface: string;
+  /** The saved file the pool reads (`openFanout({ file })`), or undefined when it captures live. */
+  readonly file: string | undefined;
   /** Workers in the pool. */
   readonly workers: number;
   readonly mode: FanoutMode;
@@ -120,11 +125,16 @@ export class FanoutPool<R = unknown> {
   #queues = new Set<{ items: FanoutReport<R>[]; wake: (() => void) | null }>();
   #restartChain: Promise<void> = Promise.resolve();
   #signalsOff: (() => void) | null = null;
+  /** Reads the file and feeds the workers, for a file source (file_source.ts). */
+  #feeder: FileFeeder | null = null;
 
   /** @internal Use {@link openFanout}. */
-  constructor(iface: string, options: FanoutPoolOptions<unknown, R>) {
-    this.#settings = poolSettings(iface, options);
-    this.iface = iface;
+  constructor(iface: string | FanoutFileSource, options: FanoutPoolOptions<unknown, R>) {
+    const fromFile = isFileSource(iface);
+    this.#settings = poolSettings(fromFile ? null : iface, options);
+    if (fromFile) this.#feeder = new FileFeeder(iface, options, this.#settings.workers);
+    this.iface = fromFile ? "" : iface;
+    this.file = this.#feeder?.path;
     this.mode = this.#settings.mode;
     this.workers = this.#settings.workers;
     const hooks: MemberHooks = {
@@ -172,6 +182,7 @@ export class FanoutPool<R = unknown> {
     if (this.#started) throw new RingcapError("invalid_argument", "the pool was started already");
     this.#started = true;
     try {
+      await this.#feeder?.open();
       for (const m of this.#members) {
         // One at a time: the first creates the group (the others join the id it got), and
         // each worker's first dlopen happens alone.
@@ -188,6 +199,20 @@ export class FanoutPool<R = unknown> {
       throw this.#error ?? new ClosedError("fanout pool");
     }
     if (this.#settings.handleSignals) this.#signalsOff = onStopSignals(() => void this.close({ drain: true }).catch(() => {}));
+    if (this.#feeder) void this.#feed(this.#feeder);
+  }
+
+  /**
+   * A file source: feeds the file to the workers, then ends the pool once they have handled
+   * every packet; the file's error (truncated, corrupt) becomes the pool's, after those packets.
+   */
+  async #feed(feeder: FileFeeder): Promise<void> {
+    const error = await feeder.run().catch((e) => new RingcapError("file_unreadable", String(e), { cause: e }));
+    if (error && !this.#error && !this.#closing) {
+      this.#error = error;
+      for (const fn of this.#listeners.error) fn(error);
+    }
+    void this.close().catch(() => {});
   }
 
   #startMember(m: PoolMember): Promise<void> {
@@ -201,6 +226,7 @@ export class FanoutPool<R = unknown> {
       restarts: m.restarts,
       data: s.workerData,
       stop: this.#stopBuffer,
+      feed: this.#feeder?.init(m.index),
       reportIntervalMs: s.reportIntervalMs,
     };
     const started = m.start(init, s.startTimeoutMs);
@@ -332,6 +358,7 @@ export class FanoutPool<R = unknown> {
   async #stopAll(drain: boolean): Promise<void> {
     Atomics.store(this.#stop, 0, drain ? STOP_AFTER_DRAIN : STOP_NOW);
     this.#waker.signal();
+    this.#feeder?.stop();
     for (const m of this.#members) m.stopping();
     if (this.#live === 0) this.#allEnded.resolve();
     await this.#allEndedWithin(this.#settings.closeTimeoutMs);
