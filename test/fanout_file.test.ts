@@ -218,3 +218,19 @@ describe("openFanout({ file })", () => {
     }
   });
 });
+
+describe("openFile as a drop-in for a capture", () => {
+  test("blocks({ signal }) stops when the signal aborts, and stats() counts what was yielded", async () => {
+    await using f = await openFile(pcap, { blockBytes: 1 << 16 });
+    const ac = new AbortController();
+    let blocks = 0;
+    for await (const block of f.blocks({ signal: ac.signal })) {
+      expect(block.packetCount).toBeGreaterThan(0);
+      if (++blocks === 2) ac.abort();
+    }
+    expect(blocks).toBe(2);
+    expect(f.stats()).toEqual({ received: f.packets, drops: 0, freezes: 0 });
+    expect(f.packets).toBeGreaterThan(0);
+    expect(f.packets).toBeLessThan(PACKETS);
+  });
+});
