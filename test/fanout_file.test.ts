@@ -3,7 +3,7 @@
 // to the file's (read by openFile in one thread, and by tshark), pcapng with two interfaces, a
 // truncated file, close() in the middle, and options that only a live socket has. No root.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync, truncateSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -174,6 +174,34 @@ describe("openFanout({ file })", () => {
     // At most the 4 blocks of a worker wait for it (a block holds at most ~1,400 test frames).
     expect(maxAhead).toBeLessThanOrEqual(4 * 1400);
     expect(pool.stats().perWorker.every((w) => w.state === "closed")).toBe(true);
+  }, 30_000);
+
+  test("a handler that throws ends the pool with worker_failed, and the reader stops", async () => {
+    const pool = await openFanout({ file: pcap, blockBytes: SMALL_BLOCKS }, {
+      worker: new URL("./_fanout_handlers/throws.ts", import.meta.url),
+      workers: 2,
+      workerData: { failIndex: 1 },
+    });
+    const error = await pool.done.then(() => null, (e) => e);
+    expect(error?.code).toBe("worker_failed");
+    expect(error?.message).toContain("refuses its first block");
+    expect(pool.stats().perWorker.map((w) => w.state).sort()).toEqual(["closed", "failed"]);
+  }, 30_000);
+
+  test("a file with no packets: the pool ends at once with empty reports; standard input works as \"-\"", async () => {
+    const empty = join(dir, "empty.pcap");
+    writePcap(empty, []);
+    const run = await runPool(empty, 2);
+    expect(run.error).toBeNull();
+    expect(run.totals.packets).toBe(0);
+    expect(run.reports.map((r) => r.flows.length)).toEqual([0, 0]);
+    // "-": the pool reads this process's standard input; a child with the file as its stdin.
+    const script = `import { openFanout } from ${JSON.stringify(new URL("../src/fanout/pool.ts", import.meta.url).pathname)};
+      const pool = await openFanout({ file: "-" }, { worker: new URL(${JSON.stringify(worker.href)}), workers: 2 });
+      await pool.done;
+      console.log(pool.stats().total.packets);`;
+    const r = spawnSync(process.execPath, ["-e", script], { input: readFileSync(pcap), encoding: "utf8", timeout: 30_000 });
+    expect({ code: r.status, out: r.stdout.trim(), err: r.stderr }).toEqual({ code: 0, out: String(PACKETS), err: "" });
   }, 30_000);
 
   test("live-only options and a missing file are refused before any worker starts", async () => {

@@ -28,7 +28,8 @@
  * The folder: `types.ts` (the public types; a handler module imports these), `settings.ts`
  * (the options, checked once, and FANOUT_DEFAULTS), `protocol.ts` (the messages between the pool
  * and a worker), `member.ts` (one member's Worker from start to end), `worker.ts` (the worker
- * thread's entry point), and this file: the pool, which re-exports the public types.
+ * thread's entry point), `file_source.ts` / `file_feed.ts` (a saved file as the source: the
+ * pool's reader and the worker's blocks), and this file: the pool, which re-exports the public types.
  *
  * @module
  */
@@ -67,6 +68,15 @@ const TERMINATE_MAX_MS = 1000;
  * once every worker has opened its capture and loaded its handler: from then on no frame is
  * missed. Rejects (with the worker's own error code, e.g. "fanout_group_busy") when a worker
  * cannot start; the workers already started are stopped first.
+ *
+ * `{ file: "saved.pcap" }` in place of `iface` runs the same handler module on a saved pcap or
+ * pcapng file (see {@link FanoutFileSource}): the pool reads it and sends each packet to one
+ * worker by a symmetric hash of its 5-tuple (a conversation's two directions to the same
+ * worker, as the "hash" mode), each exactly once and in file order, reading no faster than the
+ * workers hand back their blocks. The pool then ends by itself once every packet was handled
+ * (`done` resolves), or with the file's error ("file_truncated", "file_corrupt") after every
+ * good packet. Options that only a live socket has (ring, filter, netns, groupId, a mode other
+ * than "hash", restart, ...) are refused with "invalid_argument"; `snaplen` applies.
  *
  * @example
  * ```ts
@@ -171,7 +181,9 @@ export class FanoutPool<R = unknown> {
    * Settles when the pool has ended: resolves after `close()`, rejects with a RingcapError
    * "worker_failed" when a worker failed. Its `cause` is the worker's error: a RingcapError
    * with the worker's own code when it had one, e.g. "network_down" when the interface went
-   * down or away (every worker wakes to that at once).
+   * down or away (every worker wakes to that at once). A file source's pool also resolves by
+   * itself once every packet was handled, and rejects with the file's own error
+   * ("file_truncated", "file_corrupt") after its good packets.
    */
   get done(): Promise<void> {
     return this.#done.promise;
