@@ -74,10 +74,10 @@ export function checkFileSource(source: FanoutFileSource, options: Omit<FanoutPo
   if (typeof source.file !== "string" || source.file === "") {
     throw new RingcapError("invalid_argument", "openFanout({ file }): file must be a path (or \"-\" for standard input)");
   }
-  const given = LIVE_ONLY.filter((k) => options?.[k] !== undefined);
-  if (options?.mode !== undefined && options.mode !== "hash") given.push("mode" as never);
-  if (options?.direction !== undefined && options.direction !== "inout") given.push("direction" as never);
-  if (options?.restart) given.push("restart" as never);
+  const given: string[] = LIVE_ONLY.filter((k) => options?.[k] !== undefined);
+  if (options?.mode !== undefined && options.mode !== "hash") given.push("mode");
+  if (options?.direction !== undefined && options.direction !== "inout") given.push("direction");
+  if (options?.restart) given.push("restart");
   if (given.length > 0) {
     throw new RingcapError(
       "invalid_argument",
