@@ -43,6 +43,8 @@ interface Running {
 }
 
 const started = new Set<ChildProcess>();
+/** Recorders (see `record`) not stopped yet. */
+const recorders = new Set<{ stop(): Promise<string> }>();
 
 function start(script: string, args: string[]): Running {
   const child = spawn(BUN, [example(script), ...args], { stdio: ["ignore", "pipe", "pipe"] });
@@ -102,9 +104,10 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
     bench = createBench();
     dir = mkdtempSync(join(tmpdir(), "ringcap-examples-"));
   });
-  afterEach(() => {
-    // A test that failed half-way must not leave its example running.
+  afterEach(async () => {
+    // A test that failed half-way must not leave its example (or its recorder) running.
     for (const child of started) if (child.exitCode === null && child.pid) process.kill(child.pid, "SIGKILL");
+    for (const r of recorders) await r.stop().catch(() => {});
   });
   afterAll(() => {
     bench?.destroy();
@@ -131,13 +134,16 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
         cap.close();
       }
     })();
-    return {
+    const recorder = {
       async stop() {
+        recorders.delete(recorder);
         ac.abort();
         await reading;
         return path;
       },
     };
+    recorders.add(recorder);
+    return recorder;
   }
 
   test("top-talkers.ts lists the generator's 198.18.x sources, largest by bytes first, with exact counts", async () => {
