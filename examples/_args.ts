@@ -17,9 +17,11 @@ export interface ExampleArgs {
   positionals: string[];
 }
 
+/** Parses the shared options and `extra`; prints `usage` and exits 2 on a misuse. `positionals`: the example takes some (a filter). */
 export function exampleArgs(
   usage: string,
   extra: Record<string, { type: "string" | "boolean"; default?: string; short?: string }> = {},
+  { positionals: takesPositionals = false } = {},
 ): ExampleArgs {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -34,7 +36,7 @@ export function exampleArgs(
   });
   const live = values.interface !== undefined;
   const saved = values.read !== undefined;
-  if (values.help || live === saved || (saved && values.netns !== undefined)) {
+  if (values.help || live === saved || (saved && values.netns !== undefined) || (!takesPositionals && positionals.length > 0)) {
     console.error(`usage: ${usage}\n  -i IFACE captures live; -r FILE reads a saved pcap/pcapng file instead (no root; --netns is live only)`);
     process.exit(values.help ? 0 : 2);
   }

@@ -24,7 +24,7 @@ const args = exampleArgs(usage, {
   "max-mb": { type: "string", default: "100" },
   "max-seconds": { type: "string", default: "0" },
   files: { type: "string", default: "0" },
-});
+}, { positionals: true });
 const { values, positionals } = args;
 if (!values.write) {
   console.error(`usage: ${usage}`);
