@@ -43,6 +43,7 @@ export {
   type FanoutCounters,
   FANOUT_DEFAULTS,
   type FanoutEvents,
+  type FanoutFileSource,
   type FanoutHandler,
   type FanoutHandlerContext,
   type FanoutMessage,

@@ -3,15 +3,17 @@
  * member), with the top flows printed every second and once more at the end.
  *
  *   bun examples/flow-count.ts -i eth0 [--workers N] [--top 10] [--seconds S] [--netns NAME]
+ *   bun examples/flow-count.ts -r saved.pcapng [--workers N] [--top 10]
  *
- * Runs until --seconds pass or Ctrl-C. This one file is both the program and the workers'
- * handler module: the pool loads it again inside each worker and calls `createHandler`.
- * In "hash" mode (the default) the kernel sends every packet of a flow to the same worker, so
- * each worker's top flows are exact and merging them gives the exact overall top.
+ * Runs until --seconds pass or Ctrl-C, or until every packet of the file was counted. This one
+ * file is both the program and the workers' handler module: the pool loads it again inside
+ * each worker and calls `createHandler`. In "hash" mode (the default) the kernel sends every
+ * packet of a flow to the same worker, and a file's pool does the same by its own flow hash,
+ * so each worker's top flows are exact and merging them gives the exact overall top.
  */
 
 import { type Block, type FanoutHandlerContext, FlowTable, openFanout, PacketDecoder } from "../mod.ts";
-import { exampleArgs, stopSignal } from "./_args.ts";
+import { exampleArgs, sourceName, stopSignal } from "./_args.ts";
 
 interface FlowRow {
   flow: string;
@@ -48,11 +50,12 @@ export function createHandler(ctx: FanoutHandlerContext<{ top: number }>) {
 
 async function main(): Promise<void> {
   const args = exampleArgs(
-    "bun examples/flow-count.ts -i IFACE [--workers N] [--top N] [--seconds S] [--netns NAME]",
+    "bun examples/flow-count.ts -i IFACE | -r FILE [--workers N] [--top N] [--seconds S] [--netns NAME]",
     { workers: { type: "string" }, top: { type: "string", default: "10" } },
   );
   const top = Number(args.values.top);
-  const pool = await openFanout<{ top: number }, FlowReport>(args.iface, {
+  // The same pool and handler on a live interface or on a saved file.
+  const pool = await openFanout<{ top: number }, FlowReport>(args.file === undefined ? args.iface : { file: args.file }, {
     netns: args.netns,
     workers: args.values.workers === undefined ? undefined : Number(args.values.workers),
     mode: "hash",
@@ -61,7 +64,8 @@ async function main(): Promise<void> {
     workerData: { top },
     reportIntervalMs: 1000,
   });
-  console.log(`flow-count: ${pool.workers} workers ready on ${args.iface} (fanout group ${pool.groupId}, ${pool.mode})`);
+  const where = args.file === undefined ? `on ${args.iface} (fanout group ${pool.groupId}, ${pool.mode})` : `reading ${sourceName(args)}`;
+  console.log(`flow-count: ${pool.workers} workers ready ${where}`);
 
   const print = (label: string) => {
     const reports = (pool.result() as FlowReport[]) ?? [];

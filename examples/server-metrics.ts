@@ -172,6 +172,11 @@ async function main(): Promise<void> {
     "bun examples/server-metrics.ts -i IFACE [--port N] [--workers N] [--top N] [--seconds S] [--netns NAME]",
     { port: { type: "string", default: "9464" }, workers: { type: "string" }, top: { type: "string", default: "10" } },
   );
+  if (args.file !== undefined) {
+    // Rates per second and a live chart describe traffic as it flows; a file is read in a blink.
+    console.error("server-metrics serves live rates: it takes -i, not -r (for a saved file: examples/flow-count.ts -r FILE)");
+    process.exit(2);
+  }
   const port = Number(args.values.port);
   const top = Number(args.values.top);
   if (!Number.isInteger(port) || port < 0 || port > 65535 || !Number.isInteger(top) || top < 1) {

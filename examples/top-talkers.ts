@@ -2,15 +2,17 @@
  * Top talkers: which source addresses send the most bytes, refreshed every second.
  *
  *   bun examples/top-talkers.ts -i eth0 [--top 10] [--seconds 30] [--netns NAME]
+ *   bun examples/top-talkers.ts -r saved.pcapng [--top 10]
  *
- * One capture, read without blocking the event loop; per packet the decoder reads the
- * source address and the wire length. Prints a table each second and a final one.
+ * One capture (or a saved file, read the same way), read without blocking the event loop; per
+ * packet the decoder reads the source address and the wire length. Prints a table each second
+ * and a final one.
  */
 
-import { openCapture, PacketDecoder } from "../mod.ts";
-import { exampleArgs, stopSignal } from "./_args.ts";
+import { PacketDecoder } from "../mod.ts";
+import { exampleArgs, openSource, sourceName, stopSignal } from "./_args.ts";
 
-const args = exampleArgs("bun examples/top-talkers.ts -i IFACE [--top N] [--seconds S] [--netns NAME]", {
+const args = exampleArgs("bun examples/top-talkers.ts -i IFACE | -r FILE [--top N] [--seconds S] [--netns NAME]", {
   top: { type: "string", default: "10" },
 });
 const top = Number(args.values.top);
@@ -19,9 +21,9 @@ interface Talker { address: string; packets: number; bytes: number }
 const talkers = new Map<string | number, Talker>();
 const decoder = new PacketDecoder();
 
-using cap = openCapture(args.iface, { netns: args.netns, snaplen: 128 });
+using cap = await openSource(args, { snaplen: 128 });
 const signal = stopSignal(args.seconds);
-console.log(`top-talkers: capturing on ${args.iface}`);
+console.log(`top-talkers: ${args.file === undefined ? "capturing on" : "reading"} ${sourceName(args)}`);
 
 function print(final: boolean): void {
   const rows = [...talkers.values()].sort((a, b) => b.bytes - a.bytes).slice(0, top);
@@ -31,9 +33,9 @@ function print(final: boolean): void {
 }
 const ticker = setInterval(() => print(false), 1000);
 
-const ring = cap.bytes;
-const view = cap.view;
 for await (const block of cap.blocks({ signal })) {
+  const ring = cap.bytes;
+  const view = cap.view;
   const c = block.cursor();
   while (c.next()) {
     const d = decoder.decode(ring, view, c.offset, c.caplen);

@@ -613,7 +613,8 @@ export class CaptureFile {
 
   /**
    * Yields the file's blocks in order; the previous block is released when the loop asks for
-   * the next one (as `Capture.blocks()`). Ends at the end of the file or on `close()`; throws
+   * the next one (as `Capture.blocks()`). Ends at the end of the file, on `close()`, or when
+   * `signal` aborts (checked before each block, as a drop-in for `Capture.blocks()`); throws
    * a "file_corrupt" / "file_truncated" RingcapError after the last good block.
    *
    * @example
@@ -621,11 +622,12 @@ export class CaptureFile {
    * for await (const block of f.blocks()) for (const p of block) if (p.getUint16(12) === 0x0800) ipv4++;
    * ```
    */
-  async *blocks(): AsyncGenerator<Block, void, undefined> {
+  async *blocks(options: { signal?: AbortSignal } = {}): AsyncGenerator<Block, void, undefined> {
     if (this.#iterating) throw new RingcapError("invalid_argument", "blocks(): this file is already being iterated (one loop at a time)");
     this.#iterating = true;
+    const signal = options.signal;
     try {
-      while (!this.#owner.closed) {
+      while (!this.#owner.closed && !signal?.aborted) {
         const block = await this.nextBlock();
         if (!block) return;
         yield block;
@@ -634,6 +636,14 @@ export class CaptureFile {
       this.#iterating = false;
       this.#held?.release();
     }
+  }
+
+  /**
+   * Counters in the shape of `Capture.stats()`, so that code written for a capture runs on a
+   * file: `received` is the packets yielded so far; a file drops nothing.
+   */
+  stats(): { received: number; drops: number; freezes: number } {
+    return { received: this.#packets, drops: 0, freezes: 0 };
   }
 
   /** Closes the file; blocks and views over it stop working. Idempotent. */

@@ -1,7 +1,9 @@
 // The programs in examples/, each run as its header says, against the namespace bench (see
-// _netns.ts), with their real output checked. flow-count.ts is tested in fanout.test.ts.
+// _netns.ts), with their real output checked. flow-count.ts is tested in fanout.test.ts too.
 // Every example process is stopped by its PID with SIGINT and must then exit 0 (the one that
-// is meant to fail is awaited instead).
+// is meant to fail is awaited instead). Each example that reads packets also runs on a saved
+// file (-r) of the same traffic, recorded by this process while the live run captured it, and
+// must print what the live run printed.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -11,6 +13,8 @@ import parsePrometheus from "../.tools/node_modules/parse-prometheus-text-format
 import { chromium } from "../.tools/node_modules/playwright-core/index.mjs";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { BUN, runGen } from "./_traffic.ts";
+import { openCapture } from "../src/capture.ts";
+import { PcapWriter } from "../src/pcap.ts";
 
 const canCapture = privileged();
 const example = (name: string) => new URL(`../examples/${name}`, import.meta.url).pathname;
@@ -39,6 +43,8 @@ interface Running {
 }
 
 const started = new Set<ChildProcess>();
+/** Recorders (see `record`) not stopped yet. */
+const recorders = new Set<{ stop(): Promise<string> }>();
 
 function start(script: string, args: string[]): Running {
   const child = spawn(BUN, [example(script), ...args], { stdio: ["ignore", "pipe", "pipe"] });
@@ -79,6 +85,15 @@ function tcpdumpRead(file: string, extra: string[] = []): { count: number; lines
   return { count: lines.length, lines };
 }
 
+/** Runs an example to its end (on a saved file it ends by itself): its exit code and output. */
+function runToEnd(script: string, args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(BUN, [example(script), ...args], { encoding: "utf8", timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** The last "final:" table an example printed. */
+const finalTable = (out: string) => out.slice(out.lastIndexOf("final:"));
+
 const lines = (text: string) => text.split("\n").filter((l) => l.length > 0);
 const jsonLines = (text: string) => lines(text).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 
@@ -89,9 +104,10 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
     bench = createBench();
     dir = mkdtempSync(join(tmpdir(), "ringcap-examples-"));
   });
-  afterEach(() => {
-    // A test that failed half-way must not leave its example running.
+  afterEach(async () => {
+    // A test that failed half-way must not leave its example (or its recorder) running.
     for (const child of started) if (child.exitCode === null && child.pid) process.kill(child.pid, "SIGKILL");
+    for (const r of recorders) await r.stop().catch(() => {});
   });
   afterAll(() => {
     bench?.destroy();
@@ -100,17 +116,54 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
 
   const on = () => ["-i", bench.rx, "--netns", bench.name];
 
+  /**
+   * Saves what the bench's capture end receives to `name`.pcapng (named after the interface,
+   * as `ringcap capture -w` names it) until `stop()`, which resolves to the file's path. Start
+   * it before the traffic and stop it after the example: it then holds the example's packets.
+   */
+  function record(name: string): { stop(): Promise<string> } {
+    const path = join(dir, `${name}.pcapng`);
+    const cap = openCapture(bench.rx, { netns: bench.name });
+    const out = PcapWriter.open(path, { ifName: bench.rx });
+    const ac = new AbortController();
+    const reading = (async () => {
+      try {
+        for await (const block of cap.blocks({ signal: ac.signal })) for (const p of block) out.writePacket(p);
+      } finally {
+        out.close();
+        cap.close();
+      }
+    })();
+    const recorder = {
+      async stop() {
+        recorders.delete(recorder);
+        ac.abort();
+        await reading;
+        return path;
+      },
+    };
+    recorders.add(recorder);
+    return recorder;
+  }
+
   test("top-talkers.ts lists the generator's 198.18.x sources, largest by bytes first, with exact counts", async () => {
     const run = start("top-talkers.ts", [...on(), "--top", "4"]);
     await run.waitFor(/^top-talkers: capturing on /m);
+    const saving = record("top-talkers");
     // Three sources send 1000 frames of 200 bytes, then six send 1000 of 60: 198.18.0.0-2 lead.
     await runGen(bench, ["--count", "3000", "--rate", "50000", "--flows", "3", "--size", "200"]);
     await runGen(bench, ["--count", "6000", "--rate", "50000", "--flows", "6"]);
     // Let the last block's timeout (10 ms) hand it over before stopping.
     await Bun.sleep(300);
     expect(await run.stop()).toBe(0);
+    const saved = await saving.stop();
     expect(run.err()).toBe("");
     const final = lines(run.out().slice(run.out().lastIndexOf("\nfinal:") + 1));
+    // The same traffic from a saved file: the same table.
+    const fromFile = runToEnd("top-talkers.ts", ["-r", saved, "--top", "4"]);
+    expect({ code: fromFile.code, err: fromFile.err }).toEqual({ code: 0, err: "" });
+    expect(fromFile.out).toStartWith(`top-talkers: reading ${saved}\n`);
+    expect(finalTable(fromFile.out)).toBe(finalTable(run.out()));
     expect(final[0]).toBe("final: 6 sources, 9000 packets, 0 dropped");
     const rows = final.slice(1).map((l) => l.trim().split(/\s+/));
     expect(rows.length).toBe(4);
@@ -129,10 +182,12 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
     const maxBytes = 50_000;
     const run = start("pcap-rotate.ts", [...on(), "-w", prefix, "--max-mb", String(maxBytes / 1e6), "udp"]);
     await run.waitFor(/writing .*size-0000\.pcapng/, 10_000, "err");
+    const saving = record("size");
     const sent = await runGen(bench, ["--count", "3000", "--rate", "50000", "--flows", "4"]);
     // Let the last block's timeout (10 ms) hand it over before stopping.
     await Bun.sleep(300);
     expect(await run.stop()).toBe(0);
+    sameFilesFromSaved(JSON.parse(lines(run.out()).pop()!).files, await saving.stop(), ["--max-mb", String(maxBytes / 1e6)]);
     const summary = JSON.parse(lines(run.out()).pop()!);
     expect(summary).toMatchObject({ packets: sent.sent, drops: 0 });
     const files: string[] = summary.files;
@@ -153,14 +208,39 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
     expect(run.err().match(/^writing /gm)?.length).toBe(files.length);
   }, 20_000);
 
+  /**
+   * pcap-rotate.ts -r `saved` with `flags` writes files with the packets `liveFiles` hold, split
+   * at the same places; a FILTER with -r is refused. Timestamps are left out: the example's
+   * socket and the recorder's stamp a packet a microsecond or two apart (the kernel takes the
+   * time per socket), so with `byTime` a packet right at a boundary may fall on the other side.
+   */
+  function sameFilesFromSaved(liveFiles: string[], saved: string, flags: string[], byTime = false): void {
+    const prefix = `${saved}-out`;
+    const r = runToEnd("pcap-rotate.ts", ["-r", saved, "-w", prefix, ...flags]);
+    expect(r.code).toBe(0);
+    const files: string[] = JSON.parse(lines(r.out).pop()!).files;
+    expect(files.length).toBe(liveFiles.length);
+    files.forEach((file, i) => {
+      expect(file.slice(prefix.length)).toBe(liveFiles[i].slice(liveFiles[i].lastIndexOf("-")));
+      const [got, want] = [tcpdumpRead(file, ["-t"]).lines, tcpdumpRead(liveFiles[i], ["-t"]).lines];
+      if (!byTime) expect(got).toEqual(want);
+      else expect(Math.abs(got.length - want.length)).toBeLessThanOrEqual(2);
+    });
+    const filtered = runToEnd("pcap-rotate.ts", ["-r", saved, "-w", prefix, "udp"]);
+    expect(filtered.code).toBe(2);
+    expect(filtered.err).toContain("live only");
+  }
+
   test("pcap-rotate.ts splits by time alone (--max-mb 0) and keeps only the newest --files", async () => {
     const prefix = join(dir, "time");
     const run = start("pcap-rotate.ts", [...on(), "-w", prefix, "--max-seconds", "0.3", "--max-mb", "0", "--files", "2"]);
     await run.waitFor(/writing .*time-0000\.pcapng/, 10_000, "err");
+    const saving = record("time");
     // 1.5 s of traffic: five or six files of 0.3 s each, of which the last two stay.
     const sent = await runGen(bench, ["--count", "3000", "--rate", "2000"]);
     await Bun.sleep(300);
     expect(await run.stop()).toBe(0);
+    sameFilesFromSaved(JSON.parse(lines(run.out()).pop()!).files, await saving.stop(), ["--max-seconds", "0.3", "--max-mb", "0", "--files", "2"], true);
     const summary = JSON.parse(lines(run.out()).pop()!);
     expect(summary).toMatchObject({ packets: sent.sent, drops: 0 });
     const opened = run.err().match(/^writing /gm)!.length;
@@ -183,6 +263,7 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
   test("syn-flood-detect.ts alerts for an IPv4 and an IPv6 destination flooded with SYNs", async () => {
     const run = start("syn-flood-detect.ts", [...on(), "--threshold", "1000"]);
     await run.waitFor(/^syn-flood-detect: capturing on /m);
+    const saving = record("syn-flood");
     // 2.2 s at 3000 SYN/s each covers at least one whole one-second window.
     const [v4, v6] = await Promise.all([
       runGen(bench, ["--count", "6600", "--rate", "3000", "--syn", "--flows", "50"]),
@@ -190,8 +271,19 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
     ]);
     await Bun.sleep(300);
     expect(await run.stop()).toBe(0);
+    const saved = await saving.stop();
     expect(run.err()).toBe("");
     const out = jsonLines(run.out());
+    // Windows go by packet time: the saved file gives the same alerts. (A SYN stamped right at a
+    // second's boundary may count in the next window: the recorder's socket and the example's
+    // take the time a microsecond or two apart.)
+    const fromFile = runToEnd("syn-flood-detect.ts", ["-r", saved, "--threshold", "1000"]);
+    expect({ code: fromFile.code, err: fromFile.err }).toEqual({ code: 0, err: "" });
+    const savedOut = jsonLines(fromFile.out);
+    expect(savedOut.at(-1)).toEqual(out.at(-1));
+    const brief = (o: { time?: string; destination?: string; synPerSecond?: number }[]) => o.filter((a) => a.time).map((a) => `${a.time} ${a.destination}`);
+    expect(brief(savedOut)).toEqual(brief(out));
+    savedOut.forEach((a, i) => expect(Math.abs((a.synPerSecond ?? 0) - (out[i].synPerSecond ?? 0))).toBeLessThanOrEqual(2));
     const alerts = out.filter((o) => o.alert === "syn-flood");
     const done = out.find((o) => o.done);
     expect(done).toEqual({ done: true, syns: v4.sent + v6.sent, alerts: alerts.length, drops: 0 });
@@ -210,6 +302,7 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
   test("syn-flood-detect.ts stays quiet under the threshold and ignores other TCP however fast", async () => {
     const run = start("syn-flood-detect.ts", [...on(), "--threshold", "1000"]);
     await run.waitFor(/^syn-flood-detect: capturing on /m);
+    const saving = record("syn-quiet");
     const [syn] = await Promise.all([
       runGen(bench, ["--count", "800", "--rate", "400", "--syn"]),
       runGen(bench, ["--count", "20000", "--rate", "10000", "--tcp"]), // PSH|ACK
@@ -219,6 +312,36 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
     expect(await run.stop()).toBe(0);
     expect(run.err()).toBe("");
     expect(jsonLines(run.out())).toEqual([{ done: true, syns: syn.sent, alerts: 0, drops: 0 }]);
+    // On the saved file there is no kernel filter: the decoder alone tells the SYNs from the rest.
+    const fromFile = runToEnd("syn-flood-detect.ts", ["-r", await saving.stop(), "--threshold", "1000"]);
+    expect({ code: fromFile.code, err: fromFile.err }).toEqual({ code: 0, err: "" });
+    expect(jsonLines(fromFile.out)).toEqual([{ done: true, syns: syn.sent, alerts: 0, drops: 0 }]);
+  }, 20_000);
+
+  test("flow-count.ts on a saved file (a file-source fanout pool) counts the flows the live pool counted", async () => {
+    // --top 10 shows all 8 flows: which of equal flows make a shorter top follows report order.
+    const run = start("flow-count.ts", [...on(), "--workers", "2", "--top", "10"]);
+    await run.waitFor(/workers ready on /);
+    const saving = record("flow-count");
+    await runGen(bench, ["--count", "6000", "--rate", "50000", "--flows", "6", "--size", "100"]);
+    await runGen(bench, ["--count", "2000", "--rate", "50000", "--flows", "2", "--ipv6"]);
+    // The example's workers report once a second; let one report cover everything.
+    await Bun.sleep(1200);
+    expect(await run.stop()).toBe(0);
+    const saved = await saving.stop();
+    expect(run.err()).toBe("");
+    const fromFile = runToEnd("flow-count.ts", ["-r", saved, "--workers", "2", "--top", "10"]);
+    expect({ code: fromFile.code, err: fromFile.err }).toEqual({ code: 0, err: "" });
+    expect(fromFile.out).toStartWith(`flow-count: 2 workers ready reading ${saved}\n`);
+    // The split over the workers is the kernel's live and the file pool's own hash: leave it out,
+    // and the order of rows with equal bytes, which follows the order of the workers' reports.
+    expect(lines(finalTable(fromFile.out)).length).toBe(1 + 8);
+    const table = (out: string) => {
+      const [head, ...rows] = lines(finalTable(out));
+      return { head: head.replace(/ \(per worker: .*\)$/, ""), rows: rows.sort() };
+    };
+    expect(table(run.out()).head).toBe("final: 8 flows, 8000 packets, 756000 bytes, 0 dropped");
+    expect(table(fromFile.out)).toEqual(table(run.out()));
   }, 20_000);
 
   /** Starts server-metrics.ts on a port the system picks and returns it with its base URL. */
@@ -275,6 +398,12 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
     expect(run.out()).toContain(`server-metrics: stopped; ${sent.sent} packets`);
     expect(run.err()).toBe("");
   }, 20_000);
+
+  test("server-metrics.ts is live only: -r FILE is refused with the reason (exit 2)", () => {
+    const r = runToEnd("server-metrics.ts", ["-r", join(dir, "any.pcap")]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("takes -i, not -r");
+  });
 
   test("server-metrics.ts exits 1 (its workers do not keep it alive) when its port is taken", async () => {
     using taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("taken") });

@@ -4,7 +4,8 @@
 // /metrics and /flows are fetched). The bench names its capture end `eth0`, so the snippets
 // need no edit; `from "ringcap"` is pointed at this checkout's mod.ts and `bunx ringcap` at
 // its src/cli/main.ts (as the installed package's bin would be). The regex, if any, must match
-// the output.
+// the output. A snippet that opens a capture runs a second time on a saved file, with the swap
+// the README describes (`onSavedFile`): the file is recorded from the bench's `eth0` first.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,6 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { Generator } from "../src/gen.ts";
+import { openCapture } from "../src/capture.ts";
+import { PcapWriter } from "../src/pcap.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -58,6 +61,24 @@ test("every way of using ringcap has a README example that is run here", () => {
 /** Rewrites the package import to this checkout (the code is otherwise untouched). */
 function localise(code: string): string {
   return code.replaceAll(`from "ringcap"`, `from "${join(ROOT, "mod.ts")}"`);
+}
+
+/** The file the swapped snippets read, in the snippets' directory. */
+const SAVED = "saved.pcapng";
+
+/**
+ * The README's swap, "every capture example runs on a saved file": `await openFile(SAVED)` for
+ * `openCapture("eth0", ...)` and `openFanout({ file: SAVED }, ...)` for `openFanout("eth0", ...)`,
+ * with openFile imported. Null for a snippet that opens no capture.
+ */
+function onSavedFile(code: string): string | null {
+  const swapped = code
+    .replace(/openCapture\("eth0"(?:, \{[^}]*\})?\)/g, `await openFile("${SAVED}")`)
+    .replaceAll(`openFanout("eth0",`, `openFanout({ file: "${SAVED}" },`);
+  if (swapped === code) return null;
+  if (!swapped.includes("openFile(")) return swapped;
+  return swapped.replace(/import \{([^}]*)\} from "ringcap";/, (m, names: string) =>
+    /\bopenFile\b/.test(names) ? m : `import {${names.trimEnd()}, openFile } from "ringcap";`);
 }
 
 function run(
@@ -118,6 +139,17 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
       tcp.send(100);
     }, 100);
   });
+
+  // The saved file of the swapped snippets: about two seconds of the background traffic on eth0.
+  beforeAll(async () => {
+    using cap = openCapture(bench.rx, { netns: bench.name });
+    using out = PcapWriter.open(join(dir, SAVED), { ifName: bench.rx });
+    for await (const block of cap.blocks({ signal: AbortSignal.timeout(5_000) })) {
+      for (const p of block) out.writePacket(p);
+      if (out.packets >= 4000) break;
+    }
+    expect(out.packets).toBeGreaterThan(0);
+  }, 10_000);
   afterAll(() => {
     clearInterval(sending);
     gen?.close();
@@ -128,8 +160,21 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
 
   const inNetns = (argv: string[]) => ["ip", "netns", "exec", bench.name, ...argv];
 
-  for (const s of all) {
-    test(`README.md:${s.line} (${s.section}, ${s.kind}) runs`, async () => {
+  const runs = all.flatMap((s) => {
+    const saved = s.kind === "sh" ? null : onSavedFile(s.code);
+    return [{ s, how: "" }, ...(saved === null ? [] : [{ s: { ...s, code: saved }, how: ` on ${SAVED}` }])];
+  });
+
+  test("the swap runs every capture snippet on a saved file too", () => {
+    const swapped = runs.filter((r) => r.how !== "").map((r) => r.s);
+    const opening = all.filter((s) => /openCapture\("eth0"|openFanout\("eth0"/.test(s.code));
+    expect(swapped.map((s) => s.line)).toEqual(opening.map((s) => s.line));
+    expect(opening.length).toBeGreaterThanOrEqual(4);
+    for (const s of swapped) expect(s.code).not.toContain(`"eth0"`);
+  });
+
+  for (const { s, how } of runs) {
+    test(`README.md:${s.line} (${s.section}, ${s.kind}) runs${how}`, async () => {
       if (s.kind === "sh") {
         let output = "";
         for (const line of s.code.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))) {
@@ -147,10 +192,10 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
         if (s.expect) expect(output).toMatch(s.expect);
         return;
       }
-      const file = join(dir, `snippet-${s.line}.ts`);
+      const file = join(dir, `snippet-${s.line}${how ? "-saved" : ""}.ts`);
       writeFileSync(file, localise(s.code));
       if (s.kind === "bun-server") {
-        const r = await run(inNetns([BUN, file]), { timeoutMs: 60_000, until: /(http:\/\/[\w.:[\]]+)/ });
+        const r = await run(inNetns([BUN, file]), { timeoutMs: 60_000, until: /(http:\/\/[\w.:[\]]+)/, cwd: dir });
         try {
           expect(r.match, r.err).toBeTruthy();
           const url = r.match![1];

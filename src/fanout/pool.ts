@@ -28,7 +28,8 @@
  * The folder: `types.ts` (the public types; a handler module imports these), `settings.ts`
  * (the options, checked once, and FANOUT_DEFAULTS), `protocol.ts` (the messages between the pool
  * and a worker), `member.ts` (one member's Worker from start to end), `worker.ts` (the worker
- * thread's entry point), and this file: the pool, which re-exports the public types.
+ * thread's entry point), `file_source.ts` / `file_feed.ts` (a saved file as the source: the
+ * pool's reader and the worker's blocks), and this file: the pool, which re-exports the public types.
  *
  * @module
  */
@@ -36,6 +37,7 @@
 import { type CaptureInfo, type CaptureInterfaces, type CaptureOptions, type FanoutMode, Waker } from "../capture.ts";
 import { ClosedError, RingcapError } from "../errors.ts";
 import { onStopSignals } from "../native/runtime.ts";
+import { type FanoutFileSource, FileFeeder, isFileSource } from "./file_source.ts";
 import { addCounters, deferred, type MemberHooks, PoolMember, zeroCounters } from "./member.ts";
 import { STOP_AFTER_DRAIN, STOP_NOW, type WorkerInit, workerError } from "./protocol.ts";
 import { type PoolSettings, poolSettings } from "./settings.ts";
@@ -55,6 +57,7 @@ export type {
   FanoutWorkerState,
   FanoutWorkerStats,
 } from "./types.ts";
+export type { FanoutFileSource } from "./file_source.ts";
 export { FANOUT_DEFAULTS } from "./settings.ts";
 
 /** How long close() waits for the threads it terminated to end. */
@@ -65,6 +68,15 @@ const TERMINATE_MAX_MS = 1000;
  * once every worker has opened its capture and loaded its handler: from then on no frame is
  * missed. Rejects (with the worker's own error code, e.g. "fanout_group_busy") when a worker
  * cannot start; the workers already started are stopped first.
+ *
+ * `{ file: "saved.pcap" }` in place of `iface` runs the same handler module on a saved pcap or
+ * pcapng file (see {@link FanoutFileSource}): the pool reads it and sends each packet to one
+ * worker by a symmetric hash of its 5-tuple (a conversation's two directions to the same
+ * worker, as the "hash" mode), each exactly once and in file order, reading no faster than the
+ * workers hand back their blocks. The pool then ends by itself once every packet was handled
+ * (`done` resolves), or with the file's error ("file_truncated", "file_corrupt") after every
+ * good packet. Options that only a live socket has (ring, filter, netns, groupId, a mode other
+ * than "hash", restart, ...) are refused with "invalid_argument"; `snaplen` applies.
  *
  * @example
  * ```ts
@@ -80,7 +92,7 @@ const TERMINATE_MAX_MS = 1000;
  * ```
  */
 export async function openFanout<D = unknown, R = unknown>(
-  iface: CaptureInterfaces,
+  iface: CaptureInterfaces | FanoutFileSource,
   options: FanoutPoolOptions<D, R>,
 ): Promise<FanoutPool<R>> {
   const pool = new FanoutPool<R>(iface, options);
@@ -94,7 +106,10 @@ export async function openFanout<D = unknown, R = unknown>(
  * it rejects when a worker failed.
  */
 export class FanoutPool<R = unknown> {
+  /** The interface (or "any", or several) captured on ("" for a file source). */
   readonly iface: CaptureInterfaces;
+  /** The saved file the pool reads (`openFanout({ file })`), or undefined when it captures live. */
+  readonly file: string | undefined;
   /** Workers in the pool. */
   readonly workers: number;
   readonly mode: FanoutMode;
@@ -120,11 +135,16 @@ export class FanoutPool<R = unknown> {
   #queues = new Set<{ items: FanoutReport<R>[]; wake: (() => void) | null }>();
   #restartChain: Promise<void> = Promise.resolve();
   #signalsOff: (() => void) | null = null;
+  /** Reads the file and feeds the workers, for a file source (file_source.ts). */
+  #feeder: FileFeeder | null = null;
 
   /** @internal Use {@link openFanout}. */
-  constructor(iface: CaptureInterfaces, options: FanoutPoolOptions<unknown, R>) {
-    this.#settings = poolSettings(iface, options);
-    this.iface = iface;
+  constructor(iface: CaptureInterfaces | FanoutFileSource, options: FanoutPoolOptions<unknown, R>) {
+    const fromFile = isFileSource(iface);
+    this.#settings = poolSettings(fromFile ? null : iface, options);
+    if (fromFile) this.#feeder = new FileFeeder(iface, options, this.#settings.workers);
+    this.iface = fromFile ? "" : iface;
+    this.file = this.#feeder?.path;
     this.mode = this.#settings.mode;
     this.workers = this.#settings.workers;
     const hooks: MemberHooks = {
@@ -161,7 +181,9 @@ export class FanoutPool<R = unknown> {
    * Settles when the pool has ended: resolves after `close()`, rejects with a RingcapError
    * "worker_failed" when a worker failed. Its `cause` is the worker's error: a RingcapError
    * with the worker's own code when it had one, e.g. "network_down" when the interface went
-   * down or away (every worker wakes to that at once).
+   * down or away (every worker wakes to that at once). A file source's pool also resolves by
+   * itself once every packet was handled, and rejects with the file's own error
+   * ("file_truncated", "file_corrupt") after its good packets.
    */
   get done(): Promise<void> {
     return this.#done.promise;
@@ -172,6 +194,7 @@ export class FanoutPool<R = unknown> {
     if (this.#started) throw new RingcapError("invalid_argument", "the pool was started already");
     this.#started = true;
     try {
+      await this.#feeder?.open();
       for (const m of this.#members) {
         // One at a time: the first creates the group (the others join the id it got), and
         // each worker's first dlopen happens alone.
@@ -188,6 +211,20 @@ export class FanoutPool<R = unknown> {
       throw this.#error ?? new ClosedError("fanout pool");
     }
     if (this.#settings.handleSignals) this.#signalsOff = onStopSignals(() => void this.close({ drain: true }).catch(() => {}));
+    if (this.#feeder) void this.#feed(this.#feeder);
+  }
+
+  /**
+   * A file source: feeds the file to the workers, then ends the pool once they have handled
+   * every packet; the file's error (truncated, corrupt) becomes the pool's, after those packets.
+   */
+  async #feed(feeder: FileFeeder): Promise<void> {
+    const error = await feeder.run().catch((e) => new RingcapError("file_unreadable", String(e), { cause: e }));
+    if (error && !this.#error && !this.#closing) {
+      this.#error = error;
+      for (const fn of this.#listeners.error) fn(error);
+    }
+    void this.close().catch(() => {});
   }
 
   #startMember(m: PoolMember): Promise<void> {
@@ -201,6 +238,7 @@ export class FanoutPool<R = unknown> {
       restarts: m.restarts,
       data: s.workerData,
       stop: this.#stopBuffer,
+      feed: this.#feeder?.init(m.index),
       reportIntervalMs: s.reportIntervalMs,
     };
     const started = m.start(init, s.startTimeoutMs);
@@ -332,6 +370,7 @@ export class FanoutPool<R = unknown> {
   async #stopAll(drain: boolean): Promise<void> {
     Atomics.store(this.#stop, 0, drain ? STOP_AFTER_DRAIN : STOP_NOW);
     this.#waker.signal();
+    this.#feeder?.stop();
     for (const m of this.#members) m.stopping();
     if (this.#live === 0) this.#allEnded.resolve();
     await this.#allEndedWithin(this.#settings.closeTimeoutMs);

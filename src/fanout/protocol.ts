@@ -8,6 +8,7 @@
 
 import type { CaptureInfo, CaptureInterfaces, CaptureOptions, CaptureStats } from "../capture.ts";
 import { PermissionError, RingcapError } from "../errors.ts";
+import type { FeedInit } from "./file_feed.ts";
 
 /** Value of the pool's stop flag (an Int32 in a SharedArrayBuffer): keep reading. */
 export const RUN = 0;
@@ -54,6 +55,8 @@ export interface WorkerInit {
   /** This run's phase: one of PHASE at index 0 of an Int32Array over it. */
   phase: SharedArrayBuffer;
   reportIntervalMs: number;
+  /** A pool that reads a saved file: the worker reads this shared memory instead of opening a capture. */
+  feed?: FeedInit;
 }
 
 /** An Error as plain data, so that it survives the structured clone. */

@@ -58,13 +58,16 @@ export interface PoolSettings<R = unknown> {
   closeTimeoutMs: number;
 }
 
-/** Checks `options` for a pool on `iface` and fills in the defaults; throws a RingcapError. */
-export function poolSettings<R>(iface: CaptureInterfaces, options: FanoutPoolOptions<unknown, R>): PoolSettings<R> {
+/**
+ * Checks `options` for a pool on `iface` (null: a file source, checked by file_source.ts) and
+ * fills in the defaults; throws a RingcapError.
+ */
+export function poolSettings<R>(iface: CaptureInterfaces | null, options: FanoutPoolOptions<unknown, R>): PoolSettings<R> {
   if (!options || (typeof options.worker !== "string" && !(options.worker instanceof URL))) {
     throw new RingcapError("invalid_argument", "openFanout needs options.worker: the URL of a handler module, e.g. new URL(\"./handler.ts\", import.meta.url)");
   }
   // Checked here as well as by each worker's capture, so that a bad name starts no worker.
-  captureInterfaces(iface);
+  if (iface !== null) captureInterfaces(iface);
   const mode = fanoutMode(options.mode);
   const groupId = groupIdOption(options);
   if (mode === "cbpf" && !options.program) throw new RingcapError("fanout_invalid", "the cbpf mode needs a program");

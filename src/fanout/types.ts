@@ -30,7 +30,12 @@ export interface FanoutHandlerContext<D = unknown> {
   readonly restarts: number;
   /** The pool's `workerData`, structured-cloned into this worker. */
   readonly data: D;
-  /** This worker's capture: read frames through `capture.view`/`capture.bytes`. */
+  /**
+   * This worker's capture: read frames through `capture.view`/`capture.bytes`. In a pool over a
+   * saved file (`openFanout({ file })`) it is a stand-in with the same `bytes`, `view`, `info`
+   * and `stats()` over the blocks the pool fills for this worker (no socket: no `dispatch`,
+   * `blocks` or filter of its own).
+   */
   readonly capture: Capture;
   /**
    * Sends `data` to the pool at once, where `pool.on("message", ...)` receives it, in order

@@ -13,6 +13,7 @@ import { RingcapError } from "../errors.ts";
 import { TPACKET3_HDR } from "../native/abi.ts";
 import { exitWorker, threadId } from "../native/runtime.ts";
 import type { Block } from "../packet.ts";
+import { FeedCapture } from "./file_feed.ts";
 import { PHASE, RUN, serializeError, STOP_AFTER_DRAIN, type ToPool, type WorkerInit } from "./protocol.ts";
 import type { FanoutHandler, FanoutHandlerContext } from "./types.ts";
 
@@ -165,7 +166,8 @@ async function run(init: WorkerInit): Promise<void> {
   };
 
   try {
-    capture = openCapture(init.iface, init.capture);
+    // A file source's worker reads the blocks the pool fills (FeedCapture has the members used here).
+    capture = init.feed ? (new FeedCapture(init.feed, init.stop) as unknown as Capture) : openCapture(init.iface, init.capture);
     send({ type: "opened", index: init.workerIndex, handle: capture.handle, tid: threadId() });
     guardPostMessage(capture.bytes.buffer);
     const ctx = handlerContext(init, capture);
