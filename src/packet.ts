@@ -47,6 +47,11 @@ export interface RingOwner {
   releaseHeld(block: Block): void;
   /** The name of the interface with index `ifindex` (the sockaddr_ll's), or "" if unknown. */
   interfaceName(ifindex: number): string;
+  /**
+   * The pcap link type of the frames of interface `ifindex` (a saved file's); absent for a
+   * live ring, whose frames `PacketView.decode()` reads as Ethernet.
+   */
+  linkType?(ifindex: number): number;
 }
 
 /**
@@ -258,12 +263,17 @@ export class PacketView {
     out.set(ring.subarray(start + macs, start + caplen), at + macs + VLAN_TAG_BYTES);
     return caplen + VLAN_TAG_BYTES;
   }
-  /** Decodes the layers (Ethernet to L4) with one decoder reused by this view. */
+  /**
+   * Decodes the layers (link to L4) with one decoder reused by this view. A saved file's frames
+   * are read by their interface's link type (Ethernet, raw IP, Linux cooked, loopback: see
+   * `PacketDecoder.linkType`), a live ring's as Ethernet.
+   */
   decode(): PacketDecoder {
     const view = this.#check();
     const d = (this.#decoder ??= new PacketDecoder());
     const w = this.#owner.words;
     const i = this.#hdr >>> 2;
+    if (this.#owner.linkType) d.linkType = this.#owner.linkType(w[i + (IFINDEX_AT >> 2)]);
     const status = w[i + (TPACKET3_HDR.status >> 2)];
     if ((status & TP_STATUS.vlan_valid) === 0) return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen);
     return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen, w[i + (TPACKET3_HDR.vlan_tci >> 2)] & 0xffff, this.vlanTpid);

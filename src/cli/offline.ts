@@ -6,15 +6,18 @@
  * @module
  */
 
+import { readdirSync, readFileSync } from "node:fs";
 import { compileFilter } from "../bpf/compile.ts";
 import { libpcapFilter } from "../bpf/libpcap.ts";
 import type { BpfProgram } from "../bpf/program.ts";
+import { decodesLinkType, LINKTYPE } from "../decode.ts";
 import { RingcapError } from "../errors.ts";
 import type { CaptureFile } from "../file.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import type { PacketView } from "../packet.ts";
+import { UsageError } from "./flags.ts";
 
-export const LINKTYPE_ETHERNET = 1;
+export const LINKTYPE_ETHERNET = LINKTYPE.ETHERNET;
 
 /** tcpdump's names for the usual link types (pcap_datalink_val_to_name / _description). */
 export const LINK_NAMES: Readonly<Record<number, string>> = {
@@ -22,6 +25,7 @@ export const LINK_NAMES: Readonly<Record<number, string>> = {
   1: "EN10MB (Ethernet)",
   101: "RAW (Raw IP)",
   105: "IEEE802_11 (802.11)",
+  108: "LOOP (OpenBSD loopback)",
   113: "LINUX_SLL (Linux cooked v1)",
   127: "IEEE802_11_RADIO (802.11 plus radiotap header)",
   228: "IPV4 (Raw IPv4)",
@@ -37,6 +41,45 @@ export function linkName(linkType: number): string {
 /** tcpdump -r's first line on stderr. */
 export function readingLine(path: string, linkType: number, snaplen: number): string {
   return `reading from file ${path}, link-type ${linkName(linkType)}, snapshot length ${snaplen}`;
+}
+
+/**
+ * Throws the usage error for printing (or counting flows of) packets of a link type the decoder
+ * does not read: `what` is what could not be done ("printed", "counted as flows").
+ */
+export function requireDecodable(path: string, linkType: number, what: string): void {
+  if (decodesLinkType(linkType)) return;
+  throw new UsageError(
+    `${path} has link type ${linkName(linkType)}: only Ethernet, raw IP, Linux cooked (v1, v2) and loopback (NULL, LOOP) packets can be ${what}; rewrite them with -w`,
+  );
+}
+
+/** tcpdump's warning for a Linux cooked v2 file: its interface indexes are resolved here, not where it was captured. */
+export const SLL2_WARNING = "Warning: interface names might be incorrect";
+
+let namesByIndex: Map<number, string> | null = null;
+
+/**
+ * The name of the interface with index `ifindex` in this process's network namespace, as
+ * tcpdump resolves a Linux cooked v2 header's index; undefined when there is none. The names
+ * are read from /sys/class/net once and kept.
+ */
+export function localInterfaceName(ifindex: number): string | undefined {
+  if (namesByIndex === null) {
+    namesByIndex = new Map();
+    try {
+      for (const name of readdirSync("/sys/class/net")) {
+        try {
+          namesByIndex.set(Number(readFileSync(`/sys/class/net/${name}/ifindex`, "utf8").trim()), name);
+        } catch {
+          // An interface that went away between the two reads has no name to give.
+        }
+      }
+    } catch {
+      // No sysfs (a container without it): every index prints as tcpdump prints an unknown one.
+    }
+  }
+  return namesByIndex.get(ifindex);
 }
 
 /** A filter as the command line gave it: an expression to compile for the file, or a program. */
@@ -89,7 +132,14 @@ export class OfflineFilter {
     if (!this.program) return true;
     const caplen = p.caplen;
     if (caplen > this.#scratch.length) this.#scratch = new Uint8Array(caplen);
-    this.#scratch.set(f.bytes.subarray(p.offset, p.offset + caplen));
-    return libpcapFilter(this.program, this.#scratch, p.wireLength, caplen) !== 0;
+    const scratch = this.#scratch;
+    scratch.set(f.bytes.subarray(p.offset, p.offset + caplen));
+    // libpcap compiles a BSD loopback family for a file of the other byte order byte-swapped
+    // (tcpdump's handle knows the file is swapped; a dead handle does not), so swap the header
+    // here instead: a family is small, so a big one in host (little-endian) order is swapped.
+    if (this.linkType === LINKTYPE.NULL && caplen >= 4 && (scratch[2] | scratch[3]) !== 0 && (scratch[0] | scratch[1]) === 0) {
+      scratch.subarray(0, 4).reverse();
+    }
+    return libpcapFilter(this.program, scratch, p.wireLength, caplen) !== 0;
   }
 }
