@@ -6,9 +6,11 @@
  * @module
  */
 
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { compileFilter } from "../bpf/compile.ts";
-import { libpcapFilter } from "../bpf/libpcap.ts";
+import { libpcapCompileSaved, libpcapFilter } from "../bpf/libpcap.ts";
 import type { BpfProgram } from "../bpf/program.ts";
 import { decodesLinkType, LINKTYPE } from "../decode.ts";
 import { RingcapError } from "../errors.ts";
@@ -82,6 +84,35 @@ export function localInterfaceName(ifindex: number): string | undefined {
   return namesByIndex.get(ifindex);
 }
 
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * `expression` compiled as tcpdump -r compiles it, on a handle reading a file rather than a
+ * dead one: libpcap's code depends on that. It maps the file's LINKTYPE to its DLT (raw IP's
+ * 101 is no DLT), refuses `inbound`/`outbound`/`ifindex` where only a live Linux socket has
+ * them (anything but Linux cooked), tests every BSD AF_INET6 value on loopback rather than
+ * this host's, and compares a DLT_NULL family byte-swapped when the file's byte order is not
+ * the host's. The handle reads a pcap header written for the purpose, in `littleEndian` order.
+ */
+function compileForSavefile(expression: string, linkType: number, snaplen: number, littleEndian: boolean): BpfProgram {
+  const header = new DataView(new ArrayBuffer(24));
+  header.setUint32(0, 0xa1b2c3d4, littleEndian);
+  header.setUint16(4, 2, littleEndian);
+  header.setUint16(6, 4, littleEndian);
+  header.setUint32(16, snaplen, littleEndian);
+  header.setUint32(20, linkType, littleEndian);
+  const dir = mkdtempSync(join(tmpdir(), "ringcap-filter-"));
+  try {
+    const path = join(dir, "header.pcap");
+    writeFileSync(path, new Uint8Array(header.buffer));
+    // The expression is checked as compileFilter checks it (a NUL in it is refused there).
+    if (expression.includes("\0")) return compileFilter(expression, { linkType, snaplen });
+    return libpcapCompileSaved({ expression, linkType, snaplen, optimize: true, netmask: 0xffffffff }, path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** A filter as the command line gave it: an expression to compile for the file, or a program. */
 export interface OfflineFilterSource {
   expression?: string;
@@ -102,6 +133,8 @@ export class OfflineFilter {
   /** The program run on each packet; undefined without a filter. */
   readonly program?: BpfProgram;
   readonly #file: CaptureFile;
+  /** DLT_NULL only: the program for frames whose family is in the other byte order. */
+  readonly #swappedProgram?: BpfProgram;
   #scratch = new Uint8Array(1 << 16);
 
   constructor(file: CaptureFile, source: OfflineFilterSource) {
@@ -109,9 +142,13 @@ export class OfflineFilter {
     // A pcapng file with no interface (and so no packet) is read as libpcap would: nothing to do.
     this.linkType = first ? first.linkType : LINKTYPE_ETHERNET;
     this.snaplen = first && first.snaplen > 0 ? first.snaplen : MAX_SNAPLEN;
-    this.program = source.program ??
-      (source.expression === undefined ? undefined : compileFilter(source.expression, { linkType: this.linkType, snaplen: this.snaplen }));
     this.#file = file;
+    if (source.program || source.expression === undefined) {
+      this.program = source.program;
+      return;
+    }
+    this.program = compileForSavefile(source.expression, this.linkType, this.snaplen, HOST_LITTLE_ENDIAN);
+    if (this.linkType === LINKTYPE.NULL) this.#swappedProgram = compileForSavefile(source.expression, this.linkType, this.snaplen, !HOST_LITTLE_ENDIAN);
   }
 
   /** tcpdump -r's "reading from file" line for this file, as opened under `path`. */
@@ -134,12 +171,14 @@ export class OfflineFilter {
     if (caplen > this.#scratch.length) this.#scratch = new Uint8Array(caplen);
     const scratch = this.#scratch;
     scratch.set(f.bytes.subarray(p.offset, p.offset + caplen));
-    // libpcap compiles a BSD loopback family for a file of the other byte order byte-swapped
-    // (tcpdump's handle knows the file is swapped; a dead handle does not), so swap the header
-    // here instead: a family is small, so a big one in host (little-endian) order is swapped.
-    if (this.linkType === LINKTYPE.NULL && caplen >= 4 && (scratch[2] | scratch[3]) !== 0 && (scratch[0] | scratch[1]) === 0) {
-      scratch.subarray(0, 4).reverse();
+    let program = this.program;
+    // A DLT_NULL family is in the byte order of the host that captured, the file's: a family is
+    // small, so one whose high bytes (in this host's order) are set was written the other way.
+    const high = HOST_LITTLE_ENDIAN ? scratch[2] | scratch[3] : scratch[0] | scratch[1];
+    const low = HOST_LITTLE_ENDIAN ? scratch[0] | scratch[1] : scratch[2] | scratch[3];
+    if (this.#swappedProgram && caplen >= 4 && high !== 0 && low === 0) {
+      program = this.#swappedProgram;
     }
-    return libpcapFilter(this.program, scratch, p.wireLength, caplen) !== 0;
+    return libpcapFilter(program, scratch, p.wireLength, caplen) !== 0;
   }
 }

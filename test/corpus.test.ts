@@ -1,0 +1,264 @@
+// `ringcap capture -r FILE [EXPR]` against `tcpdump -r FILE [EXPR]` over a corpus of files
+// built here (test/_corpus.ts): every link type ringcap decodes (Ethernet, raw IP, raw IPv4 and
+// IPv6, Linux cooked v1 and v2, BSD and OpenBSD loopback), pcap in both byte orders with micro-
+// and nanosecond timestamps, pcapng of ours (one and two interfaces, both byte orders) and of
+// editcap. For each file and each expression, the packets -w writes are byte for byte tcpdump's
+// (an expression libpcap cannot compile for the link type is refused by both), and the printed
+// lines are tcpdump -n -S's. Malformed files end with a clear error after the good packets.
+//
+// The file × expression matrix runs the CLI in this process (main() with its own CommandIO,
+// -w to a file), a thousand runs in seconds; a few runs per link type spawn `ringcap` as a user
+// does, for `-w -` on a real stdout and the exit codes of a real process.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main } from "../src/cli/main.ts";
+import { BUN, CLI, FILTER_CORPUS } from "./_cli.ts";
+import { BASE_SEC, type Framed, framesFor, LT, type NgInterface, pcapFile, pcapngFile } from "./_corpus.ts";
+
+const SNAPLEN = 128;
+const LINK_NAMES: Record<number, string> = {
+  [LT.ETHERNET]: "ethernet",
+  [LT.RAW]: "raw",
+  [LT.IPV4]: "ipv4",
+  [LT.IPV6]: "ipv6",
+  [LT.LINUX_SLL]: "sll",
+  [LT.LINUX_SLL2]: "sll2",
+  [LT.NULL]: "null",
+  [LT.LOOP]: "loop",
+};
+
+/**
+ * The shared corpus (which assumes Ethernet and VLANs; on other link types some of it does not
+ * compile, and both programs must refuse it) and what the link types here add: ARP, ICMPv6,
+ * fragments of both IP versions, extension headers, directions and interface indexes.
+ */
+const EXPRESSIONS = [
+  ...FILTER_CORPUS,
+  "icmp",
+  "icmp6",
+  "arp",
+  "ip6 and udp",
+  "ip[6:2] & 0x1fff != 0",
+  "ip[6] & 0x20 != 0",
+  "ip6 proto 44",
+  "ip6 protochain 6",
+  "ip6[6] == 0",
+  "ip6 host 2001:db8::5",
+  "net 198.19.0.0/16 and tcp",
+  "less 100",
+  "inbound",
+  "outbound",
+  "ifindex 2",
+  "ip or ip6",
+];
+
+/**
+ * Packets whose line tcpdump prints in a detail ringcap does not: a type 0 routing header (RT6
+ * with its address list). Their lines are compared up to the addresses only.
+ */
+const NOT_PRINTED_IN_FULL = new Set(["v6 dstopts + routing, tcp"]);
+
+interface CorpusFile {
+  name: string;
+  path: string;
+  link: number;
+  /** The packets in file order: packet i has the timestamp BASE_SEC + i. */
+  packets: Framed[];
+}
+
+let dir = "";
+const files: CorpusFile[] = [];
+
+function tool(cmd: string, args: string[]): { code: number | null; out: Buffer; err: string } {
+  const r = spawnSync(cmd, args, { maxBuffer: 64 << 20, env: { ...process.env, TZ: "UTC" } });
+  return { code: r.status, out: r.stdout, err: r.stderr.toString() };
+}
+
+/** `ringcap ARGS` run in this process: exit code, stdout lines, stderr lines. */
+async function ringcapHere(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (l) => out.push(l), err: (l) => err.push(l), errIsTty: false });
+  return { code, out: out.length ? `${out.join("\n")}\n` : "", err: err.join("\n") };
+}
+
+/**
+ * Printed output as one entry per packet: a line, and the hex dump lines (starting with a tab)
+ * that belong to it.
+ */
+function packetsOf(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    if (line.startsWith("\t") && out.length) out[out.length - 1] += `\n${line}`;
+    else out.push(line);
+  }
+  return out;
+}
+
+/** The packet index (timestamp - BASE_SEC) of each record of a pcap file's bytes. */
+function indexesOf(pcap: Buffer): number[] {
+  const dv = new DataView(pcap.buffer, pcap.byteOffset, pcap.byteLength);
+  const le = dv.getUint32(0, true) === 0xa1b2c3d4 || dv.getUint32(0, true) === 0xa1b23c4d;
+  const out: number[] = [];
+  for (let at = 24; at + 16 <= pcap.length; at += 16 + dv.getUint32(at + 8, le)) out.push(dv.getUint32(at, le) - BASE_SEC);
+  return out;
+}
+
+function addFile(name: string, link: number, packets: Framed[], bytes: Uint8Array): CorpusFile {
+  const f = { name, path: join(dir, name), link, packets };
+  writeFileSync(f.path, bytes);
+  files.push(f);
+  return f;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "ringcap-corpus-"));
+  for (const link of Object.values(LT)) {
+    const n = LINK_NAMES[link];
+    const le = framesFor(link, true);
+    // A big-endian file of DLT_NULL comes from a big-endian host: its families are big-endian too.
+    const be = framesFor(link, false);
+    const raw = (p: Framed[]) => p.map((x) => x.frame);
+    addFile(`${n}.le-usec.pcap`, link, le, pcapFile(link, SNAPLEN, raw(le), { littleEndian: true, nano: false }));
+    addFile(`${n}.be-nsec.pcap`, link, be, pcapFile(link, SNAPLEN, raw(be), { littleEndian: false, nano: true }));
+    addFile(`${n}.pcapng`, link, le, pcapngFile([{ link, snaplen: SNAPLEN, name: "if0" }], raw(le), true));
+  }
+  const eth = framesFor(LT.ETHERNET);
+  const ethFrames = eth.map((x) => x.frame);
+  addFile("ethernet.le-nsec-full.pcap", LT.ETHERNET, eth, pcapFile(LT.ETHERNET, 65535, ethFrames, { littleEndian: true, nano: true }));
+  addFile("ethernet.be-usec-full.pcap", LT.ETHERNET, eth, pcapFile(LT.ETHERNET, 262144, ethFrames, { littleEndian: false, nano: false }));
+  // The same snaplen on both: libpcap (and so tcpdump) refuses interfaces whose snaplens differ.
+  const two: NgInterface[] = [{ link: LT.ETHERNET, snaplen: SNAPLEN, name: "eth0" }, { link: LT.ETHERNET, snaplen: SNAPLEN, name: "eth1" }];
+  addFile("ethernet.two-interfaces.be.pcapng", LT.ETHERNET, eth, pcapngFile(two, ethFrames, false, (i) => i % 2));
+  const sll2 = framesFor(LT.LINUX_SLL2);
+  const twoSll2: NgInterface[] = [{ link: LT.LINUX_SLL2, snaplen: SNAPLEN, name: "any" }, { link: LT.LINUX_SLL2, snaplen: SNAPLEN, name: "any2" }];
+  addFile("sll2.two-interfaces.pcapng", LT.LINUX_SLL2, sll2, pcapngFile(twoSll2, sll2.map((x) => x.frame), true, (i) => (i * 7) % 2));
+  // A pcapng written by Wireshark's own tools, not by us.
+  const converted = join(dir, "ethernet.editcap.pcapng");
+  const e = tool("editcap", ["-F", "pcapng", join(dir, "ethernet.le-usec.pcap"), converted]);
+  if (e.code === 0) files.push({ name: "ethernet.editcap.pcapng", path: converted, link: LT.ETHERNET, packets: files[0].packets });
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the corpus", () => {
+  test("holds every link type in every encoding, with packets cut by the snaplen", () => {
+    expect(files.length).toBeGreaterThanOrEqual(28);
+    expect(new Set(files.map((f) => f.link))).toEqual(new Set(Object.values(LT)));
+    for (const f of files) {
+      const t = tool("tcpdump", ["-r", f.path, "-w", "/dev/null"]);
+      const err = t.err.replace(/^reading from file.*\n/, "").replace("Warning: interface names might be incorrect\n", "");
+      expect({ file: f.name, code: t.code, err }).toEqual({ file: f.name, code: 0, err: "" });
+    }
+    expect(files[0].packets.some((p) => p.frame.length > SNAPLEN)).toBe(true);
+    expect(EXPRESSIONS.length).toBeGreaterThanOrEqual(40);
+  });
+});
+
+describe("capture -r over the corpus equals tcpdump -r", () => {
+  test(
+    "-w writes exactly the packets tcpdump -r -w writes, for every file and expression; an expression one cannot compile, neither can the other",
+    async () => {
+      const out = join(dir, "out.pcap");
+      let compared = 0;
+      let refused = 0;
+      for (const f of files) {
+        for (const expr of EXPRESSIONS) {
+          const t = tool("tcpdump", ["--time-stamp-precision=nano", "-r", f.path, "-w", "-", expr]);
+          rmSync(out, { force: true });
+          const r = await ringcapHere(["capture", "-r", f.path, "-w", out, expr]);
+          if (t.code !== 0) {
+            // libpcap refuses it for this link type (vlan on raw IP, ether[...] on cooked, ...).
+            expect({ file: f.name, expr, code: r.code, refused: /tcpdump: /.test(t.err) }).toEqual({ file: f.name, expr, code: 2, refused: true });
+            refused++;
+            continue;
+          }
+          expect({ file: f.name, expr, code: r.code, err: r.err.replace(/^reading from file.*$/m, "").trim() }).toEqual({ file: f.name, expr, code: 0, err: "" });
+          const got = readFileSync(out);
+          if (!got.equals(t.out)) {
+            expect({ file: f.name, expr, packets: indexesOf(got) }).toEqual({ file: f.name, expr, packets: indexesOf(t.out) });
+            expect({ file: f.name, expr, bytes: got.toString("hex") }).toEqual({ file: f.name, expr, bytes: t.out.toString("hex") });
+          }
+          compared++;
+        }
+      }
+      expect(compared).toBeGreaterThan(files.length * 20);
+      expect(refused).toBeGreaterThan(0);
+    },
+    120_000,
+  );
+
+  test(
+    "printed lines equal tcpdump -n -S's, with and without -e and -q, for every file; and with a filter, the lines of the packets tcpdump takes",
+    async () => {
+      for (const f of files) {
+        for (const flags of [[], ["-e"], ["-q"], ["-e", "-q"]]) {
+          const t = tool("tcpdump", ["-n", "-S", "-tt", ...flags, "-r", f.path]);
+          expect(t.code).toBe(0);
+          const r = await ringcapHere(["capture", "-tt", ...flags, "-r", f.path]);
+          expect({ file: f.name, flags, code: r.code }).toEqual({ file: f.name, flags, code: 0 });
+          expectSameLines(f, flags, packetsOf(r.out), packetsOf(t.out.toString()));
+          // tcpdump warns that a cooked v2 file's interface indexes are resolved here.
+          expect(r.err.includes("Warning: interface names might be incorrect")).toBe(t.err.includes("Warning: interface names might be incorrect"));
+        }
+        // A packet's line does not depend on the filter: with one, the lines are those of the
+        // packets tcpdump's -w takes (the -w test above showed ringcap takes the same).
+        const all = packetsOf(tool("tcpdump", ["-n", "-S", "-tt", "-r", f.path]).out.toString());
+        for (const expr of EXPRESSIONS) {
+          const taken = tool("tcpdump", ["-r", f.path, "-w", "-", expr]);
+          if (taken.code !== 0) continue;
+          const r = await ringcapHere(["capture", "-tt", "-r", f.path, expr]);
+          expect({ file: f.name, expr, code: r.code }).toEqual({ file: f.name, expr, code: 0 });
+          const want = indexesOf(taken.out).map((i) => all[i]);
+          expectSameLines(f, [expr], packetsOf(r.out), want);
+        }
+      }
+    },
+    120_000,
+  );
+
+  test("-w - from a real process is byte for byte tcpdump -r -w -'s, for every link type", () => {
+    for (const f of files.filter((x) => x.name.endsWith(".be-nsec.pcap"))) {
+      for (const expr of ["ip6 or arp", "udp and not ip[6:2] & 0x1fff != 0"]) {
+        const t = tool("tcpdump", ["--time-stamp-precision=nano", "-r", f.path, "-w", "-", expr]);
+        const r = tool(BUN, [CLI, "capture", "-r", f.path, "-w", "-", expr]);
+        if (t.code !== 0) {
+          // ip[...] on a raw IPv6 file: libpcap cannot compile it, and the usage error exits 2.
+          expect({ file: f.name, expr, code: r.code, out: r.out.length, err: /ringcap capture: .+/.test(r.err) }).toEqual({ file: f.name, expr, code: 2, out: 0, err: true });
+          continue;
+        }
+        expect({ file: f.name, expr, code: r.code, same: r.out.equals(t.out), packets: indexesOf(r.out).length > 0 }).toEqual({
+          file: f.name,
+          expr,
+          code: 0,
+          same: true,
+          packets: true,
+        });
+      }
+    }
+  });
+});
+
+/**
+ * Our lines against tcpdump's, packet by packet (the -tt timestamp names the packet); packets
+ * whose line tcpdump prints in more detail are compared up to their addresses.
+ */
+function expectSameLines(f: CorpusFile, how: string[], got: string[], want: string[]): void {
+  expect({ file: f.name, how, count: got.length }).toEqual({ file: f.name, how, count: want.length });
+  for (let k = 0; k < want.length; k++) {
+    const index = Number(/^(\d+)\./.exec(want[k])?.[1]) - BASE_SEC;
+    const packet = f.packets[index]?.name;
+    if (NOT_PRINTED_IN_FULL.has(packet)) {
+      const addresses = /^.*? > [0-9a-f:.]+: /.exec(want[k])![0];
+      expect({ file: f.name, packet, line: got[k].slice(0, addresses.length) }).toEqual({ file: f.name, packet, line: addresses });
+      continue;
+    }
+    expect({ file: f.name, how, packet, line: got[k] }).toEqual({ file: f.name, how, packet, line: want[k] });
+  }
+}
