@@ -11,7 +11,7 @@
 // does, for `-w -` on a real stdout and the exit codes of a real process.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../src/cli/main.ts";
@@ -262,3 +262,106 @@ function expectSameLines(f: CorpusFile, how: string[], got: string[], want: stri
     expect({ file: f.name, how, packet, line: got[k] }).toEqual({ file: f.name, how, packet, line: want[k] });
   }
 }
+
+/** The offset of record `n` (0-based) of a pcap file in `le` byte order, or of its end. */
+function recordAt(bytes: Uint8Array, n: number, le: boolean): number {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 24;
+  for (let i = 0; i < n; i++) at += 16 + dv.getUint32(at + 8, le);
+  return at;
+}
+
+/** The offset of block `n` (0-based, the section header is block 0) of a pcapng file. */
+function blockAt(bytes: Uint8Array, n: number, le: boolean): number {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  for (let i = 0; i < n; i++) at += dv.getUint32(at + 4, le);
+  return at;
+}
+
+describe("malformed files end with a clear error after the good packets", () => {
+  /**
+   * Writes `bytes` as `name`, then reads it with both programs: both fail, ringcap with exit
+   * `code` and an error matching `why`; its -w holds the packets tcpdump's -w holds, and it
+   * prints as many packets as tcpdump prints.
+   */
+  async function bothFail(name: string, bytes: Uint8Array, why: RegExp, code: number): Promise<void> {
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    const t = tool("tcpdump", ["--time-stamp-precision=nano", "-r", path, "-w", "-"]);
+    expect({ name, tcpdumpFailed: t.code !== 0 }).toEqual({ name, tcpdumpFailed: true });
+    const out = join(dir, `${name}.out.pcap`);
+    const r = await ringcapHere(["capture", "-r", path, "-w", out]);
+    expect({ name, code: r.code, why: why.test(r.err) ? "matches" : r.err }).toEqual({ name, code, why: "matches" });
+    // A file refused before its first packet leaves ringcap no -w output; tcpdump's then has no
+    // packet either (a header at most).
+    const got = existsSync(out) ? indexesOf(readFileSync(out)) : [];
+    expect({ name, packets: got }).toEqual({ name, packets: t.out.length >= 24 ? indexesOf(t.out) : [] });
+    const printed = await ringcapHere(["capture", "-r", path, "-tt"]);
+    const tp = tool("tcpdump", ["-n", "-S", "-tt", "-r", path]);
+    expect({ name, code: printed.code, lines: packetsOf(printed.out).length }).toEqual({ name, code, lines: packetsOf(tp.out.toString()).length });
+  }
+
+  test("a pcap cut in the middle of a record (both byte orders): the packets before it, then 'truncated' with the offset, exit 1", async () => {
+    for (const [f, le] of [[files.find((x) => x.name === "sll2.le-usec.pcap")!, true], [files.find((x) => x.name === "null.be-nsec.pcap")!, false]] as const) {
+      const whole = readFileSync(f.path);
+      const at = recordAt(whole, 9, le);
+      await bothFail(`cut-${f.name}`, whole.subarray(0, at + 16 + 7), new RegExp(`truncated.*${at}|${at}.*truncated`), 1);
+      // Inside the record header, too.
+      await bothFail(`cut-header-${f.name}`, whole.subarray(0, at + 9), /truncated/, 1);
+    }
+  });
+
+  test("a file with a bad magic number is no capture file: exit 6, naming it", async () => {
+    const whole = new Uint8Array(readFileSync(files[0].path));
+    whole.set([0x12, 0x34, 0x56, 0x78], 0);
+    await bothFail("bad-magic.pcap", whole, /bad-magic\.pcap.*(pcap|capture)/, 6);
+  });
+
+  test("pcapng with a corrupt block length (not a multiple of 4, trailer disagreeing, too short): the packets before it, then 'corrupt' with the offset, exit 1", async () => {
+    const f = files.find((x) => x.name === "loop.pcapng")!;
+    const whole = readFileSync(f.path);
+    const at = blockAt(whole, 2 + 6, true); // section header, interface, then the 7th packet
+    const odd = new Uint8Array(whole);
+    new DataView(odd.buffer).setUint32(at + 4, new DataView(odd.buffer).getUint32(at + 4, true) + 2, true);
+    await bothFail("odd-length.pcapng", odd, new RegExp(`corrupt.*${at}`), 1);
+    const trailer = new Uint8Array(whole);
+    const length = new DataView(trailer.buffer).getUint32(at + 4, true);
+    new DataView(trailer.buffer).setUint32(at + length - 4, length + 4, true);
+    await bothFail("trailer.pcapng", trailer, /corrupt/, 1);
+    const short = new Uint8Array(whole);
+    new DataView(short.buffer).setUint32(at + 4, 8, true);
+    await bothFail("short-block.pcapng", short, new RegExp(`corrupt.*${at}`), 1);
+  });
+
+  test("pcapng whose interfaces have different link types: refused as libpcap refuses it (a file ringcap does not read: exit 6)", async () => {
+    const eth = framesFor(LT.ETHERNET).slice(0, 4).map((x) => x.frame);
+    const raw = framesFor(LT.RAW).slice(0, 4).map((x) => x.frame);
+    const ifaces: NgInterface[] = [{ link: LT.ETHERNET, snaplen: SNAPLEN, name: "eth0" }, { link: LT.RAW, snaplen: SNAPLEN, name: "tun0" }];
+    await bothFail("mixed.pcapng", pcapngFile(ifaces, [...eth, ...raw], true, (i) => (i < 4 ? 0 : 1)), /link type/, 6);
+  });
+});
+
+describe("flows -r over the corpus", () => {
+  test("every link type counts the same flows of the same IP packets (the raw IP file's)", async () => {
+    // Only Ethernet frames carry tags here (and only Ethernet can compile "vlan"; after it, libpcap
+    // reads what follows 4 bytes further in, hence last).
+    const flowsOf = async (path: string, link: number) => {
+      const r = await ringcapHere(["flows", "-r", path, "--json", "--top", "100", link === LT.ETHERNET ? "(ip or ip6) and not vlan" : "ip or ip6"]);
+      expect({ path, code: r.code }).toEqual({ path, code: 0 });
+      const top = (JSON.parse(r.out) as { top: Array<{ flow: string; packets: number }> }).top;
+      return Object.fromEntries(top.map((t) => [t.flow, t.packets]));
+    };
+    const want = await flowsOf(files.find((x) => x.name === "raw.le-usec.pcap")!.path, LT.RAW);
+    expect(Object.keys(want).length).toBeGreaterThan(15);
+    // DLT_NULL frames with Linux's AF_INET6 (10) are not IP to libpcap and tcpdump, nor here.
+    const notLinux6 = await flowsOf(files.find((x) => x.name === "null.le-usec.pcap")!.path, LT.NULL);
+    const linux6 = framesFor(LT.NULL).filter((p) => p.frame[0] === 10 || p.frame[3] === 10).length;
+    const total = (flows: Record<string, number>) => Object.values(flows).reduce((a, b) => a + b, 0);
+    expect(linux6).toBeGreaterThan(0);
+    expect(total(notLinux6)).toBe(total(want) - linux6);
+    for (const f of files.filter((x) => x.link !== LT.IPV4 && x.link !== LT.IPV6)) {
+      expect({ file: f.name, flows: await flowsOf(f.path, f.link) }).toEqual({ file: f.name, flows: f.link === LT.NULL ? notLinux6 : want });
+    }
+  });
+});

@@ -143,6 +143,9 @@ export class OfflineFilter {
     this.linkType = first ? first.linkType : LINKTYPE_ETHERNET;
     this.snaplen = first && first.snaplen > 0 ? first.snaplen : MAX_SNAPLEN;
     this.#file = file;
+    // libpcap fails on reading an interface of another link type, before the packets after it:
+    // those described before the first packet fail the file before any packet.
+    file.interfaces.forEach((_, i) => this.#checkInterface(i));
     if (source.program || source.expression === undefined) {
       this.program = source.program;
       return;
@@ -156,16 +159,22 @@ export class OfflineFilter {
     return readingLine(path, this.linkType, this.#file.interfaces[0]?.snaplen ?? 0);
   }
 
-  /** Whether the filter takes packet `p` of the file's current block; throws for a packet of another link type. */
-  accepts(p: PacketView): boolean {
+  /** Throws for interface `i` of the file when its link type is not the first's. */
+  #checkInterface(i: number): void {
     const f = this.#file;
-    const iface = f.interfaces[p.ifindex - 1];
+    const iface = f.interfaces[i];
     if (iface && iface.linkType !== this.linkType) {
       throw new RingcapError(
         "file_format",
-        `${f.path}: interface ${p.ifindex - 1} has link type ${iface.linkType}, the first ${this.linkType}: files mixing link types are not supported (as in libpcap)`,
+        `${f.path}: interface ${i} has link type ${iface.linkType}, the first ${this.linkType}: files mixing link types are not supported (as in libpcap)`,
       );
     }
+  }
+
+  /** Whether the filter takes packet `p` of the file's current block; throws for a packet of another link type. */
+  accepts(p: PacketView): boolean {
+    const f = this.#file;
+    this.#checkInterface(p.ifindex - 1);
     if (!this.program) return true;
     const caplen = p.caplen;
     if (caplen > this.#scratch.length) this.#scratch = new Uint8Array(caplen);
