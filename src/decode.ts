@@ -185,6 +185,7 @@ export class PacketDecoder {
     return this.#linkType;
   }
   set linkType(linkType: number) {
+    if (linkType === this.#linkType) return;
     this.#linkType = linkType;
     this.#link = linkLayer(linkType);
   }

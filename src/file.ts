@@ -554,7 +554,7 @@ export class CaptureFile {
       },
       // Packets carry their interface's position in `interfaces` + 1.
       interfaceName: (ifindex) => this.#parser.interfaces[ifindex - 1]?.name ?? "",
-      linkType: (ifindex) => this.#parser.interfaces[ifindex - 1]?.linkType ?? -1,
+      interfaces: parser.interfaces,
     };
   }
 

@@ -48,10 +48,10 @@ export interface RingOwner {
   /** The name of the interface with index `ifindex` (the sockaddr_ll's), or "" if unknown. */
   interfaceName(ifindex: number): string;
   /**
-   * The pcap link type of the frames of interface `ifindex` (a saved file's); absent for a
-   * live ring, whose frames `PacketView.decode()` reads as Ethernet.
+   * A saved file's interfaces, at their ifindex - 1: `PacketView.decode()` reads a frame by its
+   * interface's pcap link type. Absent for a live ring, whose frames are read as Ethernet.
    */
-  linkType?(ifindex: number): number;
+  readonly interfaces?: ReadonlyArray<{ readonly linkType: number }>;
 }
 
 /**
@@ -273,7 +273,8 @@ export class PacketView {
     const d = (this.#decoder ??= new PacketDecoder());
     const w = this.#owner.words;
     const i = this.#hdr >>> 2;
-    if (this.#owner.linkType) d.linkType = this.#owner.linkType(w[i + (IFINDEX_AT >> 2)]);
+    const interfaces = this.#owner.interfaces;
+    if (interfaces !== undefined) d.linkType = interfaces[w[i + (IFINDEX_AT >> 2)] - 1]?.linkType ?? -1;
     const status = w[i + (TPACKET3_HDR.status >> 2)];
     if ((status & TP_STATUS.vlan_valid) === 0) return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen);
     return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen, w[i + (TPACKET3_HDR.vlan_tci >> 2)] & 0xffff, this.vlanTpid);
