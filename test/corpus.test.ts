@@ -53,6 +53,7 @@ const EXPRESSIONS = [
   "outbound",
   "ifindex 2",
   "ip or ip6",
+  "ip broadcast",
 ];
 
 /**

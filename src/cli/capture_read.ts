@@ -1,19 +1,19 @@
 /**
  * `ringcap capture -r FILE`: packets from a saved pcap or pcapng file (openFile), filtered as
- * `tcpdump -r` filters them (EXPR compiled by libpcap for the file's link type and snaplen on a
- * dead handle, run on each packet by libpcap's own bpf_filter), then printed as tcpdump -n
+ * `tcpdump -r` filters them (EXPR compiled by libpcap for the file as tcpdump -r compiles it,
+ * run on each packet by libpcap's own bpf_filter: see offline.ts), then printed as tcpdump -n
  * prints them (Ethernet, raw IP, Linux cooked v1 and v2, loopback; the interface of a cooked v2
  * packet by its index in this namespace, as tcpdump resolves it) or rewritten with -w.
  * @module
  */
 
 import { programText } from "../bpf/program.ts";
-import { type CaptureFile, openFile } from "../file.ts";
-import { PcapWriter } from "../pcap.ts";
-import type { ReadOptions } from "./capture_options.ts";
 import { LINKTYPE } from "../decode.ts";
+import { type CaptureFile, openFile } from "../file.ts";
 import { type DescribeOptions, describePacket, formatTime } from "../format.ts";
 import type { PacketView } from "../packet.ts";
+import { PcapWriter } from "../pcap.ts";
+import type { ReadOptions } from "./capture_options.ts";
 import { isClosedPipe, stdoutFailure } from "./capture_output.ts";
 import { UsageError } from "./flags.ts";
 import type { CommandIO } from "./io.ts";

@@ -1,8 +1,9 @@
 /**
  * What every command that reads a saved file with `-r FILE` (or `-r -`, standard input) shares:
- * the filter compiled for the file's link type and snaplen on a dead handle and run on each
- * packet by libpcap's own bpf_filter, as `tcpdump -r` runs it ({@link OfflineFilter}), and
- * tcpdump's "reading from file" line. `capture -r` and `flows -r` both use it.
+ * the filter compiled for the file's link type, snaplen and byte order on a handle reading a
+ * file, as `tcpdump -r` compiles it, and run on each packet by libpcap's own bpf_filter
+ * ({@link OfflineFilter}); tcpdump's "reading from file" line; which link types can be printed
+ * and the interface names of this namespace. `capture -r` and `flows -r` both use it.
  * @module
  */
 
@@ -101,17 +102,26 @@ function compileForSavefile(expression: string, linkType: number, snaplen: numbe
   header.setUint16(6, 4, littleEndian);
   header.setUint32(16, snaplen, littleEndian);
   header.setUint32(20, linkType, littleEndian);
-  const dir = mkdtempSync(join(tmpdir(), "ringcap-filter-"));
+  // compileFilter refuses what no libpcap may see (a NUL in the expression) with its own error.
+  if (expression.includes("\0")) return compileFilter(expression, { linkType, snaplen });
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmpdir(), "ringcap-filter-"));
+  } catch {
+    // Nowhere to write the header: a dead handle compiles the same for most link types.
+    return compileFilter(expression, { linkType, snaplen });
+  }
   try {
     const path = join(dir, "header.pcap");
     writeFileSync(path, new Uint8Array(header.buffer));
-    // The expression is checked as compileFilter checks it (a NUL in it is refused there).
-    if (expression.includes("\0")) return compileFilter(expression, { linkType, snaplen });
-    return libpcapCompileSaved({ expression, linkType, snaplen, optimize: true, netmask: 0xffffffff }, path);
+    return libpcapCompileSaved({ expression, linkType, snaplen, optimize: true, netmask: FILE_NETMASK }, path);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** tcpdump -r compiles with netmask 0 (no interface to ask), so `ip broadcast` tests 255.255.255.255 and 0.0.0.0. */
+const FILE_NETMASK = 0;
 
 /** A filter as the command line gave it: an expression to compile for the file, or a program. */
 export interface OfflineFilterSource {
