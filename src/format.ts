@@ -72,7 +72,19 @@ export interface DescribeOptions {
 const DIRECTIONS = ["In", "B", "M", "P", "Out"];
 
 function direction(pkttype: number): string {
-  return DIRECTIONS[pkttype] ?? `Unknown (${pkttype})`;
+  return DIRECTIONS[pkttype] ?? "?";
+}
+
+/** A cooked header's link-level address and a space, as tcpdump prints it: only a 6-byte one. */
+function cookedAddress(bytes: Uint8Array, at: number, halen: number): string {
+  return halen === 6 ? `${addressAt(bytes, at, 6)} ` : "";
+}
+
+/** tcpdump's words for an EtherType: `ethertype IPv4 (0x0800)`, or with -q `IPv4` (`Unknown Ethertype (0x1234)`). */
+function etherTypeText(t: number, quiet: boolean): string {
+  const name = etherName(t);
+  if (!quiet) return `ethertype ${name} (0x${hex4(t)})`;
+  return name === "Unknown" ? `Unknown Ethertype (0x${hex4(t)})` : name;
 }
 
 /** The `halen` bytes of a link-level address at `at`, colon-separated hex. */
@@ -89,6 +101,8 @@ function addressAt(bytes: Uint8Array, at: number, halen: number): string {
  */
 function otherLinkHeader(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number, wireLength: number, linkLevel: boolean, options: DescribeOptions): string {
   const quiet = options.quiet === true;
+  // A protocol tcpdump has no printer for gets the whole header, as with -e.
+  if (!linkLevel && d.ipVersion === 0 && d.etherType !== 0x0806) linkLevel = d.linkType === LINKTYPE.LINUX_SLL || d.linkType === LINKTYPE.LINUX_SLL2;
   // -q leaves out the protocol (the network layer's line names it anyway).
   const type = (t: number) => (quiet ? "" : `ethertype ${etherName(t)} (0x${hex4(t)}), length ${wireLength}: `);
   switch (d.linkType) {
@@ -99,14 +113,13 @@ function otherLinkHeader(d: PacketDecoder, bytes: Uint8Array, start: number, cap
       const name = options.interfaceName?.(ifindex) ?? "?";
       const head = `${name.padEnd(5)} ${direction(bytes[at + 10]).padEnd(3)} `;
       if (!linkLevel) return head;
-      const halen = Math.min(bytes[at + 11], 8);
-      return `${head}ifindex ${ifindex} ${addressAt(bytes, at + 12, halen)} ${type((bytes[at] << 8) | bytes[at + 1])}`;
+      return `${head}ifindex ${ifindex} ${cookedAddress(bytes, at + 12, bytes[at + 11])}${type((bytes[at] << 8) | bytes[at + 1])}`;
     }
     case LINKTYPE.LINUX_SLL: {
       if (!linkLevel || caplen < 16) return "";
-      const halen = Math.min((bytes[start + 4] << 8) | bytes[start + 5], 8);
+      const halen = (bytes[start + 4] << 8) | bytes[start + 5];
       const pkttype = (bytes[start] << 8) | bytes[start + 1];
-      return `${direction(pkttype).padStart(3)} ${addressAt(bytes, start + 6, halen)} ${type((bytes[start + 14] << 8) | bytes[start + 15])}`;
+      return `${direction(pkttype).padStart(3)} ${cookedAddress(bytes, start + 6, halen)}${type((bytes[start + 14] << 8) | bytes[start + 15])}`;
     }
     case LINKTYPE.NULL:
     case LINKTYPE.LOOP: {
@@ -230,6 +243,13 @@ export function describePacket(
       return `${prefix}AF Unknown (${family}), length ${wireLength}: ${hexDump(bytes, start + 4, start + caplen)}`;
     }
     if (d.etherType < 0) return `${prefix}[|ether] length ${wireLength}`;
+    if (etherName(d.etherType) === "Unknown" && d.l3Offset >= 0) {
+      // tcpdump shows a frame of a protocol it does not know by its link header (Ethernet's
+      // addresses and final EtherType without -e) and a dump of the rest (not with -q).
+      let head = prefix;
+      if (ethernet && !linkLevel) head = `${macAt(bytes, start + 6)} > ${macAt(bytes, start)}, ${etherTypeText(d.etherType, quiet)}, length ${wireLength}: `;
+      return quiet ? head : `${head}${hexDump(bytes, start + d.l3Offset, start + caplen)}`;
+    }
     return `${prefix}ethertype 0x${hex4(d.etherType)}, length ${wireLength}`;
   }
   // With -e the link header already said which IP version this is.
@@ -292,7 +312,7 @@ export function describePacket(
  * it. The decoder counts a tag the kernel stripped (it is not in `bytes`) as the outer one.
  */
 function linkHeader(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number, wireLength: number, quiet: boolean): string {
-  const typeText = (t: number) => (quiet ? etherName(t) : `ethertype ${etherName(t)} (0x${hex4(t)})`);
+  const typeText = (t: number) => etherTypeText(t, quiet);
   const tags: Array<{ tpid: number; tci: number }> = [];
   let at = 12;
   const inFrame: Array<{ tpid: number; tci: number }> = [];

@@ -82,6 +82,9 @@ export function payloads(): Payload[] {
   add("qinq 300/302 v6 tcp", 0x86dd, v6(3, 0x101, 6, tcp(40012, 443, 3, 4, 0x10, [])), [[0x88a8, 300], [0x8100, 302]]);
   add("v4 udp near a full MTU (cut)", 0x0800, v4(0x101, 1, 17, udp(4433, 40000, fill(1400, 6)), 11));
   add("v6 tcp ack with data", 0x86dd, v6(0x101, 1, 6, tcp(443, 40003, 200, 10, 0x18, fill(60, 1))));
+  // The local experimental EtherType: no printer knows it, tcpdump dumps it in hex.
+  add("unknown ethertype 0x88b5", 0x88b5, fill(37, 3));
+  add("vlan 100, unknown ethertype 0x88b5", 0x88b5, fill(20, 9), [[0x8100, 100]]);
   return list;
 }
 
@@ -105,7 +108,7 @@ function familyBytes(etherType: number, littleEndian: boolean, linux6 = false): 
 export function framesFor(link: number, hostLittleEndian = true): Framed[] {
   const out: Framed[] = [];
   payloads().forEach((p, i) => {
-    const ip = p.etherType !== 0x0806;
+    const ip = p.etherType === 0x0800 || p.etherType === 0x86dd;
     const tagged = (p.tags?.length ?? 0) > 0;
     let head: number[];
     switch (link) {
@@ -137,7 +140,9 @@ export function framesFor(link: number, hostLittleEndian = true): Framed[] {
         if (tagged) return;
         // Packet types: host, outgoing, broadcast (the ARP request), otherhost.
         const pkttype = p.etherType === 0x0806 && p.bytes[7] === 1 ? 1 : [0, 4, 0, 3][i % 4];
-        head = [...u16(pkttype), ...u16(1), ...u16(6), 2, 0, 0, 0, 0, 1 + (i % 4), 0, 0, ...u16(p.etherType)];
+        // Every seventh from a device without link-level addresses (a tun: ARPHRD_NONE, halen 0).
+        const [hatype, halen] = i % 7 === 6 ? [0xfffe, 0] : [1, 6];
+        head = [...u16(pkttype), ...u16(hatype), ...u16(halen), 2, 0, 0, 0, 0, 1 + (i % 4), 0, 0, ...u16(p.etherType)];
         break;
       }
       case LT.LINUX_SLL2: {
@@ -145,7 +150,8 @@ export function framesFor(link: number, hostLittleEndian = true): Framed[] {
         const pkttype = p.etherType === 0x0806 && p.bytes[7] === 1 ? 1 : [0, 4, 0, 3][i % 4];
         // ifindex 1 (lo), 2 and a number no namespace here has (tcpdump then prints the number).
         const ifindex = [1, 2, 2, 7777][i % 4];
-        head = [...u16(p.etherType), 0, 0, ...u32(ifindex), ...u16(1), pkttype, 6, 2, 0, 0, 0, 0, 1 + (i % 4), 0, 0];
+        const [hatype, halen] = i % 7 === 6 ? [0xfffe, 0] : [1, 6];
+        head = [...u16(p.etherType), 0, 0, ...u32(ifindex), ...u16(hatype), pkttype, halen, 2, 0, 0, 0, 0, 1 + (i % 4), 0, 0];
         break;
       }
       default:
