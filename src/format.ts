@@ -3,7 +3,7 @@
  * @module
  */
 
-import { formatIPv4, LINKTYPE, type PacketDecoder } from "./decode.ts";
+import { formatIPv4, formatIPv6, LINKTYPE, type PacketDecoder } from "./decode.ts";
 
 // In the order tcpdump prints them, with the ACK flag as ".".
 const TCP_FLAG_CHARS: Array<[number, string]> = [
@@ -200,9 +200,99 @@ function ipv6Chain(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: n
       next = bytes[start + at];
       at += 8;
       if (offset !== 0) return s;
-    } else if (next === 43 || next === 51 || next === 135 || next === 139 || next === 140) {
+    } else if (next === 43) {
+      const text = routingText(bytes, start + at, caplen - at);
+      if (text === null) return null;
+      s += text;
+      next = bytes[start + at];
+      at += (bytes[start + at + 1] + 1) * 8;
+    } else if (next === 51) {
+      // AH: the ICV is what follows its 12 fixed bytes, up to (length + 2) 32-bit words.
+      if (at + 12 > caplen) return null;
+      const size = (bytes[start + at + 1] + 2) * 4;
+      if (size < 12 || at + size > caplen) return null;
+      let icv = "";
+      for (let k = 12; k < size; k++) icv += hex2(bytes[start + at + k]);
+      s += `AH(spi=0x${hex8(u32At(bytes, start + at + 4))},seq=0x${u32At(bytes, start + at + 8).toString(16)},icv=0x${icv}): `;
+      next = bytes[start + at];
+      at += size;
+    } else if (next === 135 || next === 139 || next === 140) {
       return null;
     } else return s;
+  }
+  return null;
+}
+
+/**
+ * tcpdump's words for an IPv6 routing header at `at` (`room` bytes captured from there): the
+ * type 0 (deprecated) and 2 ones and the segment routing header (type 4) with their addresses;
+ * null for another type or one cut off.
+ */
+function routingText(bytes: Uint8Array, at: number, room: number): string | null {
+  if (room < 8) return null;
+  const len = bytes[at + 1];
+  const type = bytes[at + 2];
+  const segleft = bytes[at + 3];
+  if ((type !== 0 && type !== 2 && type !== 4) || (len + 1) * 8 > room || len % 2 !== 0) return null;
+  let s = `RT6 (len=${len}, type=${type}${type === 0 ? " [Deprecated]" : ""}, segleft=${segleft}, `;
+  if (type === 4) s += `last-entry=${bytes[at + 4]}, tag=${(bytes[at + 6] << 8) | bytes[at + 7]}, `;
+  const addresses: string[] = [];
+  for (let k = 0; k < len / 2; k++) addresses.push(`[${k}]${formatIPv6(bytes, at + 8 + 16 * k)}`);
+  return `${s}${addresses.join(", ")}) `;
+}
+
+function u32At(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, "0");
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}
+
+/**
+ * What tcpdump says of an ICMP or ICMPv6 error or neighbor discovery message beyond its type
+ * name, from the message at `l4` (the quoted packet for errors): the whole text after "ICMP "
+ * (or "ICMP6, ") up to ", length", or null where it prints what ringcap does not parse.
+ */
+function icmpText(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number): string | null {
+  const l4 = d.l4Offset;
+  const at = start + l4;
+  const type = d.icmpType;
+  const code = d.icmpCode;
+  if (d.ipProtocol === 58) {
+    if ((type === 135 || type === 136) && l4 + 24 <= caplen) {
+      return `${type === 135 ? "neighbor solicitation, who has" : "neighbor advertisement, tgt is"} ${formatIPv6(bytes, at + 8)}`;
+    }
+    if (type === 2 && l4 + 8 <= caplen) return `packet too big, mtu ${u32At(bytes, at + 4)}`;
+    // The quoted packet's fixed header follows the 8 bytes of the message.
+    const inner = l4 + 8;
+    if (inner + 40 > caplen || bytes[start + inner] >> 4 !== 6) return null;
+    const innerDst = formatIPv6(bytes, start + inner + 24);
+    if (type === 3 && code === 0) return `time exceeded in-transit for ${innerDst}`;
+    const proto = bytes[start + inner + 6];
+    if (type === 1 && code === 4 && (proto === 6 || proto === 17) && inner + 44 <= caplen) {
+      const dport = (bytes[start + inner + 42] << 8) | bytes[start + inner + 43];
+      return `destination unreachable, unreachable port, ${innerDst} ${proto === 6 ? "tcp" : "udp"} port ${dport}`;
+    }
+    return null;
+  }
+  if (type === 11 && code === 0) return "time exceeded in-transit";
+  const inner = l4 + 8;
+  if (inner + 20 > caplen || bytes[start + inner] >> 4 !== 4) return null;
+  const innerDst = formatIPv4(u32At(bytes, start + inner + 16));
+  if (type === 5 && code === 1) return `redirect ${innerDst} to host ${formatIPv4(u32At(bytes, at + 4))}`;
+  if (type !== 3) return null;
+  if (code === 1) return `host ${innerDst} unreachable`;
+  if (code === 4) return `${innerDst} unreachable - need to frag (mtu ${(bytes[at + 6] << 8) | bytes[at + 7]})`;
+  const proto = bytes[start + inner + 9];
+  const ihl = (bytes[start + inner] & 0x0f) * 4;
+  if (code === 3 && (proto === 6 || proto === 17) && inner + ihl + 4 <= caplen) {
+    const dport = (bytes[start + inner + ihl + 2] << 8) | bytes[start + inner + ihl + 3];
+    return `${innerDst} ${proto === 6 ? "tcp" : "udp"} port ${dport} unreachable`;
   }
   return null;
 }
@@ -300,11 +390,20 @@ export function describePacket(
       const echo = v6 ? d.icmpType === 128 || d.icmpType === 129 : d.icmpType === 0 || d.icmpType === 8;
       const at = start + d.l4Offset + 4;
       const idSeq = echo && d.l4Offset + 8 <= caplen ? `, id ${(bytes[at] << 8) | bytes[at + 1]}, seq ${(bytes[at + 2] << 8) | bytes[at + 3]}` : "";
-      return `${prefix}${ip}${src} > ${dst}: ${chain}${v6 ? "ICMP6, " : "ICMP "}${name}${idSeq}, length ${message}`;
+      const text = echo ? null : icmpText(d, bytes, start, caplen);
+      return `${prefix}${ip}${src} > ${dst}: ${chain}${v6 ? "ICMP6, " : "ICMP "}${text ?? name + idSeq}, length ${message}`;
     }
-    default:
-      return `${prefix}${ip}${src} > ${dst}: ${chain}ip-proto-${d.ipProtocol} ${payload}`;
+    case 50: {
+      // ESP: its SPI and sequence number, and the length of all that follows the IP header(s).
+      if (d.payloadOffset < 0 || d.payloadOffset + 8 > caplen) break;
+      const at = start + d.payloadOffset;
+      return `${prefix}${ip}${src} > ${dst}: ${chain}ESP(spi=0x${hex8(u32At(bytes, at))},seq=0x${u32At(bytes, at + 4).toString(16)}), length ${wirePayload}`;
+    }
+    case 59:
+      if (d.ipVersion === 6) return `${prefix}${ip}${src} > ${dst}: ${chain}no next header`;
+      break;
   }
+  return `${prefix}${ip}${src} > ${dst}: ${chain}ip-proto-${d.ipProtocol} ${payload}`;
 }
 
 /**

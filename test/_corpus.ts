@@ -82,6 +82,25 @@ export function payloads(): Payload[] {
   add("qinq 300/302 v6 tcp", 0x86dd, v6(3, 0x101, 6, tcp(40012, 443, 3, 4, 0x10, [])), [[0x88a8, 300], [0x8100, 302]]);
   add("v4 udp near a full MTU (cut)", 0x0800, v4(0x101, 1, 17, udp(4433, 40000, fill(1400, 6)), 11));
   add("v6 tcp ack with data", 0x86dd, v6(0x101, 1, 6, tcp(443, 40003, 200, 10, 0x18, fill(60, 1))));
+  // Segment routing (type 4) and AH before UDP; ESP ends what can be read; no next header.
+  add("v6 segment routing, udp", 0x86dd, v6(6, 0x101, 43, [17, 4, 4, 1, 1, 0, 0, 7, ...ipv6(0x105), ...ipv6(0x101), ...udp(40013, 4433, fill(6, 2))]));
+  add("v6 ah, udp", 0x86dd, v6(6, 0x101, 51, [17, 4, 0, 0, ...u32(0x1234), ...u32(5), ...fill(12, 7), ...udp(40014, 4433, fill(4, 1))]));
+  add("v6 esp", 0x86dd, v6(6, 0x101, 50, [...u32(0x4321), ...u32(77), ...fill(40, 5)]));
+  add("v4 esp", 0x0800, v4(6, 0x101, 50, [...u32(0xabcdef01), ...u32(78), ...fill(40, 5)], 12));
+  add("v6 no next header", 0x86dd, v6(6, 0x101, 59, []));
+  // Neighbor discovery and ICMP errors quoting the packet they are about.
+  add("v6 neighbor solicitation", 0x86dd, v6(1, 0x102, 58, [135, 0, 0, 0, 0, 0, 0, 0, ...ipv6(0x102), 1, 1, 2, 0, 0, 0, 0, 1]));
+  add("v6 neighbor advertisement", 0x86dd, v6(0x102, 1, 58, [136, 0, 0, 0, 0x60, 0, 0, 0, ...ipv6(0x102), 2, 1, 2, 0, 0, 0, 0, 2]));
+  const quoted6 = v6(1, 0x109, 17, udp(40015, 4433, fill(4, 4)));
+  add("v6 port unreachable", 0x86dd, v6(0x109, 1, 58, [1, 4, 0, 0, 0, 0, 0, 0, ...quoted6]));
+  add("v6 packet too big", 0x86dd, v6(0x103, 1, 58, [2, 0, 0, 0, ...u32(1280), ...quoted6]));
+  add("v6 time exceeded", 0x86dd, v6(0x103, 1, 58, [3, 0, 0, 0, 0, 0, 0, 0, ...quoted6]));
+  const quoted4 = v4(1, 0x109, 17, udp(40016, 4433, fill(4, 4)), 13);
+  add("v4 port unreachable", 0x0800, v4(0x109, 1, 1, [3, 3, 0, 0, 0, 0, 0, 0, ...quoted4], 14));
+  add("v4 host unreachable", 0x0800, v4(0x103, 1, 1, [3, 1, 0, 0, 0, 0, 0, 0, ...quoted4], 15));
+  add("v4 need to frag", 0x0800, v4(0x103, 1, 1, [3, 4, 0, 0, 0, 0, ...u16(1400), ...quoted4], 16));
+  add("v4 time exceeded", 0x0800, v4(0x103, 1, 1, [11, 0, 0, 0, 0, 0, 0, 0, ...quoted4], 17));
+  add("v4 redirect", 0x0800, v4(0x103, 1, 1, [5, 1, 0, 0, ...ipv4(0x104), ...quoted4], 18));
   // The local experimental EtherType: no printer knows it, tcpdump dumps it in hex.
   add("unknown ethertype 0x88b5", 0x88b5, fill(37, 3));
   add("vlan 100, unknown ethertype 0x88b5", 0x88b5, fill(20, 9), [[0x8100, 100]]);
