@@ -241,6 +241,20 @@ describe("capture -r over the corpus equals tcpdump -r", () => {
   });
 });
 
+test("-r - reads a cooked v2 capture from a pipe as tcpdump -r - does: the same packets written, the same lines printed", () => {
+  const f = files.find((x) => x.name === "sll2.pcapng")!;
+  const input = readFileSync(f.path);
+  const fed = (cmd: string, args: string[]) => spawnSync(cmd, args, { input, maxBuffer: 64 << 20, env: { ...process.env, TZ: "UTC" } });
+  const written = fed(BUN, [CLI, "capture", "-r", "-", "-w", "-", "ip6 or arp"]);
+  const want = fed("tcpdump", ["--time-stamp-precision=nano", "-r", "-", "-w", "-", "ip6 or arp"]);
+  expect({ code: written.status, same: Buffer.from(written.stdout).equals(Buffer.from(want.stdout)) }).toEqual({ code: 0, same: true });
+  const printed = fed(BUN, [CLI, "capture", "-tt", "-r", "-", "udp"]);
+  const lines = fed("tcpdump", ["-n", "-S", "-tt", "-r", "-", "udp"]);
+  expect(printed.status).toBe(0);
+  expect(printed.stdout.toString()).toBe(lines.stdout.toString());
+  expect(printed.stderr.toString()).toContain("Warning: interface names might be incorrect");
+});
+
 /**
  * Our lines against tcpdump's, packet by packet (the -tt timestamp names the packet). Every
  * packet of the corpus is compared in full: it holds nothing ringcap prints with less detail
