@@ -1,8 +1,8 @@
 /**
  * The system's libpcap, opened through FFI on first use: it compiles tcpdump expressions on a
- * dead handle, on a saved file's header (as `tcpdump -r` does) or on an activated socket on one
- * device (as `tcpdump -i` does), and runs a program on a saved packet with libpcap's own `bpf_filter` (as `tcpdump -r`
- * filters). Nothing else of libpcap is used.
+ * dead handle, on a handle reading a saved file's header (as `tcpdump -r` does) or on an
+ * activated socket on one device (as `tcpdump -i` does), and runs a program on a saved packet
+ * with libpcap's own `bpf_filter` (as `tcpdump -r` filters). Nothing else of libpcap is used.
  * @module
  */
 
@@ -68,10 +68,11 @@ export function libpcapFilter(program: BpfProgram, packet: Uint8Array, wireLengt
 
 /**
  * Compiles on a handle reading the pcap file `savefile` (its header is all that is read), as
- * `tcpdump -r` compiles: libpcap then knows it reads a file, which changes the code for BSD
- * loopback (DLT_NULL, DLT_LOOP) frames: `ip6` tests every BSD AF_INET6 value rather than this
- * host's, and a DLT_NULL family is compared byte-swapped when the file's byte order is not the
- * host's. `args.linkType` and `args.snaplen` are the file's.
+ * `tcpdump -r` compiles: libpcap then takes the header's LINKTYPE (raw IP's 101 is no DLT for
+ * pcap_open_dead) and knows it reads a file: `inbound`, `outbound` and `ifindex` are refused
+ * outside Linux cooked captures, loopback `ip6` tests every BSD AF_INET6 value rather than this
+ * host's, and a DLT_NULL family is compared byte-swapped when the header's byte order is not
+ * the host's. `args.linkType` and `args.snaplen` must be the header's.
  */
 export function libpcapCompileSaved(args: CompileArgs, savefile: string): BpfProgram {
   loaded ??= openLibpcap();
