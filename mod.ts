@@ -31,7 +31,6 @@ export {
   FANOUT_MODES,
   type FanoutMode,
   type FanoutOptions,
-  LINKTYPE_LINUX_SLL2,
   MAX_INTERFACES,
   openCapture,
   type RingOptions,
@@ -56,6 +55,7 @@ export {
   openFanout,
 } from "./src/fanout/pool.ts";
 export {
+  decodesLinkType,
   ETHERTYPE,
   FLOW_KEY_WORDS,
   formatFlowKey,
@@ -64,6 +64,7 @@ export {
   type FlowTuple,
   flowTuple,
   IPPROTO,
+  LINKTYPE,
   PacketDecoder,
   TCP_FLAGS,
 } from "./src/decode.ts";

@@ -13,6 +13,7 @@ import { intOption, snaplenOrMax, U32 } from "./options.ts";
 import { Block, type PacketView, type RingOwner } from "./packet.ts";
 import { type BpfProgram, compileFilter } from "./bpf/compile.ts";
 import { checkBpfProgram, forCookedSocket, onlyOutgoing } from "./bpf/program.ts";
+import { LINKTYPE } from "./decode.ts";
 import { linkTypeFor } from "./pcap.ts";
 
 const CAPTURE_CONFIG = LAYOUT.CaptureConfig;
@@ -126,9 +127,6 @@ export type CaptureInterfaces = string | readonly string[];
 
 /** The most interfaces one capture may name. */
 export const MAX_INTERFACES: number = CONSTANTS.interfaces_max;
-
-/** The pcap LINKTYPE of an "any" capture's frames. */
-export const LINKTYPE_LINUX_SLL2 = 276;
 
 /** What the kernel and the library settled on when the capture opened. */
 export interface CaptureInfo {
@@ -250,6 +248,7 @@ export class Capture {
       interfaceName: (ifindex) => this.#interfaceName(ifindex),
     };
     this.info = decodeInfo(config, out, ringBytes, options.fanout !== undefined);
+    this.#ring.linkType = this.info.linkType;
     this.info.ifindexes.forEach((index, i) => this.#names.set(index, this.info.interfaces[i]));
   }
 
@@ -258,8 +257,13 @@ export class Capture {
 
   /**
    * The name of interface `ifindex` in the capture's namespace ("" when it has none now): for
-   * "any", asked of the kernel the first time an index is seen, then kept.
+   * "any", asked of the kernel the first time an index is seen, then kept. What a packet's
+   * `interfaceName` says.
    */
+  interfaceName(ifindex: number): string {
+    return this.#interfaceName(ifindex);
+  }
+
   #interfaceName(ifindex: number): string {
     const known = this.#names.get(ifindex);
     if (known !== undefined || this.info.ifindexes.length > 0 || this.#ring.closed) return known ?? "";
@@ -545,7 +549,7 @@ function encodeCaptureConfig(iface: CaptureInterfaces, options: CaptureOptions):
   // A string is compiled as libpcap judges a saved file (asOnWire): stripped VLAN tags count.
   // An any capture's is compiled for its LINUX_SLL2 frames, then moved to the cooked socket.
   const given = typeof options.filter === "string"
-    ? compileFilter(options.filter, cooked ? { snaplen: snaplenOrMax(snaplen), linkType: LINKTYPE_LINUX_SLL2 } : { snaplen: snaplenOrMax(snaplen), asOnWire: true })
+    ? compileFilter(options.filter, cooked ? { snaplen: snaplenOrMax(snaplen), linkType: LINKTYPE.LINUX_SLL2 } : { snaplen: snaplenOrMax(snaplen), asOnWire: true })
     : options.filter === undefined || options.filter === null
     ? null
     : checkBpfProgram(options.filter, "filter");
@@ -676,7 +680,7 @@ function decodeInfo(config: EncodedConfig, out: Uint8Array, ringBytes: number, f
     ifindex: ifindexes[0],
     ifindexes: Object.freeze(count === 0 ? [] : ifindexes),
     arpType,
-    linkType: config.cooked ? LINKTYPE_LINUX_SLL2 : linkTypeFor(arpType),
+    linkType: config.cooked ? LINKTYPE.LINUX_SLL2 : linkTypeFor(arpType),
     mtu: info.getUint32(CAPTURE_INFO.mtu, true),
     mac: mac.join(":"),
     blockSize: info.getUint32(CAPTURE_INFO.block_size_bytes, true),

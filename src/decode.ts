@@ -1,5 +1,6 @@
 /**
- * Protocol decoders over one captured frame: Ethernet with up to any number of VLAN tags, IPv4,
+ * Protocol decoders over one captured frame: Ethernet with up to any number of VLAN tags (or the
+ * other link layers of {@link LINKTYPE}: raw IP, Linux cooked v1 and v2, BSD loopback), IPv4,
  * IPv6 with its extension headers, and TCP, UDP, ICMP, ICMPv6, SCTP and UDP-Lite. One
  * {@link PacketDecoder} is reused for every packet: `decode` overwrites plain number fields and
  * allocates nothing, so it can run once per packet at line rate.
@@ -27,6 +28,80 @@ export const ETHERTYPE = {
   PPPOE_SESSION: 0x8864,
   LLDP: 0x88cc,
 } as const;
+
+/**
+ * The pcap link types (LINKTYPE_*, a file header's or pcapng interface's `linkType`) the
+ * decoder reads; {@link PacketDecoder.linkType} takes one of them.
+ */
+export const LINKTYPE = {
+  /** BSD loopback: a 4-byte address family in the byte order of the host that captured. */
+  NULL: 0,
+  ETHERNET: 1,
+  /** Raw IP (IPv4 or IPv6 by the version nibble). DLT 12 and 14 are old names for it. */
+  RAW: 101,
+  /** OpenBSD loopback: a 4-byte address family in network byte order. */
+  LOOP: 108,
+  /** Linux cooked capture v1 (16-byte header, `tcpdump -i any` before libpcap 1.10). */
+  LINUX_SLL: 113,
+  /** Raw IPv4 only. */
+  IPV4: 228,
+  /** Raw IPv6 only. */
+  IPV6: 229,
+  /** Linux cooked capture v2 (20-byte header with the interface index). */
+  LINUX_SLL2: 276,
+} as const;
+
+/** Whether the decoder reads frames of link type `linkType` (see {@link LINKTYPE}; 12 and 14 are raw IP). */
+export function decodesLinkType(linkType: number): boolean {
+  return linkLayer(linkType) !== LINK_UNKNOWN;
+}
+
+// How the decoder reads a link type's header: one small number, so decode() branches on it once.
+const LINK_ETHERNET = 0;
+const LINK_RAW = 1;
+const LINK_NULL = 2;
+const LINK_LOOP = 3;
+const LINK_SLL = 4;
+const LINK_SLL2 = 5;
+const LINK_IPV4 = 6;
+const LINK_IPV6 = 7;
+const LINK_UNKNOWN = 8;
+
+function linkLayer(linkType: number): number {
+  switch (linkType) {
+    case LINKTYPE.ETHERNET:
+      return LINK_ETHERNET;
+    case LINKTYPE.RAW:
+    case 12:
+    case 14:
+      return LINK_RAW;
+    case LINKTYPE.NULL:
+      return LINK_NULL;
+    case LINKTYPE.LOOP:
+      return LINK_LOOP;
+    case LINKTYPE.LINUX_SLL:
+      return LINK_SLL;
+    case LINKTYPE.LINUX_SLL2:
+      return LINK_SLL2;
+    case LINKTYPE.IPV4:
+      return LINK_IPV4;
+    case LINKTYPE.IPV6:
+      return LINK_IPV6;
+    default:
+      return LINK_UNKNOWN;
+  }
+}
+
+/**
+ * The EtherType of a BSD address family (DLT_NULL, DLT_LOOP): AF_INET is 2 everywhere, AF_INET6
+ * is 24 (NetBSD, OpenBSD), 28 (FreeBSD) or 30 (macOS); -1 for anything else. Linux's AF_INET6
+ * (10) is not IPv6 here, as it is not for libpcap's filters and tcpdump.
+ */
+function etherTypeOfFamily(family: number): number {
+  if (family === 2) return ETHERTYPE.IPV4;
+  if (family === 24 || family === 28 || family === 30) return ETHERTYPE.IPV6;
+  return -1;
+}
 
 /** IP protocol numbers (IPv4 protocol field, IPv6 next header) the decoder knows by name. */
 export const IPPROTO = {
@@ -101,6 +176,19 @@ const KEY_HAS_PORTS = 1;
  * ```
  */
 export class PacketDecoder {
+  /**
+   * The link type of the frames `decode` reads (a {@link LINKTYPE} value, as a pcap file gives
+   * it). Set it before decoding; frames of a link type the decoder does not know decode to
+   * nothing (`etherType` -1). @default LINKTYPE.ETHERNET
+   */
+  get linkType(): number {
+    return this.#linkType;
+  }
+  set linkType(linkType: number) {
+    if (linkType === this.#linkType) return;
+    this.#linkType = linkType;
+    this.#link = linkLayer(linkType);
+  }
   /** Bytes of the frame the decoder may read: the caplen, clipped to the buffer. */
   caplen = 0;
   /** A header that should be there was cut off by the capture length (snaplen). */
@@ -120,9 +208,14 @@ export class PacketDecoder {
   innerVlanId = -1;
   /** The second tag's priority code point, or -1 with fewer than two tags. */
   innerVlanPriority = -1;
-  /** The EtherType after all tags, or -1 when cut off or when the frame carries an 802.3 length. */
+  /**
+   * The EtherType after all tags, or -1 when cut off or when the frame carries an 802.3 length.
+   * Other link types give theirs: the cooked header's protocol (which may be below 0x0600 there:
+   * 0x0004 is 802.2 LLC), 0x0800 or 0x86dd for raw IP by its version nibble, and for the
+   * loopbacks by the address family (-1 for a family that is not IP).
+   */
   etherType = -1;
-  /** Offset of the network header (after all tags), or -1 without an EtherType. */
+  /** Offset of the network header (after the link header and all tags), or -1 without an EtherType. */
   l3Offset = -1;
 
   /** 4 or 6 when an IP header was read, else 0. */
@@ -173,6 +266,8 @@ export class PacketDecoder {
   /** Captured payload bytes: clipped to the caplen and to the IP length (no Ethernet padding), or -1. */
   payloadLength = -1;
 
+  #linkType: number = LINKTYPE.ETHERNET;
+  #link = LINK_ETHERNET;
   #bytes: Uint8Array = EMPTY;
   #view: DataView = EMPTY_VIEW;
   #start = 0;
@@ -201,6 +296,10 @@ export class PacketDecoder {
     const s = start;
 
     if (strippedTci >= 0) this.#tag(strippedTpid > 0 ? strippedTpid : ETHERTYPE.VLAN, strippedTci);
+    if (this.#link !== LINK_ETHERNET) {
+      this.#otherLink(bytes, view, s, len);
+      return this;
+    }
     if (len < 14) {
       this.truncated = true;
       return this;
@@ -227,6 +326,83 @@ export class PacketDecoder {
     if (type === ETHERTYPE.IPV4) this.#ipv4(bytes, view, s, l3, len);
     else if (type === ETHERTYPE.IPV6) this.#ipv6(bytes, view, s, l3, len);
     return this;
+  }
+
+  /** A frame of any link type but Ethernet: the link header, then tags (cooked only), then IP. */
+  #otherLink(bytes: Uint8Array, view: DataView, s: number, len: number): void {
+    let type = -1;
+    let l3 = 0;
+    switch (this.#link) {
+      case LINK_RAW:
+      case LINK_IPV4:
+      case LINK_IPV6: {
+        if (len < 1) {
+          this.truncated = true;
+          return;
+        }
+        const version = bytes[s] >> 4;
+        if (version === 4 && this.#link !== LINK_IPV6) type = ETHERTYPE.IPV4;
+        else if (version === 6 && this.#link !== LINK_IPV4) type = ETHERTYPE.IPV6;
+        else {
+          this.malformed = true;
+          return;
+        }
+        break;
+      }
+      case LINK_NULL:
+      case LINK_LOOP: {
+        if (len < 4) {
+          this.truncated = true;
+          return;
+        }
+        let family = view.getUint32(s, false);
+        if (this.#link === LINK_NULL) {
+          // Host byte order of the capturing host: a family is small, so a big value is swapped.
+          family = view.getUint32(s, true);
+          if (family > 0xffff) family = view.getUint32(s, false);
+        }
+        type = etherTypeOfFamily(family);
+        if (type < 0) return;
+        l3 = 4;
+        break;
+      }
+      case LINK_SLL:
+        if (len < 16) {
+          this.truncated = true;
+          return;
+        }
+        type = view.getUint16(s + 14);
+        l3 = 16;
+        break;
+      case LINK_SLL2:
+        if (len < 20) {
+          this.truncated = true;
+          return;
+        }
+        type = view.getUint16(s);
+        l3 = 20;
+        break;
+      default:
+        return;
+    }
+    // A cooked capture keeps a tag the driver did not strip after its header, as Ethernet does.
+    while (type === ETHERTYPE.VLAN || type === ETHERTYPE.QINQ || type === ETHERTYPE.QINQ_LEGACY) {
+      if (this.vlanCount >= MAX_VLAN_TAGS) {
+        this.malformed = true;
+        return;
+      }
+      if (l3 + 4 > len) {
+        this.truncated = true;
+        return;
+      }
+      this.#tag(type, view.getUint16(s + l3));
+      type = view.getUint16(s + l3 + 2);
+      l3 += 4;
+    }
+    this.etherType = type;
+    this.l3Offset = l3;
+    if (type === ETHERTYPE.IPV4) this.#ipv4(bytes, view, s, l3, len);
+    else if (type === ETHERTYPE.IPV6) this.#ipv6(bytes, view, s, l3, len);
   }
 
   #clear(): void {

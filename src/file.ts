@@ -497,7 +497,7 @@ class Parser {
  * host/broadcast/multicast/otherhost; cooked captures' own header; else PACKET_HOST) and
  * Ethernet's source address. Frames keep their bytes as stored: a VLAN tag stays in the frame
  * (`vlanValid` is false), and frames of other link types are not rewritten: `p.decode()`
- * reads Ethernet, so check `linkType` before decoding.
+ * reads them by their interface's link type (see `PacketDecoder.linkType`).
  *
  * Errors: a file that is not pcap or pcapng, or a version it does not read, fails `openFile`
  * with RingcapError "file_format"; a corrupt record (a block length that does not fit, a
@@ -523,7 +523,7 @@ export class CaptureFile {
   #source: ByteSource;
   #input: Input;
   #parser: Parser;
-  #owner: { bytes: Uint8Array; view: DataView; words: Uint32Array; generation: number; closed: boolean; releaseHeld(block: Block): void; interfaceName(ifindex: number): string };
+  #owner: RingOwner & { bytes: Uint8Array; view: DataView; words: Uint32Array };
   #held: Block | null = null;
   #error: RingcapError | null = null;
   #done = false;
@@ -554,6 +554,7 @@ export class CaptureFile {
       },
       // Packets carry their interface's position in `interfaces` + 1.
       interfaceName: (ifindex) => this.#parser.interfaces[ifindex - 1]?.name ?? "",
+      interfaces: parser.interfaces,
     };
   }
 

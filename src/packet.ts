@@ -47,6 +47,13 @@ export interface RingOwner {
   releaseHeld(block: Block): void;
   /** The name of the interface with index `ifindex` (the sockaddr_ll's), or "" if unknown. */
   interfaceName(ifindex: number): string;
+  /**
+   * A saved file's interfaces, at their ifindex - 1: `PacketView.decode()` reads a frame by its
+   * interface's pcap link type. Absent for a live ring, whose frames are read as Ethernet.
+   */
+  readonly interfaces?: ReadonlyArray<{ readonly linkType: number }>;
+  /** The pcap link type of every frame (a live ring's: LINUX_SLL2 for "any"); absent: Ethernet. */
+  linkType?: number;
 }
 
 /**
@@ -258,12 +265,19 @@ export class PacketView {
     out.set(ring.subarray(start + macs, start + caplen), at + macs + VLAN_TAG_BYTES);
     return caplen + VLAN_TAG_BYTES;
   }
-  /** Decodes the layers (Ethernet to L4) with one decoder reused by this view. */
+  /**
+   * Decodes the layers (link to L4) with one decoder reused by this view. A saved file's frames
+   * are read by their interface's link type (Ethernet, raw IP, Linux cooked, loopback: see
+   * `PacketDecoder.linkType`), a live ring's by the capture's (LINUX_SLL2 for "any").
+   */
   decode(): PacketDecoder {
     const view = this.#check();
     const d = (this.#decoder ??= new PacketDecoder());
+    if (this.#owner.linkType !== undefined) d.linkType = this.#owner.linkType;
     const w = this.#owner.words;
     const i = this.#hdr >>> 2;
+    const interfaces = this.#owner.interfaces;
+    if (interfaces !== undefined) d.linkType = interfaces[w[i + (IFINDEX_AT >> 2)] - 1]?.linkType ?? -1;
     const status = w[i + (TPACKET3_HDR.status >> 2)];
     if ((status & TP_STATUS.vlan_valid) === 0) return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen);
     return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen, w[i + (TPACKET3_HDR.vlan_tci >> 2)] & 0xffff, this.vlanTpid);

@@ -1,6 +1,11 @@
 // The protocol decoders against frames built with known fields, then against broken ones.
 import { describe, expect, test } from "bun:test";
-import { ETHERTYPE, FLOW_KEY_WORDS, formatFlowKey, formatIPv4, formatIPv6, IPPROTO, PacketDecoder } from "../src/decode.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { decodesLinkType, ETHERTYPE, FLOW_KEY_WORDS, formatFlowKey, formatIPv4, formatIPv6, IPPROTO, LINKTYPE, PacketDecoder } from "../src/decode.ts";
+import { openFile } from "../src/file.ts";
+import { PcapWriter } from "../src/pcap.ts";
 import { buildFrame, type FrameSpec, parseIPv6, placeAt } from "./_frames.ts";
 
 /** Odd, so nothing can rely on alignment, and far from 0, so offsets must be relative. */
@@ -487,6 +492,100 @@ describe("fuzzing", () => {
       const start = 1 + Math.floor(random() * 64);
       const tci = random() < 0.2 ? Math.floor(random() * 0x10000) : -1;
       decodeEveryWay(d, frame, caplen, start, tci, tci >= 0 ? 0x88a8 : 0);
+    }
+  });
+});
+
+describe("link types other than Ethernet", () => {
+  const udp4 = buildFrame({ ipv4: v4, udp: { src: 10000, dst: 9 }, payload: payload16 }).subarray(14);
+  const tcp6 = buildFrame({ ipv6: v6, tcp: { src: 40000, dst: 443, flags: 0x02 } }).subarray(14);
+  const withHead = (head: number[], ip: Uint8Array) => new Uint8Array([...head, ...ip]);
+  function decodeAs(linkType: number, frame: Uint8Array, caplen = frame.length): PacketDecoder {
+    const { bytes, view } = placeAt(frame, START, START + frame.length + 77);
+    const d = new PacketDecoder();
+    d.linkType = linkType;
+    return d.decode(bytes, view, START, caplen);
+  }
+
+  test("a decoder reads Ethernet until told otherwise, and knows which link types it reads", () => {
+    expect(new PacketDecoder().linkType).toBe(LINKTYPE.ETHERNET);
+    for (const lt of [0, 1, 12, 14, 101, 108, 113, 228, 229, 276]) expect(decodesLinkType(lt)).toBe(true);
+    for (const lt of [105, 127, 147, -1, 0x10000]) expect(decodesLinkType(lt)).toBe(false);
+  });
+
+  test("raw IP starts at byte 0 with the EtherType of its version; raw IPv4 and IPv6 take only theirs", () => {
+    for (const lt of [LINKTYPE.RAW, 12, 14, LINKTYPE.IPV4]) {
+      const d = decodeAs(lt, udp4);
+      expect([d.etherType, d.l3Offset, d.ipVersion, d.l4Offset, d.srcPort, d.dstPort, d.payloadLength]).toEqual([0x0800, 0, 4, 20, 10000, 9, 16]);
+      expect(d.flowKey()).toBe("udp 198.18.0.1:10000 > 198.19.0.1:9");
+    }
+    const d6 = decodeAs(LINKTYPE.IPV6, tcp6);
+    expect([d6.etherType, d6.l3Offset, d6.ipVersion, d6.srcPort, d6.tcpFlags]).toEqual([0x86dd, 0, 6, 40000, 0x02]);
+    expect([decodeAs(LINKTYPE.IPV6, udp4).malformed, decodeAs(LINKTYPE.IPV4, tcp6).malformed, decodeAs(LINKTYPE.RAW, new Uint8Array([0x25])).malformed]).toEqual([true, true, true]);
+    expect(decodeAs(LINKTYPE.RAW, udp4, 0).truncated).toBe(true);
+  });
+
+  test("Linux cooked v1 and v2 give the header's protocol and the network layer after 16 and 20 bytes", () => {
+    const sll = withHead([0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00], udp4);
+    const d = decodeAs(LINKTYPE.LINUX_SLL, sll);
+    expect([d.etherType, d.l3Offset, d.ipv4Src, d.srcPort]).toEqual([0x0800, 16, 0xc6120001, 10000]);
+    const sll2 = withHead([0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0], tcp6);
+    const d2 = decodeAs(LINKTYPE.LINUX_SLL2, sll2);
+    expect([d2.etherType, d2.l3Offset, d2.ipVersion, d2.dstPort]).toEqual([0x86dd, 20, 6, 443]);
+    expect(d2.srcAddress()).toBe(v6.src);
+    // A tag the driver left in the packet follows the cooked header, as in Ethernet.
+    const tagged = withHead([0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x81, 0x00, 0xa0, 100, 0x08, 0x00], udp4);
+    const t = decodeAs(LINKTYPE.LINUX_SLL, tagged);
+    expect([t.vlanCount, t.vlanId, t.vlanPriority, t.etherType, t.l3Offset, t.srcPort]).toEqual([1, 100, 5, 0x0800, 20, 10000]);
+    // 802.2 LLC (protocol 4) is no IP.
+    const llc = decodeAs(LINKTYPE.LINUX_SLL, withHead([0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0, 4], udp4));
+    expect([llc.etherType, llc.ipVersion]).toEqual([4, 0]);
+    expect([decodeAs(LINKTYPE.LINUX_SLL, sll, 15).truncated, decodeAs(LINKTYPE.LINUX_SLL2, sll2, 19).truncated]).toEqual([true, true]);
+  });
+
+  test("loopback families: DLT_NULL in either byte order, DLT_LOOP in network order; Linux's AF_INET6 is no IP", () => {
+    for (const head of [[2, 0, 0, 0], [0, 0, 0, 2]]) expect(decodeAs(LINKTYPE.NULL, withHead(head, udp4)).ipv4Dst).toBe(0xc6130001);
+    for (const family of [24, 28, 30]) {
+      const d = decodeAs(LINKTYPE.NULL, withHead([family, 0, 0, 0], tcp6));
+      expect([d.etherType, d.l3Offset, d.ipVersion, d.srcPort]).toEqual([0x86dd, 4, 6, 40000]);
+      expect(decodeAs(LINKTYPE.LOOP, withHead([0, 0, 0, family], tcp6)).ipVersion).toBe(6);
+    }
+    const linux = decodeAs(LINKTYPE.NULL, withHead([10, 0, 0, 0], tcp6));
+    expect([linux.etherType, linux.l3Offset, linux.ipVersion, linux.truncated, linux.malformed]).toEqual([-1, -1, 0, false, false]);
+    // DLT_LOOP's family is always big-endian: a little-endian 2 is a huge family, not IPv4.
+    expect(decodeAs(LINKTYPE.LOOP, withHead([2, 0, 0, 0], udp4)).ipVersion).toBe(0);
+    expect(decodeAs(LINKTYPE.NULL, withHead([2, 0, 0, 0], udp4), 3).truncated).toBe(true);
+  });
+
+  test("an unknown link type decodes to nothing, and a decoder switched back reads Ethernet again", () => {
+    const d = decodeAs(147, udp4);
+    expect([d.etherType, d.l3Offset, d.ipVersion, d.truncated, d.malformed]).toEqual([-1, -1, 0, false, false]);
+    const eth = buildFrame({ ipv4: v4, udp: { src: 1, dst: 2 } });
+    const { bytes, view } = placeAt(eth, START);
+    d.linkType = LINKTYPE.ETHERNET;
+    expect(d.decode(bytes, view, START, eth.length).dstPort).toBe(2);
+  });
+
+  test("PacketView.decode() of a saved file reads its frames by the file's link type", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ringcap-decode-"));
+    try {
+      const path = join(dir, "sll2.pcap");
+      const frame = withHead([0x08, 0x00, 0, 0, 0, 0, 0, 3, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0], udp4);
+      const w = PcapWriter.open(path, { linkType: LINKTYPE.LINUX_SLL2 });
+      w.write(frame, frame.length, 1, 0);
+      w.close();
+      await using f = await openFile(path);
+      let seen = 0;
+      for await (const block of f.blocks()) {
+        for (const p of block) {
+          const d = p.decode();
+          expect([d.linkType, d.l3Offset, d.srcPort, d.dstPort]).toEqual([LINKTYPE.LINUX_SLL2, 20, 10000, 9]);
+          seen++;
+        }
+      }
+      expect(seen).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PacketDecoder } from "../src/decode.ts";
+import { LINKTYPE, PacketDecoder } from "../src/decode.ts";
 import { describePacket } from "../src/format.ts";
 import { PcapWriter } from "../src/pcap.ts";
 import { buildFrame, type FrameSpec } from "./_frames.ts";
@@ -45,4 +45,21 @@ test.skipIf(!hasTcpdump)("ICMP and ICMPv6 echoes are described as tcpdump descri
 test("an ICMP echo cut before its id and sequence number is described without them", () => {
   const f = echo({ ipv4: { src: "198.18.0.1", dst: "198.19.0.1" }, icmp: { type: 8, code: 0 } }, [], 20);
   expect(describe(f, 14 + 20 + 6)).toBe("IP 198.18.0.1 > 198.19.0.1: ICMP echo request, length 28");
+});
+
+test("a Linux cooked v2 packet names its interface through the interfaceName hook, '?' without one (as tcpdump prints an index it cannot resolve)", () => {
+  const ip = buildFrame({ ipv4: { src: "198.18.0.1", dst: "198.19.0.1" }, udp: { src: 40000, dst: 4433 }, payload: [1, 2, 3, 4] }).subarray(14);
+  const frame = new Uint8Array([0x08, 0x00, 0, 0, 0, 0, 0, 9, 0, 1, 4, 6, 2, 0, 0, 0, 0, 1, 0, 0, ...ip]);
+  const view = new DataView(frame.buffer);
+  const d = new PacketDecoder();
+  d.linkType = LINKTYPE.LINUX_SLL2;
+  d.decode(frame, view, 0, frame.length);
+  const names = (i: number) => (i === 9 ? "veth-long0" : undefined);
+  expect(describePacket(d, frame, 0, frame.length, frame.length, false, { interfaceName: names })).toBe(
+    "veth-long0 Out IP 198.18.0.1.40000 > 198.19.0.1.4433: UDP, length 4",
+  );
+  expect(describePacket(d, frame, 0, frame.length, frame.length, false)).toBe("?     Out IP 198.18.0.1.40000 > 198.19.0.1.4433: UDP, length 4");
+  expect(describePacket(d, frame, 0, frame.length, frame.length, true, { interfaceName: () => "lo" })).toBe(
+    "lo    Out ifindex 9 02:00:00:00:00:01 ethertype IPv4 (0x0800), length 52: 198.18.0.1.40000 > 198.19.0.1.4433: UDP, length 4",
+  );
 });

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { Generator } from "../src/gen.ts";
-import { type Capture, LINKTYPE_LINUX_SLL2, openCapture, PACKET_TYPE } from "../mod.ts";
+import { type Capture, LINKTYPE, openCapture, PACKET_TYPE } from "../mod.ts";
 import { FILTER_CORPUS, framesSoFar, Proc, readFrames, ringcap, seqOf, tool, until } from "./_cli.ts";
 
 const RING = ["-B", "2048"];
@@ -74,7 +74,7 @@ describe.skipIf(!privileged())("several interfaces in one capture", () => {
 
   test('openCapture("any") labels each frame with its interface and direction; "any" with others is refused', () => {
     using cap = openCapture("any", { netns: bench.name, filter: OURS, ring: SMALL_RING });
-    expect(cap.info.linkType).toBe(LINKTYPE_LINUX_SLL2);
+    expect(cap.info.linkType).toBe(LINKTYPE.LINUX_SLL2);
     expect(cap.info.interfaces).toEqual(["any"]);
     sendBoth(5);
     const seen: string[] = [];
@@ -115,14 +115,23 @@ describe.skipIf(!privileged())("several interfaces in one capture", () => {
       ringcap([...any, "-G", "2", "-w", file("any-workers.pcap"), OURS]),
       tcpdump("tcpdump-any.pcap", []),
       tcpdump("tcpdump-any-out.pcap", ["-Q", "out"]),
+      // Printed lines: ringcap's (one ring, and workers) and tcpdump's own, live.
+      ringcap([...any, "-t", OURS]),
+      ringcap([...any, "-G", "2", "-t", OURS]),
+      new Proc("ip", ["netns", "exec", bench.name, "tcpdump", "-i", "any", ...TCPDUMP_RING.slice(0, 5), "-l", "-n", "-t", OURS]),
     ];
     await Promise.all(procs.map((p) => p.started));
     sendBoth(10);
     const count = (name: string) => framesSoFar(file(name)).length;
-    await until(() => count("tcpdump-any.pcap") >= 40 && count("tcpdump-any-out.pcap") >= 20, 4000);
+    await until(() => count("tcpdump-any.pcap") >= 40 && count("tcpdump-any-out.pcap") >= 20 && procs.slice(5).every((p) => p.outLines >= 40), 4000);
     await Bun.sleep(100);
     const results = await Promise.all(procs.map((p) => p.stop()));
-    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0]);
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    // Live lines, as tcpdump -i any -n prints them: interface (padded), direction, packet.
+    const printed = (r: { out: string }) => r.out.trim().split("\n").sort();
+    expect(printed(results[7]).length).toBe(40);
+    expect(printed(results[5])).toEqual(printed(results[7]));
+    expect(printed(results[6])).toEqual(printed(results[7]));
 
     // Same frames, byte for byte: the SLL2 header (interface index, ARPHRD type, packet type,
     // address) and the packet after it; in the order each capture took them.
@@ -208,6 +217,21 @@ describe.skipIf(!privileged())("several interfaces in one capture", () => {
     expect(counts.filter((n) => n > 0).length).toBeGreaterThan(exprs.length - 3);
     expect(counts.filter((n) => n < Math.max(...counts)).length).toBeGreaterThan(exprs.length / 2);
   });
+
+  test("flows -i any (one ring, and -G 2) counts each frame once per interface it crossed", async () => {
+    const flows = (extra: string[]) =>
+      ringcap(["flows", "-i", "any", "--netns", bench.name, ...RING, ...extra, "--seconds", "5", "--interval", "0.5", "--json", "udp and net 198.18.0.0/15"]);
+    const procs = [flows([]), flows(["-G", "2"])];
+    // flows --json says nothing before its first line: that line says it is counting.
+    expect(await until(() => procs.every((p) => p.outLines >= 1), 4500)).toBe(true);
+    sendBoth(7);
+    for (const r of await Promise.all(procs.map((p) => p.done))) {
+      expect(r.code).toBe(0);
+      const last = JSON.parse(r.out.trim().split("\n").at(-1)!);
+      // Both pairs carry the generator's one flow: out on each tx end, in on each rx end.
+      expect(last.top.map((f: { flow: string; packets: number }) => [f.flow, f.packets])).toEqual([["udp 198.18.0.0:10000 > 198.19.0.1:9", 28]]);
+    }
+   }, 20_000);
 
   test("-i A -i B -w f.pcapng: tshark shows both interfaces by name, every frame once; pcap is refused", async () => {
     const both = ["capture", "-i", bench.rx, "-i", RX2, "--netns", bench.name, ...RING];

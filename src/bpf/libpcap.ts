@@ -1,8 +1,8 @@
 /**
  * The system's libpcap, opened through FFI on first use: it compiles tcpdump expressions on a
- * dead handle (as `tcpdump -r` does) or on an activated socket on one device (as `tcpdump -i`
- * does), and runs a program on a saved packet with libpcap's own `bpf_filter` (as `tcpdump -r`
- * filters). Nothing else of libpcap is used.
+ * dead handle, on a handle reading a saved file's header (as `tcpdump -r` does) or on an
+ * activated socket on one device (as `tcpdump -i` does), and runs a program on a saved packet
+ * with libpcap's own `bpf_filter` (as `tcpdump -r` filters). Nothing else of libpcap is used.
  * @module
  */
 
@@ -26,6 +26,7 @@ export interface CompileArgs {
 // The C functions: "handle" is a pcap_t* (or a char*), "buf" a typed array.
 const SYMBOLS = {
   pcap_open_dead: { args: ["i32", "i32"], returns: "handle" },
+  pcap_open_offline: { args: ["buf", "buf"], returns: "handle" },
   pcap_create: { args: ["buf", "buf"], returns: "handle" },
   pcap_set_snaplen: { args: ["handle", "i32"], returns: "i32" },
   pcap_set_buffer_size: { args: ["handle", "i32"], returns: "i32" },
@@ -65,9 +66,26 @@ export function libpcapFilter(program: BpfProgram, packet: Uint8Array, wireLengt
   return loaded.fns.bpf_filter(program.instructions, packet, wireLength >>> 0, caplen >>> 0) >>> 0;
 }
 
-function compileWith(path: string, f: Functions, args: CompileArgs, device: string | null): BpfProgram {
+/**
+ * Compiles on a handle reading the pcap file `savefile` (its header is all that is read), as
+ * `tcpdump -r` compiles: libpcap then takes the header's LINKTYPE (raw IP's 101 is no DLT for
+ * pcap_open_dead) and knows it reads a file: `inbound`, `outbound` and `ifindex` are refused
+ * outside Linux cooked captures, loopback `ip6` tests every BSD AF_INET6 value rather than this
+ * host's, and a DLT_NULL family is compared byte-swapped when the header's byte order is not
+ * the host's. `args.linkType` and `args.snaplen` must be the header's.
+ */
+export function libpcapCompileSaved(args: CompileArgs, savefile: string): BpfProgram {
+  loaded ??= openLibpcap();
+  return compileWith(loaded.path, loaded.fns, args, null, savefile);
+}
+
+function compileWith(path: string, f: Functions, args: CompileArgs, device: string | null, savefile: string | null = null): BpfProgram {
   let handle: unknown;
-  if (device === null) {
+  if (savefile !== null) {
+    const errbuf = new Uint8Array(256 + 1);
+    handle = f.pcap_open_offline(cstr(savefile), errbuf);
+    if (isNullHandle(handle)) throw new RingcapError("unexpected", `pcap_open_offline(${savefile}) failed in ${path}: ${fromCBuffer(errbuf)}`);
+  } else if (device === null) {
     handle = f.pcap_open_dead(args.linkType, args.snaplen);
     if (isNullHandle(handle)) throw new RingcapError("unexpected", `pcap_open_dead(${args.linkType}) failed in ${path}`);
   } else {

@@ -5,6 +5,7 @@
  */
 
 import { RingcapError } from "../errors.ts";
+import { CONSTANTS } from "../native/abi.ts";
 import { viewByteLength } from "../native/struct.ts";
 import { PACKET_TYPE } from "../packet.ts";
 
@@ -91,8 +92,8 @@ export function onlyOutgoing(program: BpfProgram | null, snaplen: number): BpfPr
   return { instructions, length: body.length + 3 };
 }
 
-/** Bytes of the LINUX_SLL2 header an "any" capture's frames start with. */
-export const SLL2_HEADER_BYTES = 20;
+/** Bytes of the LINUX_SLL2 header an "any" capture's frames start with (the library writes it). */
+const SLL2_HEADER_BYTES = CONSTANTS.sll2_header_bytes;
 
 /** SKF_AD_OFF: loads at or above it read ancillary data (skb fields), not packet bytes. */
 const SKF_AD_OFF = -0x1000 >>> 0;

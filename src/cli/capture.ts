@@ -137,7 +137,7 @@ class PacketSink {
     this.#ring = cap.bytes;
     this.#writer = writer;
     this.#flusher = flusher;
-    this.#lines = new PacketLines(o.print);
+    this.#lines = new PacketLines(o.print, (ifindex) => cap.interfaceName(ifindex) || undefined);
     this.#io = io;
   }
 

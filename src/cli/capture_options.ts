@@ -7,8 +7,9 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { type CaptureInterfaces, DEFAULT_RING, type Direction, FANOUT_MODES, type FanoutMode, fanoutMode, LINKTYPE_LINUX_SLL2, type RingOptions } from "../capture.ts";
+import { type CaptureInterfaces, DEFAULT_RING, type Direction, FANOUT_MODES, type FanoutMode, fanoutMode, type RingOptions } from "../capture.ts";
 import { type BpfProgram, parseBpfText } from "../bpf/program.ts";
+import { LINKTYPE } from "../decode.ts";
 import { RingcapError } from "../errors.ts";
 import type { formatTime } from "../format.ts";
 import { MAX_SNAPLEN } from "../options.ts";
@@ -217,7 +218,7 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
   const snaplen = num(values.snaplen, "-s", { max: MAX_SNAPLEN }, 0);
   const iface = interfaceFlags(values.interface);
   // -i any: the frames are LINUX_SLL2, and the expression is compiled for them (as tcpdump -d -i any shows).
-  const { program, text } = filterFlags(values, positionals, snaplen, iface === "any" ? LINKTYPE_LINUX_SLL2 : undefined);
+  const { program, text } = filterFlags(values, positionals, snaplen, iface === "any" ? LINKTYPE.LINUX_SLL2 : undefined);
   if (values.d) {
     if (!program) throw new UsageError("-d needs a filter expression");
     return { kind: "program", program };

@@ -51,9 +51,10 @@ export class PacketLines {
   readonly #print: PrintOptions;
   readonly #describe: DescribeOptions;
 
-  constructor(print: PrintOptions) {
+  /** `interfaceName` names the interface of a LINUX_SLL2 frame (-i any) by its index. */
+  constructor(print: PrintOptions, interfaceName?: (ifindex: number) => string | undefined) {
     this.#print = print;
-    this.#describe = { quiet: print.quiet };
+    this.#describe = { quiet: print.quiet, interfaceName };
   }
 
   /** The line of the frame at `start` in `bytes`, which `d` has decoded. */

@@ -1,19 +1,23 @@
 /**
  * `ringcap capture -r FILE`: packets from a saved pcap or pcapng file (openFile), filtered as
- * `tcpdump -r` filters them (EXPR compiled by libpcap for the file's link type and snaplen on a
- * dead handle, run on each packet by libpcap's own bpf_filter), then printed with the live
- * capture's packet lines or rewritten with -w.
+ * `tcpdump -r` filters them (EXPR compiled by libpcap for the file as tcpdump -r compiles it,
+ * run on each packet by libpcap's own bpf_filter: see offline.ts), then printed as tcpdump -n
+ * prints them (Ethernet, raw IP, Linux cooked v1 and v2, loopback; the interface of a cooked v2
+ * packet by its index in this namespace, as tcpdump resolves it) or rewritten with -w.
  * @module
  */
 
 import { programText } from "../bpf/program.ts";
+import { LINKTYPE } from "../decode.ts";
 import { type CaptureFile, openFile } from "../file.ts";
+import { type DescribeOptions, describePacket, formatTime } from "../format.ts";
+import type { PacketView } from "../packet.ts";
 import { PcapWriter } from "../pcap.ts";
 import type { ReadOptions } from "./capture_options.ts";
-import { isClosedPipe, PacketLines, stdoutFailure } from "./capture_output.ts";
+import { isClosedPipe, stdoutFailure } from "./capture_output.ts";
 import { UsageError } from "./flags.ts";
 import type { CommandIO } from "./io.ts";
-import { LINKTYPE_ETHERNET, linkName, OfflineFilter } from "./offline.ts";
+import { localInterfaceName, OfflineFilter, requireDecodable, SLL2_WARNING } from "./offline.ts";
 
 /** Runs `capture -r FILE ...`; resolves to the exit code, throws the file's or the output's error. */
 export async function captureFromFile(o: ReadOptions, io: CommandIO): Promise<number> {
@@ -33,30 +37,30 @@ async function readFile(f: CaptureFile, o: ReadOptions, io: CommandIO): Promise<
     io.out(programText(program));
     return 0;
   }
-  if (o.write === undefined && linkType !== LINKTYPE_ETHERNET) {
-    throw new UsageError(`${o.path} has link type ${linkName(linkType)}: only Ethernet packets can be printed; rewrite them with -w`);
-  }
+  if (o.write === undefined) requireDecodable(o.path, linkType, "printed");
   io.err(filter.readingLine(o.path));
+  if (o.write === undefined && linkType === LINKTYPE.LINUX_SLL2) io.err(SLL2_WARNING);
   const writer = o.write === undefined ? null : PcapWriter.open(o.write === "-" ? 1 : o.write, {
     format: o.format,
     snaplen,
     ifName: f.interfaces[0]?.name,
     linkType,
   });
-  const lines = new PacketLines(o.print);
+  const describe: DescribeOptions = { quiet: o.print.quiet, interfaceName: localInterfaceName };
+  const line = (p: PacketView) =>
+    formatTime(p.sec, p.nsec, o.print.time) + describePacket(p.decode(), f.bytes, p.offset, p.caplen, p.wireLength, o.print.linkLevel, describe);
   const limit = o.count || Infinity;
   const out: string[] = [];
   let taken = 0;
   let failure: unknown = null;
   try {
     for await (const block of f.blocks()) {
-      const bytes = f.bytes;
       for (const p of block) {
         if (taken >= limit) break;
         if (!filter.accepts(p)) continue;
         taken++;
         if (writer) writer.writePacket(p);
-        else out.push(lines.line(p.decode(), bytes, p.offset, p.caplen, p.wireLength, p.sec, p.nsec));
+        else out.push(line(p));
       }
       if (out.length) {
         io.out(out.join("\n"));

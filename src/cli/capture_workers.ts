@@ -8,7 +8,8 @@
  */
 
 import { type FanoutPool, openFanout } from "../fanout/pool.ts";
-import { PacketDecoder } from "../decode.ts";
+import { LINKTYPE, PacketDecoder } from "../decode.ts";
+import { interfacesByIndex } from "../interfaces.ts";
 import type { PcapWriter } from "../pcap.ts";
 import {
   type CaptureBatch,
@@ -179,7 +180,7 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
     stop.stop();
   };
   const flusher = writer ? new TimedFlush(writer, o.flushMs, fail) : null;
-  const output = new MergedOutput(o, writer, flusher, io, shared, fail);
+  const output = new MergedOutput(o, writer, flusher, io, shared, fail, pool.info.find((i) => i !== null)?.linkType ?? LINKTYPE.ETHERNET);
   const taken: number[] = new Array(o.workers).fill(0);
   pool.on("message", (m) => output.push(m.workerIndex, m.data as CaptureBatch));
   pool.on("report", (r) => {
@@ -289,6 +290,7 @@ class MergedOutput {
     io: CommandIO,
     shared: Int32Array,
     onFailure: (e: unknown) => void,
+    linkType: number,
   ) {
     this.#merger = new BatchMerger(o.workers, (w, bytes) => {
       Atomics.sub(shared, unconsumedSlot(w), bytes);
@@ -296,7 +298,19 @@ class MergedOutput {
     });
     this.#writer = writer;
     this.#flusher = flusher;
-    this.#lines = new PacketLines(o.print);
+    // The workers' captures name interfaces in their namespace; here, the namespace is listed
+    // (again, at most once a second, for an index not seen: an interface may come later).
+    let names = new Map<number, string>();
+    let listedAt = -Infinity;
+    const interfaceName = (ifindex: number) => {
+      const name = names.get(ifindex);
+      if (name !== undefined || performance.now() - listedAt < 1000) return name;
+      names = interfacesByIndex(o.netns);
+      listedAt = performance.now();
+      return names.get(ifindex);
+    };
+    this.#lines = new PacketLines(o.print, interfaceName);
+    this.#decoder.linkType = linkType;
     this.#count = o.count;
     this.#io = io;
     this.#onFailure = onFailure;

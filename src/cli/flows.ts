@@ -8,11 +8,10 @@
 import { type Capture, openCapture } from "../capture.ts";
 import { openFile } from "../file.ts";
 import { FlowTable } from "../flows.ts";
-import { UsageError } from "./flags.ts";
 import { FLOWS_HELP, type FlowsOptions, parseFlowsArgs } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
-import { LINKTYPE_ETHERNET, linkName, OfflineFilter } from "./offline.ts";
+import { OfflineFilter, requireDecodable } from "./offline.ts";
 
 /** Runs `ringcap flows ARGS`; resolves to the exit code. */
 export async function flows(args: string[], io: CommandIO): Promise<number> {
@@ -64,9 +63,7 @@ async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
 async function flowsFromFile(o: FlowsOptions, path: string, io: CommandIO): Promise<number> {
   await using f = await openFile(path);
   const filter = new OfflineFilter(f, { expression: o.expression });
-  if (filter.linkType !== LINKTYPE_ETHERNET) {
-    throw new UsageError(`${path} has link type ${linkName(filter.linkType)}: flows are counted from Ethernet frames only`);
-  }
+  requireDecodable(path, filter.linkType, "counted as flows");
   io.err(filter.readingLine(path));
   const table = new FlowTable({ maxFlows: o.maxFlows });
   let first = NaN;

@@ -5,8 +5,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { type CaptureInterfaces, LINKTYPE_LINUX_SLL2, type RingOptions } from "../capture.ts";
+import { type CaptureInterfaces, type RingOptions } from "../capture.ts";
 import type { BpfProgram } from "../bpf/program.ts";
+import { LINKTYPE } from "../decode.ts";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../flows.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import { compileExpression, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
@@ -117,7 +118,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     seconds: num(values.seconds, "--seconds", SECONDS, 0),
     json: values.json || !process.stdout.isTTY,
     snaplen,
-    filter: expr && read === undefined ? compileExpression(expr, snaplen, iface === "any" ? LINKTYPE_LINUX_SLL2 : undefined) : undefined,
+    filter: expr && read === undefined ? compileExpression(expr, snaplen, iface === "any" ? LINKTYPE.LINUX_SLL2 : undefined) : undefined,
     workers: num(values.workers, "-G", WORKERS, 1),
     ring: ringOptions(values.buffer, values["block-timeout"]),
     maxFlows: num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows),

@@ -95,6 +95,7 @@ export class FeedCapture {
       closed: false,
       releaseHeld: (block) => this.#release(block),
       interfaceName: (ifindex) => names[ifindex - 1] ?? "",
+      linkType: init.linkType,
     };
     this.info = {
       interface: init.label,
