@@ -18,7 +18,9 @@ import type { CaptureInfo, CaptureStats } from "../capture.ts";
 import { ClosedError } from "../errors.ts";
 import { BLOCK_DESC, TP_STATUS } from "../native/abi.ts";
 import { Block, type RingOwner } from "../packet.ts";
-import { RUN } from "./protocol.ts";
+import { type FeedInit, RUN } from "./protocol.ts";
+
+export type { FeedInit };
 
 /** Bytes before the first slot: the doorbell (Int32 at 0) and the packets published (Float64 at 8). */
 export const FEED_HEADER = 64;
@@ -28,23 +30,6 @@ export const DOORBELL = 0;
 export const PUBLISHED = 1;
 /** Slots per worker: the pool may be this many blocks ahead of a worker. */
 export const FEED_SLOTS = 4;
-
-/** What a worker of a file-reading pool gets in place of capture options. */
-export interface FeedInit {
-  /** FEED_HEADER bytes, then `slots` slots of `slotBytes`. */
-  buffer: SharedArrayBuffer;
-  slots: number;
-  slotBytes: number;
-  /** The file's path (or "-"), for `info.interface`. */
-  label: string;
-  /** The file's interface names by position (pcapng `if_name`, "" without): ifindex - 1. */
-  interfaces: string[];
-  /** The file's first link type, as `info.arpType` reports it (ARPHRD_ETHER for Ethernet). */
-  arpType: number;
-  /** The file's first link type (LINKTYPE_*), for `info.linkType`. */
-  linkType: number;
-  snaplen: number;
-}
 
 /** Byte offset of slot `slot` in the shared buffer. */
 export function slotOffset(slot: number, slotBytes: number): number {

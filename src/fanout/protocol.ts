@@ -8,7 +8,6 @@
 
 import type { CaptureInfo, CaptureInterfaces, CaptureOptions, CaptureStats } from "../capture.ts";
 import { PermissionError, RingcapError } from "../errors.ts";
-import type { FeedInit } from "./file_feed.ts";
 
 /** Value of the pool's stop flag (an Int32 in a SharedArrayBuffer): keep reading. */
 export const RUN = 0;
@@ -40,6 +39,23 @@ export const PHASE_NAMES: Readonly<Record<number, string>> = Object.freeze({
   [PHASE.report]: "report()",
   [PHASE.close]: "close()",
 });
+
+/** What a worker of a file-reading pool gets in place of capture options. */
+export interface FeedInit {
+  /** FEED_HEADER bytes (file_feed.ts), then `slots` slots of `slotBytes`. */
+  buffer: SharedArrayBuffer;
+  slots: number;
+  slotBytes: number;
+  /** The file's path (or "-"), for `info.interface`. */
+  label: string;
+  /** The file's interface names by position (pcapng `if_name`, "" without): ifindex - 1. */
+  interfaces: string[];
+  /** The file's first link type, as `info.arpType` reports it (ARPHRD_ETHER for Ethernet). */
+  arpType: number;
+  /** The file's first link type (LINKTYPE_*), for `info.linkType`. */
+  linkType: number;
+  snaplen: number;
+}
 
 /** The message that starts a worker. */
 export interface WorkerInit {
