@@ -16,7 +16,7 @@ const transpiler = new Bun.Transpiler({ loader: "ts" });
  */
 const FLOORS: [floor: number, pattern: RegExp][] = [
   [0, /^src\/native\//], // the C ABI table, the library binding, Bun-vs-Deno
-  [0, /^src\/(errors|options|interfaces)\.ts$/],
+  [0, /^src\/(errors|options|interfaces|privileges)\.ts$/],
   [1, /^src\/bpf\//], // filters: program model, libpcap, VLAN rewrite
   [1, /^src\/(decode|packet|pcap|format|flows|file)\.ts$/], // zero-copy views, decoders, files (writing and reading)
   [2, /^src\/(capture|gen)\.ts$/], // the resources that own a socket
