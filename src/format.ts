@@ -3,7 +3,7 @@
  * @module
  */
 
-import { formatIPv4, formatIPv6, LINKTYPE, type PacketDecoder } from "./decode.ts";
+import { formatIPv4, formatIPv6, LINKTYPE, PacketDecoder } from "./decode.ts";
 
 // In the order tcpdump prints them, with the ACK flag as ".".
 const TCP_FLAG_CHARS: Array<[number, string]> = [
@@ -23,21 +23,112 @@ function tcpFlags(flags: number): string {
   return s || "none";
 }
 
+/** tcpdump's names of the ICMP types it prints by name alone. */
 const ICMP_TYPES: Record<number, string> = {
   0: "echo reply",
-  3: "unreachable",
+  4: "source quench",
   8: "echo request",
-  11: "time exceeded",
+  10: "router solicitation",
+  13: "time stamp request",
+  14: "time stamp reply",
+  15: "information request",
+  16: "information reply",
+  17: "address mask request",
+  18: "address mask reply",
 };
+/** tcpdump's names of the ICMPv6 types. */
 const ICMP6_TYPES: Record<number, string> = {
   1: "destination unreachable",
-  3: "time exceeded",
+  2: "packet too big",
+  3: "time exceeded in-transit",
+  4: "parameter problem",
   128: "echo request",
   129: "echo reply",
+  130: "multicast listener query",
+  131: "multicast listener report",
+  132: "multicast listener done",
   133: "router solicitation",
   134: "router advertisement",
   135: "neighbor solicitation",
   136: "neighbor advertisement",
+  137: "redirect",
+  138: "router renumbering",
+  141: "inverse neighbor solicitation",
+  142: "inverse neighbor advertisement",
+  143: "multicast listener report v2",
+  144: "ha discovery request",
+  145: "ha discovery reply",
+  146: "mobile router solicitation",
+  147: "mobile router advertisement",
+  139: "who-are-you request",
+  140: "who-are-you reply",
+  200: "mtrace response",
+  201: "mtrace message",
+  155: "RPL",
+};
+/** ICMPv6 destination unreachable codes (the blank before "unreachable prohibited" is tcpdump's). */
+const ICMP6_UNREACH: Record<number, string> = {
+  0: "unreachable route",
+  1: " unreachable prohibited",
+  2: "beyond scope",
+  3: "unreachable address",
+  4: "unreachable port",
+};
+/** ICMP destination unreachable codes: [words before the address, words after it]. */
+const ICMP_UNREACH: Record<number, [string, string]> = {
+  0: ["net ", " unreachable"],
+  1: ["host ", " unreachable"],
+  5: ["", " unreachable - source route failed"],
+  6: ["net ", " unreachable - unknown"],
+  7: ["host ", " unreachable - unknown"],
+  8: ["", " unreachable - source host isolated"],
+  9: ["net ", " unreachable - admin prohibited"],
+  10: ["host ", " unreachable - admin prohibited"],
+  11: ["net ", " unreachable - tos prohibited"],
+  12: ["host ", " unreachable - tos prohibited"],
+  13: ["host ", " unreachable - admin prohibited filter"],
+  14: ["host ", " unreachable - host precedence violation"],
+  15: ["host ", " unreachable - precedence cutoff"],
+};
+/** tcpdump's names of IP protocol numbers (`proto UDP (17)` with -v); others are "unknown". */
+const IP_PROTOCOLS: Record<number, string> = {
+  0: "Options",
+  1: "ICMP",
+  2: "IGMP",
+  4: "IPIP",
+  6: "TCP",
+  8: "EGP",
+  9: "IGRP",
+  17: "UDP",
+  33: "DCCP",
+  41: "IPv6",
+  43: "Routing",
+  44: "Fragment",
+  46: "RSVP",
+  47: "GRE",
+  50: "ESP",
+  51: "AH",
+  55: "Mobile IP",
+  58: "ICMPv6",
+  62: "Mobile IP (old)",
+  88: "EIGRP",
+  89: "OSPF",
+  103: "PIM",
+  108: "Compressed IP",
+  112: "VRRP",
+  113: "PGM",
+  132: "SCTP",
+  135: "Mobility",
+  143: "Ethernet",
+};
+/** MLDv2 group record types. */
+const MLD2_RECORDS: Record<number, string> = {
+  1: "is_in",
+  2: "is_ex",
+  3: "to_in",
+  4: "to_ex",
+  5: "allow",
+  6: "block",
 };
 
 /** "HH:MM:SS.uuuuuu" in local time, like tcpdump; or epoch seconds for `-tt`. */
@@ -66,6 +157,12 @@ export interface DescribeOptions {
    * Without it every such interface prints as "?". @default undefined
    */
   interfaceName?: (ifindex: number) => string | undefined;
+  /**
+   * More detail, like tcpdump -v (1) and -vv (2): the IPv4 and IPv6 header fields, checksum
+   * verdicts (IP, TCP, UDP, ICMP, ICMPv6), the packet an ICMP error quotes (on a line of its own),
+   * ARP's hardware and protocol types, MLDv2 group records. @default 0
+   */
+  verbose?: number;
 }
 
 /** tcpdump's names of a Linux cooked header's packet types, by sll_pkttype. */
@@ -162,17 +259,71 @@ function hexDump(bytes: Uint8Array, from: number, to: number): string {
   return s;
 }
 
-/** tcpdump's ARP line body for Ethernet/IPv4 ARP: request and reply; others by length only. */
-function arpText(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number, wireLength: number): string {
+/** tcpdump's hex dump without ASCII (print_unknown_data): `\n\t0x0000:  8f00 0000 ...`, 16 bytes a line. */
+function hexWords(bytes: Uint8Array, from: number, to: number, ident = "\n\t"): string {
+  let s = "";
+  for (let i = from; i < to; i += 2) {
+    if ((i - from) % 16 === 0) s += `${ident}0x${hex4(i - from)}: `;
+    s += i + 1 < to ? ` ${hex2(bytes[i])}${hex2(bytes[i + 1])}` : ` ${hex2(bytes[i])}`;
+  }
+  return s;
+}
+
+/** tcpdump's names of ARP operations. */
+const ARP_OPS: Record<number, string> = {
+  1: "Request",
+  2: "Reply",
+  3: "Reverse Request",
+  4: "Reverse Reply",
+  8: "Inverse Request",
+  9: "Inverse Reply",
+  10: "NACK Reply",
+};
+
+/**
+ * tcpdump's ARP line body for Ethernet/IPv4 ARP (every operation it names; with -v the hardware
+ * and protocol types first); other hardware or protocols by their types and length only.
+ */
+function arpText(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number, wireLength: number, verbose: number): string {
   const l3 = d.l3Offset;
   const length = wireLength - l3;
   const at = start + l3;
-  if (l3 + 28 > caplen || bytes[at + 4] !== 6 || bytes[at + 5] !== 4 || ((bytes[at + 2] << 8) | bytes[at + 3]) !== 0x0800) return `length ${length}`;
-  const ip = (o: number) => `${bytes[at + o]}.${bytes[at + o + 1]}.${bytes[at + o + 2]}.${bytes[at + o + 3]}`;
+  if (l3 + 8 > caplen) return `length ${length}`;
+  const hrd = (bytes[at] << 8) | bytes[at + 1];
+  const pro = (bytes[at + 2] << 8) | bytes[at + 3];
+  const hlen = bytes[at + 4];
+  const plen = bytes[at + 5];
   const op = (bytes[at + 6] << 8) | bytes[at + 7];
-  if (op === 1) return `Request who-has ${ip(24)} tell ${ip(14)}, length ${length}`;
-  if (op === 2) return `Reply ${ip(14)} is-at ${addressAt(bytes, at + 8, 6)}, length ${length}`;
-  return `length ${length}`;
+  if (hrd !== 1 || pro !== 0x0800 || hlen !== 6 || plen !== 4 || l3 + 28 > caplen) return `length ${length}`;
+  const ip = (o: number) => `${bytes[at + o]}.${bytes[at + o + 1]}.${bytes[at + o + 2]}.${bytes[at + o + 3]}`;
+  const mac = (o: number) => addressAt(bytes, at + o, 6);
+  let s = verbose > 0 ? "Ethernet (len 6), IPv4 (len 4), " : "";
+  s += `${ARP_OPS[op] ?? `Unknown (${op})`} `;
+  switch (op) {
+    case 1: {
+      let zero = true;
+      for (let k = 18; k < 24; k++) if (bytes[at + k] !== 0) zero = false;
+      s += `who-has ${ip(24)}${zero ? "" : ` (${mac(18)})`} tell ${ip(14)}`;
+      break;
+    }
+    case 2:
+      s += `${ip(14)} is-at ${mac(8)}`;
+      break;
+    case 3:
+    case 8:
+      s += `who-is ${mac(18)} tell ${mac(8)}`;
+      break;
+    case 4:
+      s += `${mac(18)} at ${ip(24)}`;
+      break;
+    case 9:
+      s += `${mac(8)} at ${ip(14)}`;
+      break;
+    default:
+      // An operation without addresses to print: tcpdump dumps the message.
+      return `${s}${hexDump(bytes, at, start + caplen)}`;
+  }
+  return `${s}, length ${length}`;
 }
 
 /**
@@ -253,48 +404,397 @@ function hex8(n: number): string {
   return n.toString(16).padStart(8, "0");
 }
 
+/** The one's complement sum of the 16-bit words of bytes[from, to) added to `sum` (not folded). */
+function wordSum(bytes: Uint8Array, from: number, to: number, sum = 0): number {
+  let i = from;
+  for (; i + 1 < to; i += 2) sum += (bytes[i] << 8) | bytes[i + 1];
+  if (i < to) sum += bytes[i] << 8;
+  return sum;
+}
+
+/** in_cksum: 0 when the summed bytes (checksum field included) are right. */
+function checksumOf(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return ~sum & 0xffff;
+}
+
+/** What a wrong checksum field should have held, given the field and checksumOf over the bytes. */
+function shouldBe(field: number, computed: number): number {
+  let s = field + computed;
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
 /**
- * What tcpdump says of an ICMP or ICMPv6 error or neighbor discovery message beyond its type
- * name, from the message at `l4` (the quoted packet for errors): the whole text after "ICMP "
- * (or "ICMP6, ") up to ", length", or null where it prints what ringcap does not parse.
+ * The sum of the pseudo-header TCP, UDP and ICMPv6 checksums cover: the IP addresses, protocol
+ * and the upper layer's length.
  */
-function icmpText(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number): string | null {
-  const l4 = d.l4Offset;
-  const at = start + l4;
-  const type = d.icmpType;
-  const code = d.icmpCode;
-  if (d.ipProtocol === 58) {
-    if ((type === 135 || type === 136) && l4 + 24 <= caplen) {
-      return `${type === 135 ? "neighbor solicitation, who has" : "neighbor advertisement, tgt is"} ${formatIPv6(bytes, at + 8)}`;
+function pseudoSum(d: PacketDecoder, bytes: Uint8Array, start: number, protocol: number, length: number): number {
+  const l3 = start + d.l3Offset;
+  if (d.ipVersion === 4) return wordSum(bytes, l3 + 12, l3 + 20) + protocol + length;
+  return wordSum(bytes, l3 + 8, l3 + 40) + protocol + (length >>> 16) + (length & 0xffff);
+}
+
+/** The tcpdump-style hex of a 16-bit checksum (`0x1c46`). */
+function cksumHex(n: number): string {
+  return `0x${hex4(n)}`;
+}
+
+/** ICMP time stamps (milliseconds since midnight UTC) as tcpdump prints them: HH:MM:SS.mmm. */
+function icmpTime(ms: number): string {
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  const sec = Math.floor(ms / 1000);
+  const min = Math.floor(sec / 60);
+  const hrs = Math.floor(min / 60);
+  return `${p2(hrs)}:${p2(min - hrs * 60)}:${p2(sec - min * 60)}.${String(ms % 1000).padStart(3, "0")}`;
+}
+
+/** ICMP router advertisement lifetime: seconds, M:SS or H:MM:SS. */
+function lifetimeText(t: number): string {
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  if (t < 60) return `${t}`;
+  if (t < 3600) return `${Math.floor(t / 60)}:${p2(t % 60)}`;
+  return `${Math.floor(t / 3600)}:${p2(Math.floor((t % 3600) / 60))}:${p2(t % 60)}`;
+}
+
+/**
+ * tcpdump's words for the ICMP message at `at` (`room` bytes of it captured): what follows
+ * "ICMP " up to ", length"; null when a field it needs was cut off.
+ */
+function icmp4Text(bytes: Uint8Array, at: number, room: number): string | null {
+  if (room < 4) return null;
+  const type = bytes[at];
+  const code = bytes[at + 1];
+  const need = (n: number) => room >= n;
+  const u16 = (o: number) => (bytes[at + o] << 8) | bytes[at + o + 1];
+  // The quoted packet's destination, for errors.
+  const innerDst = () => formatIPv4(u32At(bytes, at + 24));
+  switch (type) {
+    case 0:
+    case 8:
+      return need(8) ? `echo ${type === 8 ? "request" : "reply"}, id ${u16(4)}, seq ${u16(6)}` : null;
+    case 3: {
+      if (!need(28)) return null;
+      if (code === 2) return need(18) ? `${innerDst()} protocol ${bytes[at + 17]} unreachable` : null;
+      if (code === 3) {
+        const ihl = (bytes[at + 8] & 0x0f) * 4;
+        if (!need(8 + ihl + 4)) return null;
+        const proto = bytes[at + 17];
+        const dport = u16(8 + ihl + 2);
+        if (proto === 6 || proto === 17) return `${innerDst()} ${proto === 6 ? "tcp" : "udp"} port ${dport} unreachable`;
+        return `${innerDst()} protocol ${proto} port ${dport} unreachable`;
+      }
+      if (code === 4) return `${innerDst()} unreachable - need to frag${u16(6) ? ` (mtu ${u16(6)})` : ""}`;
+      const words = ICMP_UNREACH[code];
+      return words ? `${words[0]}${innerDst()}${words[1]}` : `${innerDst()} unreachable - #${code}`;
     }
-    if (type === 2 && l4 + 8 <= caplen) return `packet too big, mtu ${u32At(bytes, at + 4)}`;
-    // The quoted packet's fixed header follows the 8 bytes of the message.
-    const inner = l4 + 8;
-    if (inner + 40 > caplen || bytes[start + inner] >> 4 !== 6) return null;
-    const innerDst = formatIPv6(bytes, start + inner + 24);
-    if (type === 3 && code === 0) return `time exceeded in-transit for ${innerDst}`;
-    const proto = bytes[start + inner + 6];
-    if (type === 1 && code === 4 && (proto === 6 || proto === 17) && inner + 44 <= caplen) {
-      const dport = (bytes[start + inner + 42] << 8) | bytes[start + inner + 43];
-      return `destination unreachable, unreachable port, ${innerDst} ${proto === 6 ? "tcp" : "udp"} port ${dport}`;
+    case 5: {
+      if (!need(28)) return null;
+      const gw = formatIPv4(u32At(bytes, at + 4));
+      const kind = ["redirect %s to net ", "redirect %s to host ", "redirect-tos %s to net ", "redirect-tos %s to host "][code];
+      return kind ? `${kind.replace("%s", innerDst())}${gw}` : `redirect-#${code} ${innerDst()} to ${gw}`;
     }
-    return null;
+    case 9: {
+      if (!need(8)) return null;
+      let s = `router advertisement lifetime ${lifetimeText(u16(6))} ${bytes[at + 4]}:`;
+      if (bytes[at + 5] !== 2) return `${s} [size ${bytes[at + 5]}]`;
+      for (let k = 0; k < bytes[at + 4]; k++) {
+        if (!need(16 + 8 * k)) return null;
+        s += ` {${formatIPv4(u32At(bytes, at + 8 + 8 * k))} ${u32At(bytes, at + 12 + 8 * k)}}`;
+      }
+      return s;
+    }
+    case 11:
+      if (!need(28)) return null;
+      return code === 0 ? "time exceeded in-transit" : code === 1 ? "ip reassembly time exceeded" : `time exceeded-#${code}`;
+    case 12:
+      if (code) return `parameter problem - code ${code}`;
+      return need(5) ? `parameter problem - octet ${bytes[at + 4]}` : null;
+    case 13:
+      return need(8) ? `time stamp query id ${u16(4)} seq ${u16(6)}` : null;
+    case 14:
+      if (!need(20)) return null;
+      return `time stamp reply id ${u16(4)} seq ${u16(6)}: org ${icmpTime(u32At(bytes, at + 8))}, recv ${icmpTime(u32At(bytes, at + 12))}, xmit ${icmpTime(u32At(bytes, at + 16))}`;
+    case 18:
+      return need(12) ? `address mask is 0x${hex8(u32At(bytes, at + 8))}` : null;
+    default:
+      return ICMP_TYPES[type] ?? `type-#${type}`;
   }
-  if (type === 11 && code === 0) return "time exceeded in-transit";
-  const inner = l4 + 8;
-  if (inner + 20 > caplen || bytes[start + inner] >> 4 !== 4) return null;
-  const innerDst = formatIPv4(u32At(bytes, start + inner + 16));
-  if (type === 5 && code === 1) return `redirect ${innerDst} to host ${formatIPv4(u32At(bytes, at + 4))}`;
-  if (type !== 3) return null;
-  if (code === 1) return `host ${innerDst} unreachable`;
-  if (code === 4) return `${innerDst} unreachable - need to frag (mtu ${(bytes[at + 6] << 8) | bytes[at + 7]})`;
-  const proto = bytes[start + inner + 9];
-  const ihl = (bytes[start + inner] & 0x0f) * 4;
-  if (code === 3 && (proto === 6 || proto === 17) && inner + ihl + 4 <= caplen) {
-    const dport = (bytes[start + inner + ihl + 2] << 8) | bytes[start + inner + ihl + 3];
-    return `${innerDst} ${proto === 6 ? "tcp" : "udp"} port ${dport} unreachable`;
+}
+
+/** Neighbor discovery option names, by type. */
+const ND_OPTIONS: Record<number, string> = { 1: "source link-address", 2: "destination link-address", 3: "prefix info", 5: "mtu" };
+
+/**
+ * A router or neighbor solicitation or advertisement or a redirect as tcpdump -v prints it:
+ * the length, the fields, then one line per option (link-layer addresses, prefix information,
+ * MTU; with -vv each option's bytes in hex too). null for an option ringcap does not decode.
+ */
+function ndVerbose(bytes: Uint8Array, at: number, room: number, length: number, verbose: number): string | null {
+  const type = bytes[at];
+  const fixed = { 133: 8, 134: 16, 135: 24, 136: 24, 137: 40 }[type] ?? 8;
+  if (room < fixed || length < fixed) return null;
+  const addr = (o: number) => formatIPv6(bytes, at + o);
+  let s = `${ICMP6_TYPES[type]}, length ${length}`;
+  if (type === 145) {
+    // Home agent discovery reply: its id, then the home agents' addresses.
+    s += `, id 0x${hex4((bytes[at + 4] << 8) | bytes[at + 5])}`;
+    for (let o = 8; o < length; o += 16) {
+      if (o + 16 > room) return null;
+      s += `, ${addr(o)}`;
+    }
+    return s;
   }
-  return null;
+  if (type === 147) {
+    const f = bytes[at + 6];
+    s += `, id 0x${hex4((bytes[at + 4] << 8) | bytes[at + 5])}${f & 0xc0 ? " " : ""}${f & 0x80 ? "M" : ""}${f & 0x40 ? "O" : ""}`;
+  }
+  if (type === 134) {
+    const f = bytes[at + 5];
+    const flags = [f & 0x80 ? "managed" : "", f & 0x40 ? "other stateful" : "", f & 0x20 ? "home agent" : "", f & 0x02 ? "ipv6 only" : ""].filter((x) => x).join(", ") || "none";
+    const pref = ["medium", "high", "rsv", "low"][(f & 0x18) >> 3];
+    s += `\n\thop limit ${bytes[at + 4]}, Flags [${flags}], pref ${pref}, router lifetime ${(bytes[at + 6] << 8) | bytes[at + 7]}s, reachable time ${u32At(bytes, at + 8)}ms, retrans timer ${u32At(bytes, at + 12)}ms`;
+  } else if (type === 135) s += `, who has ${addr(8)}`;
+  else if (type === 136) {
+    const f = bytes[at + 4];
+    const flags = [f & 0x80 ? "router" : "", f & 0x40 ? "solicited" : "", f & 0x20 ? "override" : ""].filter((x) => x).join(", ") || "none";
+    s += `, tgt is ${addr(8)}, Flags [${flags}]`;
+  } else if (type === 137) s += `, ${addr(24)} to ${addr(8)}`;
+  const end = Math.min(room, length);
+  for (let o = fixed; o < end; ) {
+    if (o + 2 > room) return null;
+    const optType = bytes[at + o];
+    const optLen = bytes[at + o + 1] * 8;
+    if (optLen === 0 || o + optLen > room) return null;
+    const name = ND_OPTIONS[optType];
+    if (name === undefined) return null;
+    s += `\n\t  ${name} option (${optType}), length ${optLen} (${optLen / 8}): `;
+    const p = at + o;
+    if (optType === 1 || optType === 2) s += addressAt(bytes, p + 2, optLen - 2);
+    else if (optType === 5) s += ` ${u32At(bytes, p + 4)}${optLen !== 8 ? "bad option length" : ""}`;
+    else {
+      const pf = bytes[p + 3];
+      const flags = [pf & 0x80 ? "onlink" : "", pf & 0x40 ? "auto" : "", pf & 0x20 ? "router" : ""].filter((x) => x).join(", ") || "none";
+      const life = (v: number) => (v === 0xffffffff ? "infinity" : `${v}s`);
+      s += `${formatIPv6(bytes, p + 16)}/${bytes[p + 2]}${optLen !== 32 ? "badlen" : ""}, Flags [${flags}], valid time ${life(u32At(bytes, p + 4))}, pref. time ${life(u32At(bytes, p + 8))}`;
+    }
+    if (verbose > 1) s += hexWords(bytes, p + 2, p + optLen, "\n\t    ");
+    o += optLen;
+  }
+  return s;
+}
+
+/**
+ * tcpdump's words for the ICMPv6 message at `at` (`room` bytes captured, `length` long): what
+ * follows "ICMP6, ", the ", length N" included (tcpdump leaves it out for some types with -v,
+ * and moves it for neighbor discovery); null where ringcap does not print what tcpdump does.
+ */
+function icmp6Text(bytes: Uint8Array, at: number, room: number, length: number, verbose: number): string | null {
+  if (room < 4) return null;
+  const type = bytes[at];
+  const code = bytes[at + 1];
+  const name = ICMP6_TYPES[type];
+  if (name === undefined) return verbose > 1 ? null : `unknown icmp6 type (${type}), length ${length}${hexWords(bytes, at, at + Math.min(room, length))}`;
+  const need = (n: number) => room >= n;
+  const u16 = (o: number) => (bytes[at + o] << 8) | bytes[at + o + 1];
+  const addr = (o: number) => formatIPv6(bytes, at + o);
+  // Neighbor discovery with -v: the length right after the name, then the details and options.
+  if (verbose > 0 && ((type >= 133 && type <= 137) || type === 145 || type === 147)) return ndVerbose(bytes, at, room, length, verbose);
+  let s = name;
+  switch (type) {
+    case 1: {
+      const words = ICMP6_UNREACH[code];
+      if (words === undefined) return `${s}, unknown unreach code (${code})${verbose > 1 ? "" : hexWords(bytes, at, at + Math.min(room, length))}`;
+      s += `, ${words}`;
+      if (!need(48)) return null;
+      if (code === 0 || code === 1 || code === 3) s += ` ${addr(32)}`;
+      else if (code === 2) s += ` ${addr(32)}, source address ${addr(16)}`;
+      else {
+        // The quoted packet's upper layer: only straight after its fixed header here.
+        const proto = bytes[at + 14];
+        if (!need(52)) return null;
+        const dport = u16(50);
+        if (proto === 6 || proto === 17) s += `, ${addr(32)} ${proto === 6 ? "tcp" : "udp"} port ${dport}`;
+        else return null;
+      }
+      break;
+    }
+    case 2:
+      if (!need(8)) return null;
+      s += `, mtu ${u32At(bytes, at + 4)}`;
+      break;
+    case 3:
+      if (code === 0) {
+        if (!need(48)) return null;
+        s += ` for ${addr(32)}`;
+      } else s += code === 1 ? " (reassembly)" : `, unknown code (${code})`;
+      break;
+    case 4: {
+      if (!need(48)) return null;
+      const kind = ["erroneous", "next header", "option", "incomplete header chain"][code];
+      s += kind ? `, ${kind} - octet ${u32At(bytes, at + 4)}` : `, code-#${code}`;
+      break;
+    }
+    case 128:
+    case 129:
+      if (!need(8)) return null;
+      s += `, id ${u16(4)}, seq ${u16(6)}`;
+      break;
+    case 130:
+      if (length === 24) {
+        if (!need(24)) return null;
+        s += `max resp delay: ${u16(4)} addr: ${addr(8)}`;
+      } else if (length >= 28) {
+        if (!need(28)) return null;
+        const mrc = u16(4);
+        const mrt = mrc < 32768 ? mrc : ((mrc & 0x0fff) | 0x1000) * 2 ** (((mrc & 0x7000) >> 12) + 3);
+        s += " v2";
+        if (verbose > 0) s += ` [max resp delay=${mrt}]`;
+        s += ` [gaddr ${addr(8)}`;
+        if (verbose > 0) {
+          if (bytes[at + 24] & 0x08) s += " sflag";
+          if (bytes[at + 24] & 0x07) s += ` robustness=${bytes[at + 24] & 0x07}`;
+          const q = bytes[at + 25];
+          s += ` qqi=${q < 128 ? q : ((q & 0x0f) | 0x10) * 2 ** (((q & 0x70) >> 4) + 3)}`;
+        }
+        const nsrcs = u16(26);
+        if (nsrcs > 0) {
+          if (length < 28 + nsrcs * 16) s += " [invalid number of sources]";
+          else if (verbose > 1) {
+            if (!need(28 + nsrcs * 16)) return null;
+            s += " {";
+            for (let k = 0; k < nsrcs; k++) s += ` ${addr(28 + 16 * k)}`;
+            s += " }";
+          } else s += `, ${nsrcs} source(s)`;
+        }
+        s += "]";
+      } else s += ` unknown-version (len ${length}) `;
+      break;
+    case 131:
+    case 132:
+      if (!need(24)) return null;
+      s += `max resp delay: ${u16(4)} addr: ${addr(8)}`;
+      break;
+    case 133:
+    case 134:
+    case 141:
+    case 142:
+      break;
+    case 135:
+      if (!need(24)) return null;
+      s += `, who has ${addr(8)}`;
+      break;
+    case 136:
+      if (!need(24)) return null;
+      s += `, tgt is ${addr(8)}`;
+      break;
+    case 137:
+      if (!need(40)) return null;
+      // The destination follows the target in the message.
+      s += `, ${addr(24)} to ${addr(8)}`;
+      break;
+    case 143: {
+      if (length < 8) {
+        s += ` [invalid len ${length}]`;
+        break;
+      }
+      if (!need(8)) return null;
+      const groups = u16(6);
+      s += `, ${groups} group record(s)`;
+      let g = 8;
+      for (let i = 0; verbose > 0 && i < groups; i++) {
+        if (length < g + 20) {
+          s += " [invalid number of groups]";
+          return s;
+        }
+        if (!need(g + 20)) return null;
+        s += ` [gaddr ${addr(g + 4)} ${MLD2_RECORDS[bytes[at + g]] ?? ` [v2-report-#${bytes[at + g]}]`}`;
+        const nsrcs = u16(g + 2);
+        if (length < g + 20 + nsrcs * 16) {
+          s += ` [invalid number of sources ${nsrcs}]`;
+          return s;
+        }
+        if (verbose === 1) s += `, ${nsrcs} source(s)`;
+        else {
+          if (!need(g + 20 + nsrcs * 16)) return null;
+          s += " {";
+          for (let k = 0; k < nsrcs; k++) s += ` ${addr(g + 20 + 16 * k)}`;
+          s += " }";
+        }
+        g += 20 + nsrcs * 16;
+        s += "]";
+      }
+      break;
+    }
+    case 144:
+    case 146:
+      if (!need(6)) return null;
+      s += `, id 0x${hex4(u16(4))}`;
+      break;
+    case 145:
+    case 147:
+      if (verbose > 0) return null;
+      break;
+    default:
+      // Router renumbering, node information, RPL, mtrace: tcpdump decodes their bodies.
+      return null;
+  }
+  return verbose > 0 ? s : `${s}, length ${length}`;
+}
+
+/** An IP protocol's name as tcpdump -v gives it. */
+function protocolName(p: number): string {
+  return IP_PROTOCOLS[p] ?? "unknown";
+}
+
+/**
+ * tcpdump -v's IPv4 header fields, `(tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto UDP (17),
+ * length 48)` and the line break before the addresses; a wrong header checksum is named with
+ * the right one. IP options are not decoded (listed as such).
+ */
+function ipv4Verbose(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number): string {
+  const l3 = d.l3Offset;
+  const at = start + l3;
+  const tos = bytes[at + 1];
+  const off = (bytes[at + 6] << 8) | bytes[at + 7];
+  let s = `(tos 0x${tos.toString(16)}${["", ",ECT(1)", ",ECT(0)", ",CE"][tos & 3]}`;
+  if (bytes[at + 8] >= 1) s += `, ttl ${bytes[at + 8]}`;
+  const flags = [off & 0x2000 ? "+" : "", off & 0x4000 ? "DF" : "", off & 0x8000 ? "rsvd" : ""].filter((f) => f).join(", ") || "none";
+  const proto = bytes[at + 9];
+  s += `, id ${(bytes[at + 4] << 8) | bytes[at + 5]}, offset ${(off & 0x1fff) * 8}, flags [${flags}], proto ${protocolName(proto)} (${proto})`;
+  s += `, length ${(bytes[at + 2] << 8) | bytes[at + 3]}`;
+  const hlen = (bytes[at] & 0x0f) * 4;
+  if (hlen > 20) s += ", options (not decoded)";
+  if (l3 + hlen <= caplen) {
+    const sum = checksumOf(wordSum(bytes, at, at + hlen));
+    const field = (bytes[at + 10] << 8) | bytes[at + 11];
+    if (sum !== 0) s += `, bad cksum ${field.toString(16)} (->${shouldBe(field, sum).toString(16)})!`;
+  }
+  return `${s})\n    `;
+}
+
+/** tcpdump -v's IPv6 header fields: `(flowlabel 0x12345, hlim 64, next-header UDP (17) payload length: 28) `. */
+function ipv6Verbose(d: PacketDecoder, bytes: Uint8Array, start: number): string {
+  const at = start + d.l3Offset;
+  const flow = u32At(bytes, at);
+  let s = "(";
+  if (flow & 0x0ff00000) s += `class 0x${hex2((flow >>> 20) & 0xff)}, `;
+  if (flow & 0x000fffff) s += `flowlabel 0x${(flow & 0xfffff).toString(16).padStart(5, "0")}, `;
+  const next = bytes[at + 6];
+  return `${s}hlim ${bytes[at + 7]}, next-header ${protocolName(next)} (${next}) payload length: ${(bytes[at + 4] << 8) | bytes[at + 5]}) `;
+}
+
+/** The packet an ICMP error quotes (`room` bytes of it at `at`), described as tcpdump -v does: as a packet of its own. */
+function quotedPacket(bytes: Uint8Array, at: number, room: number, linkLevel: boolean, options: DescribeOptions): string {
+  const inner = new PacketDecoder();
+  inner.linkType = LINKTYPE.RAW;
+  const totalLength = room >= 4 && bytes[at] >> 4 === 4 ? (bytes[at + 2] << 8) | bytes[at + 3] : room;
+  const caplen = Math.min(room, totalLength);
+  inner.decode(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), at, caplen);
+  const text = describePacket(inner, bytes, at, caplen, totalLength, false, { ...options, quiet: false });
+  // With -e tcpdump leaves out "IP " here too.
+  return linkLevel && text.startsWith("IP ") ? text.slice(3) : text;
 }
 
 const VLAN_TPIDS = new Set([0x8100, 0x88a8, 0x9100]);
@@ -320,12 +820,13 @@ export function describePacket(
   options: DescribeOptions = {},
 ): string {
   const quiet = options.quiet === true;
+  const verbose = options.verbose ?? 0;
   const ethernet = d.linkType === LINKTYPE.ETHERNET;
   const prefix = ethernet
     ? linkLevel && caplen >= 14 ? linkHeader(d, bytes, start, caplen, wireLength, quiet) : ""
     : otherLinkHeader(d, bytes, start, caplen, wireLength, linkLevel, options);
   if (d.ipVersion === 0) {
-    if (d.etherType === 0x0806) return `${prefix}${linkLevel ? "" : "ARP, "}${arpText(d, bytes, start, caplen, wireLength)}`;
+    if (d.etherType === 0x0806) return `${prefix}${linkLevel ? "" : "ARP, "}${arpText(d, bytes, start, caplen, wireLength, verbose)}`;
     if ((d.linkType === LINKTYPE.NULL || d.linkType === LINKTYPE.LOOP) && caplen >= 4) {
       const family = nullFamily(d, bytes, start);
       // Without a printer for the family, tcpdump dumps the bytes after the header (not with -q).
@@ -343,11 +844,14 @@ export function describePacket(
     return `${prefix}ethertype 0x${hex4(d.etherType)}, length ${wireLength}`;
   }
   // With -e the link header already said which IP version this is.
-  const ip = linkLevel ? "" : d.ipVersion === 4 ? "IP " : "IP6 ";
+  let ip = linkLevel ? "" : d.ipVersion === 4 ? "IP " : "IP6 ";
+  if (verbose > 0) ip += d.ipVersion === 4 ? ipv4Verbose(d, bytes, start, caplen) : ipv6Verbose(d, bytes, start);
   const src = d.ipVersion === 4 ? formatIPv4(d.ipv4Src) : d.srcAddress();
   const dst = d.ipVersion === 4 ? formatIPv4(d.ipv4Dst) : d.dstAddress();
   // A later fragment has no upper-layer header: tcpdump names the protocol by number.
   if (d.ipVersion === 4 && d.fragmentOffset > 0) return `${prefix}${ip}${src} > ${dst}: ip-proto-${d.ipProtocol}`;
+  // No checksum is checked in a fragment: it covers the whole datagram.
+  let fragmented = d.ipVersion === 4 && (bytes[start + d.l3Offset + 6] & 0x20) !== 0;
   // IPv6 extension headers are named before the upper layer, which then gives its ports only.
   let chain = "";
   if (d.ipVersion === 6 && d.ipHeaderLength > 40) {
@@ -355,18 +859,34 @@ export function describePacket(
     if (c === null) return `${prefix}${ip}${src} > ${dst}: ip6-ext-headers ip-proto-${d.ipProtocol}`;
     if (d.fragmentOffset > 0) return `${prefix}${ip}${src} > ${dst}: ${c.trimEnd()}`;
     chain = c;
+    if (c.includes("frag (")) fragmented = true;
   }
   const payload = Math.max(0, d.payloadLength);
   // Payload lengths come from the headers, not from what was captured, so a snaplen does not change them.
   const wirePayload = d.payloadOffset >= 0 && d.ipTotalLength >= 0 ? Math.max(0, d.ipTotalLength - (d.payloadOffset - d.l3Offset)) : payload;
+  // The upper layer's length by the IP header(s), for checksums.
+  const upperLength = d.l4Offset >= 0 && d.ipTotalLength >= 0 ? Math.max(0, d.ipTotalLength - (d.l4Offset - d.l3Offset)) : payload;
+  const l4 = start + d.l4Offset;
+  const whole = (n: number) => !fragmented && d.l4Offset >= 0 && d.l4Offset + n <= caplen;
   switch (d.ipProtocol) {
     case 6: {
-      if (d.srcPort < 0) return `${prefix}${ip}${src} > ${dst}: ${chain}tcp [|tcp]`;
+      if (d.srcPort < 0) {
+        // Cut after the ports (as the segment an ICMP error quotes): tcpdump still gives them.
+        if (chain === "" && d.l4Offset >= 0 && d.l4Offset + 4 <= caplen) {
+          return `${prefix}${ip}${src}.${(bytes[l4] << 8) | bytes[l4 + 1]} > ${dst}.${(bytes[l4 + 2] << 8) | bytes[l4 + 3]}:  [|tcp]`;
+        }
+        return `${prefix}${ip}${src} > ${dst}: ${chain}tcp [|tcp]`;
+      }
       const head = chain === "" ? `${prefix}${ip}${src}.${d.srcPort} > ${dst}.${d.dstPort}: ` : `${prefix}${ip}${src} > ${dst}: ${chain}${d.srcPort} > ${d.dstPort}: `;
       if (quiet) return `${head}tcp ${wirePayload}`;
       const flags = d.tcpFlags;
       let s = `${head}Flags [${tcpFlags(flags)}]`;
-      if (wirePayload > 0 || flags & 0x07) s += `, seq ${d.tcpSeq}`;
+      if (verbose > 0 && whole(upperLength)) {
+        const field = (bytes[l4 + 16] << 8) | bytes[l4 + 17];
+        const sum = checksumOf(wordSum(bytes, l4, l4 + upperLength, pseudoSum(d, bytes, start, 6, upperLength)));
+        s += `, cksum ${cksumHex(field)} ${sum === 0 ? "(correct)" : `(incorrect -> ${cksumHex(shouldBe(field, sum))})`}`;
+      }
+      if (verbose > 1 || wirePayload > 0 || flags & 0x07) s += `, seq ${d.tcpSeq}`;
       if (wirePayload > 0) s += `:${(d.tcpSeq + wirePayload) >>> 0}`;
       if (flags & 0x10) s += `, ack ${d.tcpAck}`;
       s += `, win ${d.tcpWindow}`;
@@ -376,22 +896,50 @@ export function describePacket(
     }
     case 17: {
       if (d.srcPort < 0) return `${prefix}${ip}${src} > ${dst}: ${chain}udp [|udp]`;
-      const ulenAt = start + d.l4Offset + 4;
-      const udpPayload = Math.max(0, ((bytes[ulenAt] << 8) | bytes[ulenAt + 1]) - 8);
-      if (chain !== "") return `${prefix}${ip}${src} > ${dst}: ${chain}${d.srcPort} > ${d.dstPort}: UDP, length ${udpPayload}`;
-      return `${prefix}${ip}${src}.${d.srcPort} > ${dst}.${d.dstPort}: UDP, length ${udpPayload}`;
+      const ulen = (bytes[l4 + 4] << 8) | bytes[l4 + 5];
+      const udpPayload = Math.max(0, ulen - 8);
+      let verdict = "";
+      if (!fragmented && (d.ipVersion === 6 ? verbose > 0 : verbose > 1)) {
+        const field = (bytes[l4 + 6] << 8) | bytes[l4 + 7];
+        if (d.ipVersion === 4 && field === 0) verdict = "[no cksum] ";
+        else if (whole(ulen)) {
+          const sum = checksumOf(wordSum(bytes, l4, l4 + ulen, pseudoSum(d, bytes, start, 17, ulen)));
+          verdict = sum === 0 ? "[udp sum ok] " : `[bad udp cksum ${cksumHex(field)} -> ${cksumHex(shouldBe(field, sum))}!] `;
+        }
+      }
+      if (chain !== "") return `${prefix}${ip}${src} > ${dst}: ${chain}${d.srcPort} > ${d.dstPort}: ${verdict}UDP, length ${udpPayload}`;
+      return `${prefix}${ip}${src}.${d.srcPort} > ${dst}.${d.dstPort}: ${verdict}UDP, length ${udpPayload}`;
     }
-    case 1:
+    case 1: {
+      // tcpdump gives the whole ICMP message's length.
+      const message = upperLength;
+      const room = caplen - d.l4Offset;
+      const text = icmp4Text(bytes, l4, room) ?? ICMP_TYPES[d.icmpType] ?? `type-#${d.icmpType}`;
+      let s = `${prefix}${ip}${src} > ${dst}: ${chain}ICMP ${text}, length ${message}`;
+      if (verbose === 0) return s;
+      if (whole(message)) {
+        const sum = checksumOf(wordSum(bytes, l4, l4 + message));
+        const field = (bytes[l4 + 2] << 8) | bytes[l4 + 3];
+        if (sum !== 0) s += ` (wrong icmp cksum ${field.toString(16)} (->${shouldBe(field, sum).toString(16)})!)`;
+      }
+      // An error's quoted packet, printed as a packet of its own.
+      const type = d.icmpType;
+      if ((type === 3 || type === 4 || type === 5 || type === 11 || type === 12) && room >= 28) {
+        s += `\n\t${quotedPacket(bytes, l4 + 8, Math.min(room, message) - 8, linkLevel, options)}`;
+      }
+      return s;
+    }
     case 58: {
-      // tcpdump gives the whole ICMP message's length, and an echo's id and sequence number.
-      const message = d.ipTotalLength >= 0 && d.l4Offset >= 0 ? Math.max(0, d.ipTotalLength - (d.l4Offset - d.l3Offset)) : payload;
-      const v6 = d.ipProtocol === 58;
-      const name = (v6 ? ICMP6_TYPES : ICMP_TYPES)[d.icmpType] ?? `type ${d.icmpType}`;
-      const echo = v6 ? d.icmpType === 128 || d.icmpType === 129 : d.icmpType === 0 || d.icmpType === 8;
-      const at = start + d.l4Offset + 4;
-      const idSeq = echo && d.l4Offset + 8 <= caplen ? `, id ${(bytes[at] << 8) | bytes[at + 1]}, seq ${(bytes[at + 2] << 8) | bytes[at + 3]}` : "";
-      const text = echo ? null : icmpText(d, bytes, start, caplen);
-      return `${prefix}${ip}${src} > ${dst}: ${chain}${v6 ? "ICMP6, " : "ICMP "}${text ?? name + idSeq}, length ${message}`;
+      const message = upperLength;
+      const room = caplen - d.l4Offset;
+      let verdict = "";
+      if (verbose > 0 && whole(message)) {
+        const sum = checksumOf(wordSum(bytes, l4, l4 + message, pseudoSum(d, bytes, start, 58, message)));
+        const field = (bytes[l4 + 2] << 8) | bytes[l4 + 3];
+        verdict = sum === 0 ? "[icmp6 sum ok] " : `[bad icmp6 cksum ${cksumHex(field)} -> ${cksumHex(shouldBe(field, sum))}!] `;
+      }
+      const text = icmp6Text(bytes, l4, room, message, verbose) ?? `${ICMP6_TYPES[d.icmpType] ?? `unknown icmp6 type (${d.icmpType})`}, length ${message}`;
+      return `${prefix}${ip}${src} > ${dst}: ${chain}${verdict}ICMP6, ${text}`;
     }
     case 50: {
       // ESP: its SPI and sequence number, and the length of all that follows the IP header(s).
