@@ -331,7 +331,7 @@ function arpText(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: num
  * "frag (0|1448) "); null for a routing header or anything else it prints in more detail. A
  * later fragment ends the chain (no upper layer follows).
  */
-function ipv6Chain(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number): string | null {
+function ipv6Chain(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: number, verbose: number): string | null {
   const l3 = d.l3Offset;
   let next = bytes[start + l3 + 6];
   let at = l3 + 40;
@@ -342,17 +342,23 @@ function ipv6Chain(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: n
       if (at + 2 > caplen) return null;
       s += next === 0 ? "HBH " : "DSTOPT ";
       const size = (bytes[start + at + 1] + 1) * 8;
+      if (verbose > 0) {
+        if (at + size > caplen) return null;
+        const options = optionsText(bytes, start + at + 2, start + at + size);
+        if (options === null) return null;
+        s += options;
+      }
       next = bytes[start + at];
       at += size;
     } else if (next === 44) {
       if (at + 8 > caplen) return null;
       const offset = ((bytes[start + at + 2] << 8) | bytes[start + at + 3]) & 0xfff8;
-      s += `frag (${offset}|${end - at - 8}) `;
+      s += verbose > 0 ? `frag (0x${hex8(u32At(bytes, start + at + 4))}:${offset}|${end - at - 8}) ` : `frag (${offset}|${end - at - 8}) `;
       next = bytes[start + at];
       at += 8;
       if (offset !== 0) return s;
     } else if (next === 43) {
-      const text = routingText(bytes, start + at, caplen - at);
+      const text = routingText(bytes, start + at, caplen - at, verbose);
       if (text === null) return null;
       s += text;
       next = bytes[start + at];
@@ -364,7 +370,8 @@ function ipv6Chain(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: n
       if (size < 12 || at + size > caplen) return null;
       let icv = "";
       for (let k = 12; k < size; k++) icv += hex2(bytes[start + at + k]);
-      s += `AH(spi=0x${hex8(u32At(bytes, start + at + 4))},seq=0x${u32At(bytes, start + at + 8).toString(16)},icv=0x${icv}): `;
+      const reserved = (bytes[start + at + 2] << 8) | bytes[start + at + 3];
+      s += `AH(${verbose > 0 ? `length=${bytes[start + at + 1]}(${size}-bytes),` : ""}${reserved ? `reserved=0x${reserved.toString(16)}[MustBeZero],` : ""}spi=0x${hex8(u32At(bytes, start + at + 4))},seq=0x${u32At(bytes, start + at + 8).toString(16)},icv=0x${icv}): `;
       next = bytes[start + at];
       at += size;
     } else if (next === 135 || next === 139 || next === 140) {
@@ -375,18 +382,81 @@ function ipv6Chain(d: PacketDecoder, bytes: Uint8Array, start: number, caplen: n
 }
 
 /**
+ * tcpdump -v's words for the options of a hop-by-hop or destination options header, in
+ * bytes[from, to): `(padn)`, `(rtalert: 0x0000) `, ... and a blank; null for a jumbo payload or
+ * home address option or options that overrun the header (tcpdump checks those further).
+ */
+function optionsText(bytes: Uint8Array, from: number, to: number): string | null {
+  let s = "";
+  for (let i = from; i < to; ) {
+    const type = bytes[i];
+    if (type === 0) {
+      s += "(pad1)";
+      i += 1;
+      continue;
+    }
+    if (i + 2 > to) return null;
+    const size = bytes[i + 1] + 2;
+    if (i + size > to || type === 0xc2 || type === 0xc9) return null;
+    if (type === 1) s += "(padn)";
+    else if (type === 5) {
+      if (size !== 4) return null;
+      s += `(rtalert: 0x${hex4((bytes[i + 2] << 8) | bytes[i + 3])}) `;
+    } else s += `(opt_type 0x${hex2(type)}: len=${bytes[i + 1]})`;
+    i += size;
+  }
+  return `${s} `;
+}
+
+/**
+ * Where the address TCP, UDP and ICMPv6 checksums take as the destination starts: a routing
+ * header's final one (type 0 and 2: the last address; segment routing: the first), else the
+ * IPv6 header's.
+ */
+function finalDestination(d: PacketDecoder, bytes: Uint8Array, start: number): number {
+  const l3 = start + d.l3Offset;
+  let dst = l3 + 24;
+  let next = bytes[l3 + 6];
+  let at = l3 + 40;
+  const end = start + d.l4Offset;
+  for (let i = 0; i < 8 && at < end; i++) {
+    if (next === 0 || next === 60) {
+      next = bytes[at];
+      at += (bytes[at + 1] + 1) * 8;
+    } else if (next === 44) {
+      next = bytes[at];
+      at += 8;
+    } else if (next === 43) {
+      const len = bytes[at + 1];
+      const type = bytes[at + 2];
+      if ((type === 0 || type === 2) && len % 2 === 0 && len > 0) dst = at + 8 + 16 * (len / 2 - 1);
+      if (type === 4 && len % 2 === 0 && len > 0) dst = at + 8;
+      next = bytes[at];
+      at += (len + 1) * 8;
+    } else break;
+  }
+  return dst;
+}
+
+/**
  * tcpdump's words for an IPv6 routing header at `at` (`room` bytes captured from there): the
  * type 0 (deprecated) and 2 ones and the segment routing header (type 4) with their addresses;
  * null for another type or one cut off.
  */
-function routingText(bytes: Uint8Array, at: number, room: number): string | null {
+function routingText(bytes: Uint8Array, at: number, room: number, verbose: number): string | null {
   if (room < 8) return null;
   const len = bytes[at + 1];
   const type = bytes[at + 2];
   const segleft = bytes[at + 3];
   if ((type !== 0 && type !== 2 && type !== 4) || (len + 1) * 8 > room || len % 2 !== 0) return null;
   let s = `RT6 (len=${len}, type=${type}${type === 0 ? " [Deprecated]" : ""}, segleft=${segleft}, `;
-  if (type === 4) s += `last-entry=${bytes[at + 4]}, tag=${(bytes[at + 6] << 8) | bytes[at + 7]}, `;
+  // The reserved word (type 0) and the flags (type 4) show with -v, or when they are not 0.
+  if (type === 0 && (u32At(bytes, at + 4) || verbose > 0)) s += `rsv=0x${u32At(bytes, at + 4).toString(16)}, `;
+  if (type === 4) {
+    s += `last-entry=${bytes[at + 4]}, `;
+    if (bytes[at + 5] || verbose > 0) s += `flags=0x${bytes[at + 5].toString(16)}, `;
+    s += `tag=${(bytes[at + 6] << 8) | bytes[at + 7]}, `;
+  }
   const addresses: string[] = [];
   for (let k = 0; k < len / 2; k++) addresses.push(`[${k}]${formatIPv6(bytes, at + 8 + 16 * k)}`);
   return `${s}${addresses.join(", ")}) `;
@@ -433,7 +503,8 @@ function shouldBe(field: number, computed: number): number {
 function pseudoSum(d: PacketDecoder, bytes: Uint8Array, start: number, protocol: number, length: number): number {
   const l3 = start + d.l3Offset;
   if (d.ipVersion === 4) return wordSum(bytes, l3 + 12, l3 + 20) + protocol + length;
-  return wordSum(bytes, l3 + 8, l3 + 40) + protocol + (length >>> 16) + (length & 0xffff);
+  const dst = finalDestination(d, bytes, start);
+  return wordSum(bytes, l3 + 8, l3 + 24) + wordSum(bytes, dst, dst + 16) + protocol + (length >>> 16) + (length & 0xffff);
 }
 
 /** The tcpdump-style hex of a 16-bit checksum (`0x1c46`). */
@@ -855,7 +926,7 @@ export function describePacket(
   // IPv6 extension headers are named before the upper layer, which then gives its ports only.
   let chain = "";
   if (d.ipVersion === 6 && d.ipHeaderLength > 40) {
-    const c = ipv6Chain(d, bytes, start, caplen);
+    const c = ipv6Chain(d, bytes, start, caplen, verbose);
     if (c === null) return `${prefix}${ip}${src} > ${dst}: ip6-ext-headers ip-proto-${d.ipProtocol}`;
     if (d.fragmentOffset > 0) return `${prefix}${ip}${src} > ${dst}: ${c.trimEnd()}`;
     chain = c;
