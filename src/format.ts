@@ -502,9 +502,30 @@ function shouldBe(field: number, computed: number): number {
  */
 function pseudoSum(d: PacketDecoder, bytes: Uint8Array, start: number, protocol: number, length: number): number {
   const l3 = start + d.l3Offset;
-  if (d.ipVersion === 4) return wordSum(bytes, l3 + 12, l3 + 20) + protocol + length;
+  if (d.ipVersion === 4) {
+    const dst = sourceRouteEnd(bytes, l3, start + d.caplen);
+    return wordSum(bytes, l3 + 12, l3 + 16) + wordSum(bytes, dst, dst + 4) + protocol + length;
+  }
   const dst = finalDestination(d, bytes, start);
   return wordSum(bytes, l3 + 8, l3 + 24) + wordSum(bytes, dst, dst + 16) + protocol + (length >>> 16) + (length & 0xffff);
+}
+
+/**
+ * Where the IPv4 destination the TCP and UDP checksums cover starts: the last address of a loose
+ * or strict source route option, else the header's destination.
+ */
+function sourceRouteEnd(bytes: Uint8Array, l3: number, end: number): number {
+  const hlen = (bytes[l3] & 0x0f) * 4;
+  if (l3 + hlen > end) return l3 + 16;
+  for (let i = l3 + 20; i < l3 + hlen; ) {
+    const code = bytes[i];
+    if (code === 0) break;
+    const size = code === 1 ? 1 : bytes[i + 1];
+    if (size < 1 || (code !== 1 && size < 2) || i + size > l3 + hlen) break;
+    if ((code === 131 || code === 137) && size >= 7) return i + size - 4;
+    i += size;
+  }
+  return l3 + 16;
 }
 
 /** The tcpdump-style hex of a 16-bit checksum (`0x1c46`). */
@@ -836,13 +857,47 @@ function ipv4Verbose(d: PacketDecoder, bytes: Uint8Array, start: number, caplen:
   s += `, id ${(bytes[at + 4] << 8) | bytes[at + 5]}, offset ${(off & 0x1fff) * 8}, flags [${flags}], proto ${protocolName(proto)} (${proto})`;
   s += `, length ${(bytes[at + 2] << 8) | bytes[at + 3]}`;
   const hlen = (bytes[at] & 0x0f) * 4;
-  if (hlen > 20) s += ", options (not decoded)";
+  if (hlen > 20) s += `, options (${(l3 + hlen <= caplen ? ipOptions(bytes, at + 20, at + hlen) : null) ?? "not decoded"})`;
   if (l3 + hlen <= caplen) {
     const sum = checksumOf(wordSum(bytes, at, at + hlen));
     const field = (bytes[at + 10] << 8) | bytes[at + 11];
     if (sum !== 0) s += `, bad cksum ${field.toString(16)} (->${shouldBe(field, sum).toString(16)})!`;
   }
   return `${s})\n    `;
+}
+
+/** tcpdump's names of IPv4 options. */
+const IP_OPTIONS: Record<number, string> = { 0: "EOL", 1: "NOP", 68: "timestamp", 130: "security", 7: "RR", 137: "SSRR", 131: "LSRR", 148: "RA", 82: "traceroute" };
+
+/**
+ * tcpdump -v's words for the IPv4 options in bytes[from, to): `RA`, `NOP,RR 198.18.0.1`, ...;
+ * null for a timestamp option (not decoded here) or a malformed one.
+ */
+function ipOptions(bytes: Uint8Array, from: number, to: number): string | null {
+  const parts: string[] = [];
+  for (let i = from; i < to; ) {
+    const code = bytes[i];
+    let part = IP_OPTIONS[code] ?? `unknown ${code}`;
+    if (code === 0) {
+      parts.push(part);
+      break;
+    }
+    const size = code === 1 ? 1 : i + 1 < to ? bytes[i + 1] : 0;
+    if (size < 1 || (code !== 1 && size < 2) || i + size > to || code === 68) return null;
+    if (code === 7 || code === 131 || code === 137) {
+      if (size < 3 || (size + 1) & 3) return null;
+      const ptr = bytes[i + 2] - 1;
+      if (ptr < 3 || (ptr + 1) & 3 || ptr > size + 1) return null;
+      for (let k = 3; k < size; k += 4) part += ` ${formatIPv4(u32At(bytes, i + k))}${ptr > k ? "," : ""}`;
+    } else if (code === 148) {
+      if (size < 4) return null;
+      const value = (bytes[i + 2] << 8) | bytes[i + 3];
+      if (value) part += ` value ${value}`;
+    }
+    parts.push(part);
+    i += size;
+  }
+  return parts.join(",");
 }
 
 /** tcpdump -v's IPv6 header fields: `(flowlabel 0x12345, hlim 64, next-header UDP (17) payload length: 28) `. */
@@ -978,8 +1033,11 @@ export function describePacket(
           verdict = sum === 0 ? "[udp sum ok] " : `[bad udp cksum ${cksumHex(field)} -> ${cksumHex(shouldBe(field, sum))}!] `;
         }
       }
-      if (chain !== "") return `${prefix}${ip}${src} > ${dst}: ${chain}${d.srcPort} > ${d.dstPort}: ${verdict}UDP, length ${udpPayload}`;
-      return `${prefix}${ip}${src}.${d.srcPort} > ${dst}.${d.dstPort}: ${verdict}UDP, length ${udpPayload}`;
+      // A UDP length beyond the IP datagram's is named so.
+      const room = Math.max(0, upperLength - 8);
+      const length = udpPayload > room && ulen >= 8 ? `bad length ${udpPayload} > ${room}` : `length ${udpPayload}`;
+      if (chain !== "") return `${prefix}${ip}${src} > ${dst}: ${chain}${d.srcPort} > ${d.dstPort}: ${verdict}UDP, ${length}`;
+      return `${prefix}${ip}${src}.${d.srcPort} > ${dst}.${d.dstPort}: ${verdict}UDP, ${length}`;
     }
     case 1: {
       // tcpdump gives the whole ICMP message's length.
