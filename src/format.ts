@@ -1033,9 +1033,9 @@ export function describePacket(
           verdict = sum === 0 ? "[udp sum ok] " : `[bad udp cksum ${cksumHex(field)} -> ${cksumHex(shouldBe(field, sum))}!] `;
         }
       }
-      // A UDP length beyond the IP datagram's is named so.
+      // A UDP length beyond the IP datagram's is named so (a fragment's is bound to be).
       const room = Math.max(0, upperLength - 8);
-      const length = udpPayload > room && ulen >= 8 ? `bad length ${udpPayload} > ${room}` : `length ${udpPayload}`;
+      const length = udpPayload > room && ulen >= 8 && !fragmented ? `bad length ${udpPayload} > ${room}` : `length ${udpPayload}`;
       if (chain !== "") return `${prefix}${ip}${src} > ${dst}: ${chain}${d.srcPort} > ${d.dstPort}: ${verdict}UDP, ${length}`;
       return `${prefix}${ip}${src}.${d.srcPort} > ${dst}.${d.dstPort}: ${verdict}UDP, ${length}`;
     }
