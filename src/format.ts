@@ -866,6 +866,93 @@ function ipv4Verbose(d: PacketDecoder, bytes: Uint8Array, start: number, caplen:
   return `${s})\n    `;
 }
 
+/** tcpdump's names of TCP options. */
+const TCP_OPTIONS: Record<number, string> = {
+  0: "eol",
+  1: "nop",
+  2: "mss",
+  3: "wscale",
+  4: "sackOK",
+  5: "sack",
+  6: "echo",
+  7: "echoreply",
+  8: "TS",
+  11: "cc",
+  12: "ccnew",
+  13: "",
+};
+/** TCP options tcpdump decodes further (MD5, SCPS, user timeout, TCP-AO, MPTCP, fast open, experimental). */
+const TCP_OPTIONS_NOT_DECODED = new Set([19, 20, 28, 29, 30, 34, 254]);
+
+/**
+ * tcpdump's words for the TCP options in bytes[from, to): `mss 1460,sackOK,TS val 1 ecr 0,nop,
+ * wscale 7` (sequence numbers in SACK blocks absolute, as with -S); ending in `[bad opt]` where
+ * tcpdump stops; null for an option ringcap does not decode.
+ */
+function tcpOptions(bytes: Uint8Array, from: number, to: number): string | null {
+  let s = "";
+  for (let i = from; i < to; ) {
+    if (i > from) s += ",";
+    const kind = bytes[i];
+    let len = 1;
+    if (kind > 1) {
+      len = i + 1 < to ? bytes[i + 1] : 0;
+      if (len < 2 || len > to - i) return `${s}[bad opt]`;
+    }
+    if (TCP_OPTIONS_NOT_DECODED.has(kind)) return null;
+    s += TCP_OPTIONS[kind] ?? `unknown-${kind}`;
+    const data = i + (kind > 1 ? 2 : 1);
+    const room = to - data;
+    let datalen = 0;
+    switch (kind) {
+      case 0:
+      case 1:
+      case 4:
+        break;
+      case 2:
+        datalen = 2;
+        if (datalen > room) return `${s}[bad opt]`;
+        s += ` ${(bytes[data] << 8) | bytes[data + 1]}`;
+        break;
+      case 3:
+        datalen = 1;
+        if (datalen > room) return `${s}[bad opt]`;
+        s += ` ${bytes[data]}`;
+        break;
+      case 5:
+        datalen = len - 2;
+        if (datalen % 8 !== 0) s += " invalid sack";
+        else {
+          s += ` ${datalen / 8} `;
+          for (let k = 0; k < datalen; k += 8) s += `{${u32At(bytes, data + k)}:${u32At(bytes, data + k + 4)}}`;
+        }
+        break;
+      case 6:
+      case 7:
+      case 11:
+      case 12:
+      case 13:
+        datalen = 4;
+        if (datalen > room) return `${s}[bad opt]`;
+        s += ` ${u32At(bytes, data)}`;
+        break;
+      case 8:
+        datalen = 8;
+        if (datalen > room) return `${s}[bad opt]`;
+        s += ` val ${u32At(bytes, data)} ecr ${u32At(bytes, data + 4)}`;
+        break;
+      default:
+        datalen = len - 2;
+        if (datalen) s += " 0x";
+        for (let k = 0; k < datalen; k++) s += hex2(bytes[data + k]);
+    }
+    if (datalen + (kind > 1 ? 2 : 1) !== len) s += `[len ${len}]`;
+    i = data + datalen;
+    if (kind === 0) break;
+  }
+  return s;
+}
+
 /** tcpdump's names of IPv4 options. */
 const IP_OPTIONS: Record<number, string> = { 0: "EOL", 1: "NOP", 68: "timestamp", 130: "security", 7: "RR", 137: "SSRR", 131: "LSRR", 148: "RA", 82: "traceroute" };
 
@@ -1018,6 +1105,15 @@ export function describePacket(
       s += `, win ${d.tcpWindow}`;
       const urgAt = start + d.l4Offset + 18;
       if (flags & 0x20 && d.l4Offset + 20 <= caplen) s += `, urg ${(bytes[urgAt] << 8) | bytes[urgAt + 1]}`;
+      const hlen = (bytes[l4 + 12] >> 4) * 4;
+      if (hlen > 20) {
+        if (d.l4Offset + hlen > caplen) return `${s}, options [|tcp]`;
+        const options = tcpOptions(bytes, l4 + 20, l4 + hlen);
+        if (options === null) return `${s}, options [not decoded], length ${wirePayload}`;
+        s += `, options [${options}`;
+        if (options.endsWith("[bad opt]")) return options === "[bad opt]" ? s : `${s}]`;
+        s += "]";
+      }
       return `${s}, length ${wirePayload}`;
     }
     case 17: {

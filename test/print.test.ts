@@ -68,11 +68,12 @@ function udp4(sport: number, dport: number, data: number[], o: V4 = {}, sum?: nu
   const u = [...u16(sport), ...u16(dport), ...u16(8 + data.length), 0, 0, ...data];
   return ip4(17, withSum(u, 6, pseudo4(o, 17, u.length), sum), o);
 }
-function tcpSeg(sport: number, dport: number, seq: number, flags: number, data: number[]): number[] {
-  return [...u16(sport), ...u16(dport), ...u32(seq), ...u32(flags & 0x10 ? 77 : 0), 0x50, flags, ...u16(64240), 0, 0, 0, 0, ...data];
+/** A TCP segment; `options` a multiple of 4 bytes. */
+function tcpSeg(sport: number, dport: number, seq: number, flags: number, data: number[], options: number[] = []): number[] {
+  return [...u16(sport), ...u16(dport), ...u32(seq), ...u32(flags & 0x10 ? 77 : 0), 0x50 + (options.length << 2), flags, ...u16(64240), 0, 0, 0, 0, ...options, ...data];
 }
-function tcp4(sport: number, dport: number, seq: number, flags: number, o: V4 = {}, sum?: number): number[] {
-  const t = tcpSeg(sport, dport, seq, flags, []);
+function tcp4(sport: number, dport: number, seq: number, flags: number, o: V4 = {}, sum?: number, options: number[] = []): number[] {
+  const t = tcpSeg(sport, dport, seq, flags, [], options);
   return ip4(6, withSum(t, 16, pseudo4(o, 6, t.length), sum), o);
 }
 /** An ICMP message: type, code, the 4 bytes after the checksum, the rest. */
@@ -164,6 +165,13 @@ function packets(): Packet[] {
   v4("tcp syn, right checksum", tcp4(40003, 443, 1000, 0x02, { id: 35 }));
   v4("tcp ack, wrong checksum", tcp4(40003, 443, 1001, 0x10, { id: 36 }, 0x4444));
   v4("tcp rst", tcp4(40004, 443, 9, 0x04, { id: 37 }));
+  // TCP options: a Linux SYN's, timestamps, SACK blocks, an unknown kind, a wrong length, a bad one.
+  v4("tcp syn with linux's options", tcp4(40007, 443, 5000, 0x02, { id: 43 }, undefined, [2, 4, 5, 0xb4, 4, 2, 8, 10, ...u32(123456), ...u32(0), 1, 3, 3, 7]));
+  v4("tcp ack with timestamps", tcp4(40007, 443, 5001, 0x10, { id: 44 }, undefined, [1, 1, 8, 10, ...u32(123457), ...u32(99)]));
+  v4("tcp ack with sack blocks", tcp4(40007, 443, 5001, 0x10, { id: 45 }, undefined, [1, 1, 5, 18, ...u32(1000), ...u32(2000), ...u32(3000), ...u32(4000)]));
+  v4("tcp syn with an unknown option and an eol", tcp4(40007, 443, 5002, 0x02, { id: 46 }, undefined, [99, 4, 0xab, 0xcd, 1, 0, 0, 0]));
+  v4("tcp syn with an mss of the wrong length", tcp4(40007, 443, 5003, 0x02, { id: 47 }, undefined, [2, 6, 5, 0xb4, 0, 0, 1, 1]));
+  v4("tcp syn with a bad option length", tcp4(40007, 443, 5004, 0x02, { id: 48 }, undefined, [1, 2, 40, 0]));
   v4("ip options: router alert", udp4(40005, 4433, fill(4, 1), { id: 38, options: [148, 4, 0, 0] }));
   v4("ip options: nop, record route", udp4(40005, 4433, fill(4, 1), { id: 39, options: [1, 7, 11, 8, ...v4a(0x120), ...v4a(0x121)] }));
   v4("ip options: loose source route, router alert with a value", udp4(40005, 4433, fill(4, 1), { id: 40, options: [1, 131, 7, 4, ...v4a(0x122), 148, 4, 0, 9] }));
@@ -284,7 +292,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (dir && !process.env.RINGCAP_KEEP_PRINT_FILES) rmSync(dir, { recursive: true, force: true });
 });
 
 describe("capture -r prints ICMP, ICMPv6, ARP and -v's IP details as tcpdump -n -r does", () => {
