@@ -866,6 +866,29 @@ function ipv4Verbose(d: PacketDecoder, bytes: Uint8Array, start: number, caplen:
   return `${s})\n    `;
 }
 
+/** tcpdump -v's ` [RST data]` of a reset's payload (`length` bytes at `at`, captured up to `end`), each byte as tcpdump escapes it (`^@`, `M-x`). */
+function rstData(bytes: Uint8Array, at: number, end: number, length: number): string {
+  let s = at + length <= end ? " [RST" : " [!RST";
+  if (length > 30) {
+    length = 30;
+    s += "+";
+  }
+  s += " ";
+  for (let i = at; i < at + length && i < end; i++) {
+    let c = bytes[i];
+    if (c > 0x7f) {
+      c &= 0x7f;
+      s += "M-";
+    }
+    if (c < 0x20 || c > 0x7e) {
+      c ^= 0x40;
+      s += "^";
+    }
+    s += String.fromCharCode(c);
+  }
+  return `${s}]`;
+}
+
 /** tcpdump's names of TCP options. */
 const TCP_OPTIONS: Record<number, string> = {
   0: "eol",
@@ -1114,7 +1137,10 @@ export function describePacket(
         if (options.endsWith("[bad opt]")) return options === "[bad opt]" ? s : `${s}]`;
         s += "]";
       }
-      return `${s}, length ${wirePayload}`;
+      s += `, length ${wirePayload}`;
+      // -v shows what a reset carries (some stacks put a reason there), up to 30 bytes.
+      if (verbose > 0 && flags & 0x04 && wirePayload > 0 && d.payloadOffset >= 0) s += rstData(bytes, start + d.payloadOffset, start + caplen, wirePayload);
+      return s;
     }
     case 17: {
       if (d.srcPort < 0) return `${prefix}${ip}${src} > ${dst}: ${chain}udp [|udp]`;

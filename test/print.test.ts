@@ -165,6 +165,12 @@ function packets(): Packet[] {
   v4("tcp syn, right checksum", tcp4(40003, 443, 1000, 0x02, { id: 35 }));
   v4("tcp ack, wrong checksum", tcp4(40003, 443, 1001, 0x10, { id: 36 }, 0x4444));
   v4("tcp rst", tcp4(40004, 443, 9, 0x04, { id: 37 }));
+  const rstWith = (data: number[], id: number) => {
+    const t = tcpSeg(40004, 443, 10, 0x04, data);
+    return ip4(6, withSum(t, 16, pseudo4({ id }, 6, t.length)), { id });
+  };
+  v4("tcp rst with a reason", rstWith([...new TextEncoder().encode("no listener"), 0, 0x7f, 0xc1, 0x85], 49));
+  v4("tcp rst with more than 30 bytes", rstWith(fill(40, 200), 50));
   // TCP options: a Linux SYN's, timestamps, SACK blocks, an unknown kind, a wrong length, a bad one.
   v4("tcp syn with linux's options", tcp4(40007, 443, 5000, 0x02, { id: 43 }, undefined, [2, 4, 5, 0xb4, 4, 2, 8, 10, ...u32(123456), ...u32(0), 1, 3, 3, 7]));
   v4("tcp ack with timestamps", tcp4(40007, 443, 5001, 0x10, { id: 44 }, undefined, [1, 1, 8, 10, ...u32(123457), ...u32(99)]));
