@@ -181,14 +181,17 @@ export function arpText(d: PacketDecoder, bytes: Uint8Array, start: number, capl
   return `${s}, length ${length}`;
 }
 
+/** The big-endian 32-bit number at `at`. */
 export function u32At(bytes: Uint8Array, at: number): number {
   return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
 }
 
+/** Two hex digits. */
 export function hex2(n: number): string {
   return n.toString(16).padStart(2, "0");
 }
 
+/** Eight hex digits (a 32-bit number). */
 export function hex8(n: number): string {
   return n.toString(16).padStart(8, "0");
 }
@@ -495,6 +498,7 @@ export function icmp6Text(bytes: Uint8Array, at: number, room: number, length: n
   return verbose > 0 ? s : `${s}, length ${length}`;
 }
 
+/** Four hex digits (a 16-bit number). */
 export function hex4(n: number): string {
   return n.toString(16).padStart(4, "0");
 }
