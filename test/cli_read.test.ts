@@ -87,7 +87,7 @@ const KINDS: Kind[] = [
 
 /** The live tests' corpus, and what only a saved file's traffic here has (ICMP, a v6 host, IP lengths). */
 const FILTERS = [...FILTER_CORPUS, "icmp", "icmp6", "less 100", "ip6 host 2001:db8::3", "ip[2:2] > 600"];
-const PRINT_FLAGS = [[], ["-e"], ["-q"], ["-t"], ["-tt"], ["-e", "-q", "-t"]];
+const PRINT_FLAGS = [[], ["-e"], ["-q"], ["-t"], ["-tt"], ["-e", "-q", "-t"], ["-v"], ["-vv", "-e"]];
 
 let dir = "";
 let pcap = "";
@@ -161,7 +161,7 @@ describe("capture -r", () => {
     for (const expr of FILTERS) expect({ expr, some: accepted[expr] > 0 && accepted[expr] < COUNT }).toEqual({ expr, some: true });
   });
 
-  test("printed lines equal tcpdump -r -S's (-e, -q, -t, -tt), with and without a filter", () => {
+  test("printed lines equal tcpdump -r -S's (-e, -q, -t, -tt, -v, -vv), with and without a filter", () => {
     for (const flags of PRINT_FLAGS) {
       for (const expr of ["", "vlan and udp", "ip6 or icmp"]) {
         const e = expr ? [expr] : [];

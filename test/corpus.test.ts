@@ -82,14 +82,14 @@ async function ringcapHere(args: string[]): Promise<{ code: number; out: string;
 }
 
 /**
- * Printed output as one entry per packet: a line, and the hex dump lines (starting with a tab)
- * that belong to it.
+ * Printed output as one entry per packet: a line, and the lines that belong to it (a hex dump's,
+ * starting with a tab; -v's, starting with a tab or blanks).
  */
 function packetsOf(text: string): string[] {
   const out: string[] = [];
   for (const line of text.split("\n")) {
     if (line === "") continue;
-    if (line.startsWith("\t") && out.length) out[out.length - 1] += `\n${line}`;
+    if (/^[\t ]/.test(line) && out.length) out[out.length - 1] += `\n${line}`;
     else out.push(line);
   }
   return out;
@@ -191,10 +191,10 @@ describe("capture -r over the corpus equals tcpdump -r", () => {
   );
 
   test(
-    "printed lines equal tcpdump -n -S's, with and without -e and -q, for every file; and with a filter, the lines of the packets tcpdump takes",
+    "printed lines equal tcpdump -n -S's, with and without -e, -q, -v and -vv, for every file; and with a filter, the lines of the packets tcpdump takes",
     async () => {
       for (const f of files) {
-        for (const flags of [[], ["-e"], ["-q"], ["-e", "-q"]]) {
+        for (const flags of [[], ["-e"], ["-q"], ["-e", "-q"], ["-v"], ["-vv"], ["-e", "-v"]]) {
           const t = tool("tcpdump", ["-n", "-S", "-tt", ...flags, "-r", f.path]);
           expect(t.code).toBe(0);
           const r = await ringcapHere(["capture", "-tt", ...flags, "-r", f.path]);

@@ -22,11 +22,11 @@ export const DEFAULT_FLUSH_MS = 1000;
 const FLUSH_MS = { min: 1, max: 60_000 };
 
 export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAPLEN] [-w FILE] [--format pcap|pcapng]
-                      [-U | --flush-ms MS] [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-t|-tt]
-                      [-n] [-B KiB] [-F FILE | --bpf FILE] [-d] [--netns NAME]
+                      [-U | --flush-ms MS] [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-v]
+                      [-t|-tt] [-n] [-B KiB] [-F FILE | --bpf FILE] [-d] [--netns NAME]
                       [--status|--no-status] [--seconds S] [EXPR]
        ringcap capture -r FILE [-c COUNT] [-w FILE] [--format pcap|pcapng] [-U] [-e] [-q]
-                      [-t|-tt] [-n] [-F FILE | --bpf FILE] [-d] [EXPR]
+                      [-v] [-t|-tt] [-n] [-F FILE | --bpf FILE] [-d] [EXPR]
 
 Captures on IFACE like tcpdump. EXPR is a tcpdump filter (compiled by libpcap, attached in
 the kernel). Without -w, prints one line per packet; with -w, writes pcap or pcapng (by the
@@ -59,6 +59,10 @@ file's extension, or --format) and shows a live status line on stderr.
                chosen in the kernel (as tcpdump -Q)
   -e           print link-level headers (MAC addresses, VLAN tags); not with -w
   -q           quiet: print less protocol detail (no TCP flags); not with -w
+  -v / -vv     verbose, as tcpdump -v/-vv: IPv4/IPv6 header fields (tos, ttl, id, offset,
+               flags, hlim, flowlabel, lengths), checksum verdicts (IP, TCP, ICMP, ICMPv6; UDP
+               over IPv6 with -v, over IPv4 with -vv), an ICMP error's quoted packet on a line
+               of its own; with -w nothing changes (the status line counts packets)
   -t / -tt     no timestamp / Unix-epoch timestamps; not with -w
   -n           numbers only, as ringcap always prints (it never resolves names);
                accepted for tcpdump command lines
@@ -91,6 +95,8 @@ export interface PrintOptions {
   linkLevel: boolean;
   /** -q: less protocol detail. */
   quiet: boolean;
+  /** -v (1), -vv (2): IP header fields, checksum verdicts, an ICMP error's quoted packet. */
+  verbose: number;
   time: TimeStyle;
 }
 
@@ -173,6 +179,7 @@ const FLAGS = {
   direction: { type: "string", short: "Q" },
   link: { type: "boolean", short: "e" },
   quiet: { type: "boolean", short: "q" },
+  verbose: { type: "boolean", short: "v", multiple: true },
   t: { type: "boolean", short: "t", multiple: true },
   n: { type: "boolean", short: "n" },
   buffer: { type: "string", short: "B" },
@@ -368,7 +375,7 @@ function pcapFormat(value: string): PcapFormat {
 
 function printOptions(v: Flags): PrintOptions {
   const t = v.t?.length ?? 0;
-  return { linkLevel: v.link === true, quiet: v.quiet === true, time: t === 0 ? "local" : t >= 2 ? "epoch" : "none" };
+  return { linkLevel: v.link === true, quiet: v.quiet === true, verbose: v.verbose?.length ?? 0, time: t === 0 ? "local" : t >= 2 ? "epoch" : "none" };
 }
 
 /** `--fanout MODE`, checked by the library's own list, less the modes that need a program. */

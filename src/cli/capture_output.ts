@@ -54,7 +54,7 @@ export class PacketLines {
   /** `interfaceName` names the interface of a LINUX_SLL2 frame (-i any) by its index. */
   constructor(print: PrintOptions, interfaceName?: (ifindex: number) => string | undefined) {
     this.#print = print;
-    this.#describe = { quiet: print.quiet, interfaceName };
+    this.#describe = { quiet: print.quiet, verbose: print.verbose, interfaceName };
   }
 
   /** The line of the frame at `start` in `bytes`, which `d` has decoded. */

@@ -46,7 +46,7 @@ async function readFile(f: CaptureFile, o: ReadOptions, io: CommandIO): Promise<
     ifName: f.interfaces[0]?.name,
     linkType,
   });
-  const describe: DescribeOptions = { quiet: o.print.quiet, interfaceName: localInterfaceName };
+  const describe: DescribeOptions = { quiet: o.print.quiet, verbose: o.print.verbose, interfaceName: localInterfaceName };
   const line = (p: PacketView) =>
     formatTime(p.sec, p.nsec, o.print.time) + describePacket(p.decode(), f.bytes, p.offset, p.caplen, p.wireLength, o.print.linkLevel, describe);
   const limit = o.count || Infinity;
