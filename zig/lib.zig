@@ -224,6 +224,7 @@ test "describe copies what fits and always reports the full length" {
 
 test {
     _ = @import("handles.zig");
+    _ = @import("ifdrops.zig");
     _ = abi;
     _ = sys;
     _ = ring;

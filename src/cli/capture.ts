@@ -49,7 +49,7 @@ export async function capture(args: string[], io: CommandIO): Promise<number> {
 }
 
 async function captureOnOneRing(o: CaptureOptions, io: CommandIO): Promise<number> {
-  const cap = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, promisc: o.promisc, direction: o.direction, ring: o.ring });
+  const cap = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, promisc: o.promisc, direction: o.direction, ring: o.ring, timestampType: o.timestampType });
   let writer: PcapWriter | null;
   try {
     writer = o.write === undefined ? null : openOutput(o.write, o, cap.info);
