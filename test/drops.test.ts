@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { Generator, type GeneratorOptions } from "../src/gen.ts";
 import { openCapture, openFanout, type RingcapError } from "../mod.ts";
-import { framesSoFar, ringcap, tool, until } from "./_cli.ts";
+import { BUN, CLI, framesSoFar, Proc, ringcap, tool, until } from "./_cli.ts";
 
 const RING = { blockSize: 1 << 16, blockCount: 4, frameSize: 2048, blockTimeoutMs: 5 };
 /** Longer than the receiving end's MTU (1000): the veth drops it on receive. */
@@ -115,6 +115,19 @@ describe.skipIf(!privileged())("interface drops and timestamp types", () => {
     expect(await run(3)).toMatch(/^\d+ packets captured\n\d+ packets received by filter\n0 packets dropped by kernel\n3 packets dropped by interface\n?$/m);
     expect(await run(1)).toMatch(/\n0 packets dropped by kernel\n1 packet dropped by interface\n?$/);
     expect(await run(0)).toMatch(/\n0 packets dropped by kernel\n?$/);
+  }, 30_000);
+
+  test("flows --json reports the interface's drops in its interfaceDrops field", async () => {
+    const p = new Proc(BUN, [CLI, "flows", ...on, "-B", "1024", "--json", "--interval", "0.2", "--seconds", "10"], /./, 20_000);
+    // The first JSON line means the capture is open.
+    await until(() => p.outLines >= 1, 10_000);
+    expect(send(bench, { size: OVERSIZE }, 5)).toBe(5);
+    const seen = p.outLines;
+    await until(() => p.outLines >= seen + 2, 5000);
+    const r = await p.stop();
+    const last = JSON.parse(r.out.trim().split("\n").pop()!);
+    expect(last.interfaceDrops).toBe(5);
+    expect(last.drops).toBe(0);
   }, 30_000);
 
   test("-j adapter on a veth: exit 2 with tcpdump's words (where tcpdump warns and falls back to the host's clock)", async () => {
