@@ -36,6 +36,7 @@ export {
   type RingOptions,
   TIMESTAMP_TYPES,
   type TimestampType,
+  timestampTypes,
 } from "./src/capture.ts";
 export { Block, FrameCursor, PACKET_TYPE, PacketView, type TimestampSource, VLAN_TAG_BYTES } from "./src/packet.ts";
 export {

@@ -524,6 +524,30 @@ interface EncodedConfig {
   snaplen: number;
 }
 
+/**
+ * The timestamp types interface `iface` offers (in `options.netns`), as tcpdump's `-J` lists
+ * them: "host" always; "adapter" and "adapter_unsynced" when its NIC can stamp every received
+ * packet with its own clock (ETHTOOL_GET_TS_INFO). Needs no capability but entering a namespace.
+ *
+ * @example
+ * ```ts
+ * if (timestampTypes("eth0").includes("adapter_unsynced")) openCapture("eth0", { timestampType: "adapter_unsynced" });
+ * ```
+ */
+export function timestampTypes(iface: string, options: { netns?: string } = {}): TimestampType[] {
+  const bytes = new Uint8Array(CAPTURE_CONFIG.size);
+  encodeFixedString(bytes, CAPTURE_CONFIG.ifname, CONSTANTS.ifname_size, captureInterfaces(iface)[0], "interface name");
+  if (options.netns) encodeFixedString(bytes, CAPTURE_CONFIG.netns_path, CONSTANTS.netns_path_size, netnsPath(options.netns), "netns path");
+  const bits = native().timestamp_types(bytes);
+  if (bits < 0) {
+    const err = statusError(bits, `cannot list the timestamp types of ${iface}${options.netns ? ` in netns ${options.netns}` : ""}`);
+    if (err.code !== "no_such_interface") throw err;
+    const names = interfaceNames(options.netns);
+    throw new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ") || "(none found)"}`, names);
+  }
+  return TIMESTAMP_TYPES.filter((t) => (bits & (1 << TIMESTAMP_TYPE_VALUES[t])) !== 0);
+}
+
 function timestampTypeValue(type: TimestampType | undefined): number {
   if (type === undefined) return TIMESTAMP_TYPE_VALUES.host;
   if (Object.hasOwn(TIMESTAMP_TYPE_VALUES, type)) return TIMESTAMP_TYPE_VALUES[type];

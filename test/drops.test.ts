@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { Generator, type GeneratorOptions } from "../src/gen.ts";
-import { openCapture, openFanout, type RingcapError } from "../mod.ts";
+import { openCapture, openFanout, type RingcapError, timestampTypes } from "../mod.ts";
 import { BUN, CLI, framesSoFar, Proc, ringcap, tool, until } from "./_cli.ts";
 
 const RING = { blockSize: 1 << 16, blockCount: 4, frameSize: 2048, blockTimeoutMs: 5 };
@@ -150,6 +150,25 @@ describe.skipIf(!privileged())("interface drops and timestamp types", () => {
       code = (e as RingcapError).code;
     }
     expect(code).toBe("timestamp_type_not_supported");
+  }, 30_000);
+
+  test("-J lists the timestamp types as tcpdump -J does (a veth: host only)", async () => {
+    const t = tool("ip", ["netns", "exec", bench.name, "tcpdump", "-J", "-i", bench.rx]);
+    expect(t.code).toBe(0);
+    const r = await ringcap(["capture", ...on, "-J"], 20_000).done;
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(t.err); // tcpdump 4.99 lists them on stderr
+    expect(r.out).toBe("");
+    expect(timestampTypes(bench.rx, { netns: bench.name })).toEqual(["host"]);
+    const any = await ringcap(["capture", "-i", "any", "--netns", bench.name, "-J"], 20_000).done;
+    expect(any.err).toBe(tool("ip", ["netns", "exec", bench.name, "tcpdump", "-J", "-i", "any"]).err);
+    let code = "";
+    try {
+      timestampTypes("nosuch0", { netns: bench.name });
+    } catch (e) {
+      code = (e as RingcapError).code;
+    }
+    expect(code).toBe("no_such_interface");
   }, 30_000);
 
   test("a host-stamped packet says its stamp is the host's clock, never a NIC's", async () => {

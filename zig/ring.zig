@@ -684,6 +684,58 @@ fn hardwareStamps(fd: i32, r: Request, err: *sys.Errno) Error!void {
     };
 }
 
+const EthtoolTsInfo = extern struct {
+    cmd: u32,
+    so_timestamping: u32,
+    phc_index: i32,
+    tx_types: u32,
+    tx_reserved: [3]u32,
+    rx_filters: u32,
+    rx_reserved: [3]u32,
+};
+const ethtool_get_ts_info: u32 = 0x41;
+const sof_timestamping_sys_hardware: u32 = 1 << 5;
+
+/// What `ringcap_timestamp_types` answers: the timestamp types interface `cfg.ifname` offers,
+/// as libpcap lists them (ETHTOOL_GET_TS_INFO): host always; the NIC's clocks only when it can
+/// stamp every received packet (HWTSTAMP_FILTER_ALL), adapter for SYS_HARDWARE, adapter_unsynced
+/// for RAW_HARDWARE. An interface that does not answer (EOPNOTSUPP) offers host only; so does "any".
+pub fn timestampTypes(cfg: *const abi.CaptureConfig) Error!u32 {
+    const name = try sys.interfaceName(&cfg.ifname);
+    const netns = try sys.netnsPath(&cfg.netns_path);
+    var err: sys.Errno = .{};
+    return sys.inNetns(netns, &err, timestampTypesIn, .{ name, &err });
+}
+
+fn timestampTypesIn(name: [:0]const u8, err: *sys.Errno) Error!u32 {
+    const host: u32 = 1 << abi.TimestampType.host;
+    // An AF_INET datagram socket: ethtool needs no capability to read, and it looks up the
+    // name in the namespace the socket was made in.
+    const fd = try sys.socket(linux.AF.INET, linux.SOCK.DGRAM, 0, err);
+    defer sys.close(fd);
+    var req: linux.ifreq = std.mem.zeroes(linux.ifreq);
+    @memcpy(req.ifrn.name[0..name.len], name);
+    // An unknown name is an error even for "any" (ringcap's word for every interface).
+    if (!std.mem.eql(u8, name, abi.any_interface)) {
+        try sys.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req), err);
+    } else return host;
+    var info = std.mem.zeroes(EthtoolTsInfo);
+    info.cmd = ethtool_get_ts_info;
+    req.ifru.data = @ptrCast(&info);
+    switch (sys.errnoOf(sys.retry(linux.ioctl, .{ fd, linux.SIOCETHTOOL, @intFromPtr(&req) }))) {
+        .SUCCESS => {},
+        .OPNOTSUPP, .INVAL => return host,
+        .NODEV, .NXIO => |e| return err.fail(e, error.NoSuchInterface),
+        .PERM, .ACCES => |e| return err.fail(e, error.PermissionDenied),
+        else => |e| return err.fail(e, error.Unexpected),
+    }
+    if (info.rx_filters & (1 << @as(u5, @intCast(hwtstamp_filter_all))) == 0) return host;
+    var bits = host;
+    if (info.so_timestamping & sof_timestamping_sys_hardware != 0) bits |= 1 << abi.TimestampType.adapter;
+    if (info.so_timestamping & sof_timestamping_raw_hardware != 0) bits |= 1 << abi.TimestampType.adapter_unsynced;
+    return bits;
+}
+
 /// The socket options that must be in place before the ring: TPACKET_V3, outgoing frames,
 /// and the filter (or, for a fanout member, drop-all until it has joined).
 fn setOptions(fd: i32, r: Request, program: []const SockFilter, err: *sys.Errno) Error!void {

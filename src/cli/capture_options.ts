@@ -34,7 +34,7 @@ const FLUSH_MS = { min: 1, max: 60_000 };
 export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAPLEN] [-w FILE] [--format pcap|pcapng]
                       [-U | --flush-ms MS] [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-t|-tt]
                       [-n] [-B KiB] [-F FILE | --bpf FILE] [-d] [--netns NAME]
-                      [--status|--no-status] [--seconds S] [-j TYPE]
+                      [--status|--no-status] [--seconds S] [-j TYPE] [-J]
                       [--time-stamp-precision micro|nano] [EXPR]
        ringcap capture -r FILE [-c COUNT] [-w FILE [--time-stamp-precision micro|nano]]
                       [--format pcap|pcapng] [-U] [-e] [-q]
@@ -86,6 +86,7 @@ file's extension, or --format) and shows a live status line on stderr.
   -j TYPE      whose clock stamps packets: host (default), adapter or adapter_unsynced (the
                NIC's clock, as tcpdump -j); an interface without a hardware clock (veth, lo)
                is refused (exit 2) where tcpdump warns and uses the host's clock
+  -J           list the timestamp types -i IFACE offers (as tcpdump -J) and exit
   --time-stamp-precision P  with -w: micro (a microsecond pcap, magic a1b2c3d4; pcapng
                if_tsresol 6) or nano (default: magic a1b23c4d; if_tsresol 9)
   --seconds S  stop after S seconds
@@ -156,7 +157,9 @@ export type CaptureRequest =
   | { kind: "program"; program: BpfProgram }
   | { kind: "capture"; options: CaptureOptions }
   /** -r FILE: packets from a saved file. */
-  | { kind: "read"; options: ReadOptions };
+  | { kind: "read"; options: ReadOptions }
+  /** -J: list the interface's timestamp types and exit. */
+  | { kind: "timestamp-types"; iface: string; netns?: string };
 
 /** `capture -r FILE` as the command line asked for it. The filter is compiled once the file's link type is known. */
 export interface ReadOptions {
@@ -210,6 +213,7 @@ const FLAGS = {
   "no-status": { type: "boolean" },
   "time-stamp-type": { type: "string", short: "j" },
   "time-stamp-precision": { type: "string" },
+  "list-time-stamp-types": { type: "boolean", short: "J" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -266,6 +270,10 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
     return { kind: "program", program };
   }
   if (iface === undefined) throw new UsageError("capture needs -i IFACE");
+  if (values["list-time-stamp-types"]) {
+    if (typeof iface !== "string") throw new UsageError("-J lists the timestamp types of one interface: give one -i IFACE");
+    return { kind: "timestamp-types", iface, netns: values.netns };
+  }
   const format = values.format === undefined ? undefined : pcapFormat(values.format);
   if (typeof iface !== "string" && values.write !== undefined && (format ?? (values.write.endsWith(".pcapng") ? "pcapng" : "pcap")) !== "pcapng") {
     throw new UsageError(`a pcap file has no field for the interface: with ${iface.length} interfaces write pcapng (-w FILE.pcapng or --format pcapng)`);
@@ -312,6 +320,7 @@ const NOT_OFFLINE: ReadonlyArray<readonly [keyof Flags, string, string]> = [
   ["per-worker-files", "--per-worker-files", NOT_WITH_READ.workers],
   ["no-promisc", "-p", "no interface is opened"],
   ["time-stamp-type", "-j", "a saved file's packets were stamped when they were captured"],
+  ["list-time-stamp-types", "-J", "no interface is opened"],
   ["direction", "-Q", "a saved file's packets are all there is: the direction was chosen when it was captured"],
   ["netns", "--netns", NOT_WITH_READ.netns],
   ["seconds", "--seconds", `${NOT_WITH_READ.seconds} (or -c COUNT packets)`],

@@ -34,6 +34,7 @@ export const SYMBOLS = {
   waker_signal: { args: ["i32"], returns: "i32" },
   waker_reset: { args: ["i32"], returns: "i32" },
   waker_close: { args: ["i32"], returns: "void" },
+  timestamp_types: { args: ["ptr"], returns: "i32" },
   gen_open: { args: ["ptr", "ptr"], returns: "i32" },
   gen_send: { args: ["u32", "u32", "u32", "ptr"], returns: "i32" },
   gen_close: { args: ["u32"], returns: "void" },
