@@ -51,10 +51,11 @@ export type Direction = "in" | "out" | "inout";
 
 /**
  * Whose clock stamps each packet, by libpcap's names (tcpdump's `-j`): "host", the kernel's
- * clock (the default); "adapter", the NIC's clock, kept in step with the system's by the user
- * (phc2sys); "adapter_unsynced", the NIC's clock as it runs. Both adapter types need an
- * interface with a hardware clock (`ethtool -T`): on one without (veth, lo) the open fails with
- * code "timestamp_type_not_supported" instead of falling back to the host's clock.
+ * clock (the default); "adapter", the NIC's clock converted to system time by the kernel
+ * (SOF_TIMESTAMPING_SYS_HARDWARE, which kernels since 3.17 no longer offer); "adapter_unsynced",
+ * the NIC's clock as it runs (RAW_HARDWARE). Each must be offered by the interface
+ * ({@link timestampTypes}, `-J`): otherwise (veth, lo, a NIC without a clock) the open fails
+ * with code "timestamp_type_not_supported" instead of falling back to the host's clock.
  */
 export type TimestampType = keyof typeof TIMESTAMP_TYPE_VALUES;
 

@@ -652,17 +652,25 @@ fn downGraceNs(block_timeout_ms: u32) u64 {
 const HwtstampConfig = extern struct { flags: i32, tx_type: i32, rx_filter: i32 };
 const hwtstamp_tx_off: i32 = 0;
 const hwtstamp_filter_all: i32 = 1;
-/// SOF_TIMESTAMPING_RAW_HARDWARE: the one hardware source PACKET_TIMESTAMP still honours (the
-/// kernel dropped SYS_HARDWARE in 3.17), for both `adapter` and `adapter_unsynced`.
+/// The PACKET_TIMESTAMP sources, as libpcap maps them: the NIC's clock converted to system time
+/// for `adapter` (which kernels since 3.17 no longer offer: no driver lists it), the NIC's own
+/// clock for `adapter_unsynced`.
+const sof_timestamping_sys_hardware: u32 = 1 << 5;
 const sof_timestamping_raw_hardware: u32 = 1 << 6;
 
-/// Turns on receive stamping in each interface's NIC (SIOCSHWTSTAMP, as libpcap does: every
-/// packet, nothing on transmit) and asks the ring for those stamps. An interface that has no
-/// hardware clock refuses the ioctl: that is `timestamp_type_not_supported`, never a silent
-/// fallback to the host's clock. "any" names no interface to set.
+/// Turns on receive stamping in each interface's NIC (SIOCSHWTSTAMP: every received packet;
+/// transmit stamping left off, where libpcap turns it on) and asks the ring for those stamps.
+/// Each interface must list the type (`timestampTypes`, what -J shows) and take the ioctl;
+/// otherwise that is `timestamp_type_not_supported`, never a silent fallback to the host's
+/// clock (PACKET_TIMESTAMP takes a source the kernel then ignores). "any" names no interface.
 fn hardwareStamps(fd: i32, r: Request, err: *sys.Errno) Error!void {
-    if (r.cfg.timestamp_type > abi.TimestampType.adapter_unsynced) return error.InvalidArgument;
+    const wanted = r.cfg.timestamp_type;
+    if (wanted > abi.TimestampType.adapter_unsynced) return error.InvalidArgument;
     if (r.cooked()) return error.TimestampTypeNotSupported;
+    for (r.names[0..r.name_count]) |name| {
+        const offered = try timestampTypesIn(name, err);
+        if (offered & (@as(u32, 1) << @intCast(wanted)) == 0) return error.TimestampTypeNotSupported;
+    }
     for (r.names[0..r.name_count]) |name| {
         var config = HwtstampConfig{ .flags = 0, .tx_type = hwtstamp_tx_off, .rx_filter = hwtstamp_filter_all };
         var req: linux.ifreq = std.mem.zeroes(linux.ifreq);
@@ -676,7 +684,7 @@ fn hardwareStamps(fd: i32, r: Request, err: *sys.Errno) Error!void {
             else => |e| return err.fail(e, error.Unexpected),
         }
     }
-    const source = sof_timestamping_raw_hardware;
+    const source = if (wanted == abi.TimestampType.adapter) sof_timestamping_sys_hardware else sof_timestamping_raw_hardware;
     return switch (sys.setsockoptRaw(fd, linux.SOL.PACKET, linux.PACKET.TIMESTAMP, std.mem.asBytes(&source))) {
         .SUCCESS => {},
         .NOPROTOOPT, .INVAL => |e| err.fail(e, error.TimestampTypeNotSupported),
@@ -694,8 +702,6 @@ const EthtoolTsInfo = extern struct {
     rx_reserved: [3]u32,
 };
 const ethtool_get_ts_info: u32 = 0x41;
-const sof_timestamping_sys_hardware: u32 = 1 << 5;
-
 /// What `ringcap_timestamp_types` answers: the timestamp types interface `cfg.ifname` offers,
 /// as libpcap lists them (ETHTOOL_GET_TS_INFO): host always; the NIC's clocks only when it can
 /// stamp every received packet (HWTSTAMP_FILTER_ALL), adapter for SYS_HARDWARE, adapter_unsynced
