@@ -34,8 +34,11 @@ export {
   MAX_INTERFACES,
   openCapture,
   type RingOptions,
+  TIMESTAMP_TYPES,
+  type TimestampType,
+  timestampTypes,
 } from "./src/capture.ts";
-export { Block, FrameCursor, PACKET_TYPE, PacketView, VLAN_TAG_BYTES } from "./src/packet.ts";
+export { Block, FrameCursor, PACKET_TYPE, PacketView, type TimestampSource, VLAN_TAG_BYTES } from "./src/packet.ts";
 export {
   type CreateFanoutHandler,
   type FanoutCloseOptions,

@@ -6,7 +6,8 @@
  *
  * It listens on 127.0.0.1 only (--port 0 lets the system pick a free port) and prints its URL:
  *
- *   /metrics  Prometheus text format: packets, bytes and kernel drops per worker, the number of
+ *   /metrics  Prometheus text format: packets, bytes and kernel drops per worker, the frames
+ *             the interface dropped itself (ringcap_interface_drops_total, once for the pool), the number of
  *             flows, and the top flows by bytes as gauges labelled with their 5-tuple
  *   /flows    the same as JSON, plus the current packet and bit rates
  *   /         a live page: a packet-rate chart and a top-flows table, pushed twice a second
@@ -228,6 +229,8 @@ async function main(): Promise<void> {
       packets: total.packets,
       bytes: total.bytes,
       drops: total.drops,
+      // Counted once for the pool: every worker reads the same interfaces' counters.
+      interfaceDrops: total.interfaceDrops,
       flows: flowCount,
       untracked,
       pps: rates.reduce((n, w) => n + w.pps, 0),
@@ -255,6 +258,12 @@ async function main(): Promise<void> {
     family("ringcap_packets_total", "counter", "Frames captured, per fanout worker.", perWorker("packets"));
     family("ringcap_bytes_total", "counter", "Wire bytes of the frames captured, per fanout worker.", perWorker("bytes"));
     family("ringcap_drops_total", "counter", "Frames the kernel dropped because the worker's ring was full.", perWorker("drops"));
+    family(
+      "ringcap_interface_drops_total",
+      "counter",
+      "Frames the captured interfaces dropped themselves (rx_dropped, rx_missed_errors, rx_fifo_errors) since start.",
+      [["", s.interfaceDrops]],
+    );
     family("ringcap_flows", "gauge", "Distinct flows (5-tuples) seen since start.", [["", s.flows]]);
     family("ringcap_flow_packets", "gauge", `Packets of each of the top ${top} flows by bytes.`, s.top.map((f) => [flowLabels(f), f.packets]));
     family("ringcap_flow_bytes", "gauge", `Wire bytes of each of the top ${top} flows by bytes.`, s.top.map((f) => [flowLabels(f), f.bytes]));

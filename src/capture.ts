@@ -5,7 +5,7 @@
 
 import { ClosedError, InterfaceError, RingcapError, statusError } from "./errors.ts";
 import { interfaceNames, netnsPath } from "./interfaces.ts";
-import { CONSTANTS, FANOUT_MODE_VALUES, FLAGS, LAYOUT, STATUS } from "./native/abi.ts";
+import { CONSTANTS, FANOUT_MODE_VALUES, FLAGS, LAYOUT, STATUS, TIMESTAMP_TYPE_VALUES } from "./native/abi.ts";
 import { native, type Native } from "./native/library.ts";
 import { type PipeReader, readPipe } from "./native/runtime.ts";
 import { encodeFixedString } from "./native/struct.ts";
@@ -48,6 +48,19 @@ export interface RingOptions {
 
 /** Which packets a capture takes: received ("in"), sent by this host ("out"), or both. */
 export type Direction = "in" | "out" | "inout";
+
+/**
+ * Whose clock stamps each packet, by libpcap's names (tcpdump's `-j`): "host", the kernel's
+ * clock (the default); "adapter", the NIC's clock converted to system time by the kernel
+ * (SOF_TIMESTAMPING_SYS_HARDWARE, which kernels since 3.17 no longer offer); "adapter_unsynced",
+ * the NIC's clock as it runs (RAW_HARDWARE). Each must be offered by the interface
+ * ({@link timestampTypes}, `-J`): otherwise (veth, lo, a NIC without a clock) the open fails
+ * with code "timestamp_type_not_supported" instead of falling back to the host's clock.
+ */
+export type TimestampType = keyof typeof TIMESTAMP_TYPE_VALUES;
+
+/** The timestamp types by name. */
+export const TIMESTAMP_TYPES: readonly TimestampType[] = Object.keys(TIMESTAMP_TYPE_VALUES) as TimestampType[];
 
 /** PACKET_FANOUT modes. */
 export type FanoutMode = "hash" | "lb" | "cpu" | "rollover" | "rnd" | "qm" | "cbpf" | "ebpf";
@@ -98,6 +111,8 @@ export interface CaptureOptions {
   direction?: Direction;
   /** Ask the kernel to fill each packet's rx hash. @default true */
   rxHash?: boolean;
+  /** Whose clock stamps the packets (see {@link TimestampType}). @default "host" */
+  timestampType?: TimestampType;
   /** Open the socket inside this network namespace (a name from `ip netns` or a path). */
   netns?: string;
   /** Open even if the interface is down. @default false */
@@ -114,6 +129,13 @@ export interface CaptureStats {
   drops: number;
   /** Times the ring was frozen because the reader was behind. */
   freezes: number;
+  /**
+   * Frames the capture's interfaces dropped themselves since it opened, before any socket saw
+   * them: the sum of rx_dropped, rx_missed_errors and rx_fifo_errors of each interface (every
+   * interface of the namespace for "any"), read in the capture's namespace. tcpdump prints it
+   * as "N packets dropped by interface".
+   */
+  interfaceDrops: number;
 }
 
 /**
@@ -451,7 +473,12 @@ export class Capture {
     const dv = new DataView(this.#statsOut.buffer);
     const packets = Number(dv.getBigUint64(CAPTURE_STATS.packets, true));
     const drops = Number(dv.getBigUint64(CAPTURE_STATS.drops, true));
-    return { received: packets - drops, drops, freezes: Number(dv.getBigUint64(CAPTURE_STATS.freezes, true)) };
+    return {
+      received: packets - drops,
+      drops,
+      freezes: Number(dv.getBigUint64(CAPTURE_STATS.freezes, true)),
+      interfaceDrops: Number(dv.getBigUint64(CAPTURE_STATS.interface_drops, true)),
+    };
   }
 
   /** Closes the socket and unmaps the ring. Idempotent; every view and block stops working. */
@@ -496,6 +523,36 @@ interface EncodedConfig {
   filter: BpfProgram | null;
   fanoutProgram: BpfProgram | null;
   snaplen: number;
+}
+
+/**
+ * The timestamp types interface `iface` offers (in `options.netns`), as tcpdump's `-J` lists
+ * them: "host" always; "adapter" and "adapter_unsynced" when its NIC can stamp every received
+ * packet with its own clock (ETHTOOL_GET_TS_INFO). Needs no capability but entering a namespace.
+ *
+ * @example
+ * ```ts
+ * if (timestampTypes("eth0").includes("adapter_unsynced")) openCapture("eth0", { timestampType: "adapter_unsynced" });
+ * ```
+ */
+export function timestampTypes(iface: string, options: { netns?: string } = {}): TimestampType[] {
+  const bytes = new Uint8Array(CAPTURE_CONFIG.size);
+  encodeFixedString(bytes, CAPTURE_CONFIG.ifname, CONSTANTS.ifname_size, captureInterfaces(iface)[0], "interface name");
+  if (options.netns) encodeFixedString(bytes, CAPTURE_CONFIG.netns_path, CONSTANTS.netns_path_size, netnsPath(options.netns), "netns path");
+  const bits = native().timestamp_types(bytes);
+  if (bits < 0) {
+    const err = statusError(bits, `cannot list the timestamp types of ${iface}${options.netns ? ` in netns ${options.netns}` : ""}`);
+    if (err.code !== "no_such_interface") throw err;
+    const names = interfaceNames(options.netns);
+    throw new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ") || "(none found)"}`, names);
+  }
+  return TIMESTAMP_TYPES.filter((t) => (bits & (1 << TIMESTAMP_TYPE_VALUES[t])) !== 0);
+}
+
+function timestampTypeValue(type: TimestampType | undefined): number {
+  if (type === undefined) return TIMESTAMP_TYPE_VALUES.host;
+  if (Object.hasOwn(TIMESTAMP_TYPE_VALUES, type)) return TIMESTAMP_TYPE_VALUES[type];
+  throw new RingcapError("invalid_argument", `unknown timestampType ${JSON.stringify(type)}: use one of ${TIMESTAMP_TYPES.join(", ")}`);
 }
 
 /** Checks every option once and fills the CaptureConfig struct the library reads. */
@@ -546,6 +603,7 @@ function encodeCaptureConfig(iface: CaptureInterfaces, options: CaptureOptions):
   dv.setUint32(CAPTURE_CONFIG.flags, flags, true);
   dv.setInt32(CAPTURE_CONFIG.fanout_ebpf_fd, ebpfFd, true);
   dv.setInt32(CAPTURE_CONFIG.wake_fd, options.wakeFd ?? -1, true);
+  dv.setUint32(CAPTURE_CONFIG.timestamp_type, timestampTypeValue(options.timestampType), true);
   // A string is compiled as libpcap judges a saved file (asOnWire): stripped VLAN tags count.
   // An any capture's is compiled for its LINUX_SLL2 frames, then moved to the cooked socket.
   const given = typeof options.filter === "string"
@@ -618,6 +676,16 @@ function openError(iface: string, options: CaptureOptions, config: EncodedConfig
         );
       }
       break;
+    case "timestamp_type_not_supported":
+      // tcpdump's own words (libpcap's PCAP_WARNING_TSTAMP_TYPE_NOTSUP), but an error here: a
+      // capture asked for the NIC's clock never gets the host's without saying so.
+      return new RingcapError(
+        err.code,
+        `When trying to set timestamp type '${options.timestampType}' on ${iface}: That type of time stamp is not supported by that device` +
+          `${netns ? ` (netns ${netns})` : ""}: ${iface === "any" ? '"any" names no device to stamp; ' : ""}` +
+          `capture with timestamp type "host" (tcpdump -j host), or on an interface with a hardware clock (\`ethtool -T ${iface}\`)`,
+        { errno },
+      );
     case "no_such_interface": {
       const names = interfaceNames(netns);
       return new InterfaceError(err.code, `${err.message}; interfaces here: ${names.join(", ") || "(none found)"}`, names, errno);

@@ -18,6 +18,8 @@ const ADVICE: Readonly<Record<string, string>> = {
   netns_permission_denied:
     "entering a network namespace (setns) needs CAP_SYS_ADMIN, and root's own access to its file: run as root, " +
     "or start the process inside the namespace (`ip netns exec NAME ...`) and leave netns out, which needs only CAP_NET_RAW",
+  timestamp_type_not_supported:
+    "the interface has no hardware clock to stamp packets with (veth and most virtual interfaces have none; `ethtool -T <name>` lists what it has): use timestampType \"host\"",
   no_such_interface: "check the name with `ip link`",
   interface_down: "bring it up with `ip link set dev <name> up`, or pass allowDown: true",
   block_size_not_page_multiple: "ring.blockSize must be a multiple of the page size (4096 on most machines)",
@@ -100,6 +102,7 @@ const ERRNO_TEXT: Readonly<Record<number, string>> = {
   24: "EMFILE: too many open files",
   28: "ENOSPC: no space left on device",
   90: "EMSGSIZE: message too long",
+  95: "EOPNOTSUPP: operation not supported",
   100: "ENETDOWN: network is down",
   105: "ENOBUFS: no buffer space available",
   114: "EALREADY: operation already in progress",

@@ -643,8 +643,8 @@ export class CaptureFile {
    * Counters in the shape of `Capture.stats()`, so that code written for a capture runs on a
    * file: `received` is the packets yielded so far; a file drops nothing.
    */
-  stats(): { received: number; drops: number; freezes: number } {
-    return { received: this.#packets, drops: 0, freezes: 0 };
+  stats(): { received: number; drops: number; freezes: number; interfaceDrops: number } {
+    return { received: this.#packets, drops: 0, freezes: 0, interfaceDrops: 0 };
   }
 
   /** Closes the file; blocks and views over it stop working. Idempotent. */

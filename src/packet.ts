@@ -67,6 +67,9 @@ export interface RingOwner {
  * }
  * ```
  */
+/** Where a packet's timestamp came from (see `PacketView.timestampSource`). */
+export type TimestampSource = "software" | "sys_hardware" | "raw_hardware" | "none";
+
 export class PacketView {
   #owner: RingOwner;
   #generation = -1;
@@ -152,6 +155,21 @@ export class PacketView {
   /** tp_status bits (see TP_STATUS). */
   get status(): number {
     return this.#check().getUint32(this.#hdr + TPACKET3_HDR.status, true);
+  }
+  /**
+   * Where the packet's stamp came from, by its tp_status bits: "software" (the kernel's clock,
+   * TP_STATUS_TS_SOFTWARE), "raw_hardware" (the NIC's clock, TS_RAW_HARDWARE: a capture with
+   * timestampType "adapter" or "adapter_unsynced"), "sys_hardware" (the NIC's clock converted by
+   * kernels before 3.17), or "none" (no bit: also the host's clock, read by the kernel as it put
+   * the frame in the ring, when nothing on the host had turned on receive stamps; or a packet
+   * read from a saved file).
+   */
+  get timestampSource(): TimestampSource {
+    const status = this.status;
+    if ((status & TP_STATUS.ts_raw_hardware) !== 0) return "raw_hardware";
+    if ((status & TP_STATUS.ts_sys_hardware) !== 0) return "sys_hardware";
+    if ((status & TP_STATUS.ts_software) !== 0) return "software";
+    return "none";
   }
   /** The kernel's flow hash (RSS), when the capture asked for it (`rxHash`, on by default). */
   get rxHash(): number {

@@ -44,10 +44,21 @@ export interface PcapWriterOptions {
    * and `ifindexes`). Replaces `ifName`.
    */
   interfaces?: ReadonlyArray<{ name: string; ifindex: number }>;
+  /**
+   * The timestamps' precision (tcpdump's `--time-stamp-precision`): "nano" writes a nanosecond
+   * pcap (magic a1b23c4d) or pcapng with if_tsresol 9; "micro" a microsecond pcap (magic
+   * a1b2c3d4, what every reader takes) or pcapng with if_tsresol 6, each time cut to its
+   * microsecond (as libpcap does). @default "nano"
+   */
+  precision?: TimestampPrecision;
 }
+
+/** The precision of a file's timestamps: microseconds or nanoseconds. */
+export type TimestampPrecision = "micro" | "nano";
 
 const BUFFER_BYTES = 1 << 20;
 const PCAP_MAGIC_NS = 0xa1b23c4d;
+const PCAP_MAGIC_US = 0xa1b2c3d4;
 const PCAPNG_SHB = 0x0a0d0d0a;
 const PCAPNG_IDB = 0x00000001;
 const PCAPNG_EPB = 0x00000006;
@@ -88,6 +99,8 @@ export class PcapWriter {
   readonly format: PcapFormat;
   readonly linkType: number;
   readonly snaplen: number;
+  /** The timestamps' precision. */
+  readonly precision: TimestampPrecision;
   #fd: number;
   #ownsFd: boolean;
   #closed = false;
@@ -105,7 +118,8 @@ export class PcapWriter {
   /** pcapng interface ids by ifindex, with several interfaces; null with one. */
   #interfaceIds: Map<number, number> | null = null;
 
-  private constructor(fd: number, ownsFd: boolean, label: string, format: PcapFormat, linkType: number, snaplen: number) {
+  private constructor(fd: number, ownsFd: boolean, label: string, format: PcapFormat, linkType: number, snaplen: number, precision: TimestampPrecision) {
+    this.precision = precision;
     this.#fd = fd;
     this.#ownsFd = ownsFd;
     this.path = label;
@@ -132,6 +146,10 @@ export class PcapWriter {
     if (format !== "pcap" && format !== "pcapng") {
       throw new RingcapError("invalid_argument", `format must be "pcap" or "pcapng", got ${JSON.stringify(format)}`);
     }
+    const precision = options.precision ?? "nano";
+    if (precision !== "micro" && precision !== "nano") {
+      throw new RingcapError("invalid_argument", `precision must be "micro" or "nano", got ${JSON.stringify(precision)}`);
+    }
     const interfaces = writerInterfaces(options, format);
     let fd: number;
     if (typeof target === "number") {
@@ -147,7 +165,7 @@ export class PcapWriter {
         });
       }
     }
-    const w = new PcapWriter(fd, typeof target === "string", typeof target === "string" ? target : `fd ${target}`, format, linkType, snaplen);
+    const w = new PcapWriter(fd, typeof target === "string", typeof target === "string" ? target : `fd ${target}`, format, linkType, snaplen, precision);
     if (format === "pcap") w.#pcapHeader();
     else {
       w.#pcapngHeader(interfaces.map((i) => i.name));
@@ -264,19 +282,23 @@ export class PcapWriter {
   /** Writes a record's header into the buffer at `at`; returns where its data goes. */
   #recordHeader(at: number, total: number, captured: number, wireLength: number, sec: number, nsec: number, interfaceId = 0): number {
     const dv = this.#dv;
+    const micro = this.precision === "micro";
+    // Microseconds are cut, not rounded, as libpcap cuts a nanosecond stamp.
+    const frac = micro ? Math.floor(nsec / 1000) : nsec;
+    const perSecond = micro ? 1e6 : 1e9;
     if (this.format === "pcap") {
       dv.setUint32(at, sec, true);
-      dv.setUint32(at + 4, nsec, true);
+      dv.setUint32(at + 4, frac, true);
       dv.setUint32(at + 8, captured, true);
       dv.setUint32(at + 12, wireLength, true);
       return at + PCAP_RECORD_HEADER_BYTES;
     }
-    // 64-bit nanoseconds since the epoch, split into 32-bit halves without BigInt:
-    // each partial product stays below 2^53.
+    // 64-bit nano- (or micro-) seconds since the epoch, split into 32-bit halves without
+    // BigInt: each partial product stays below 2^53.
     const secLow = sec % 65536;
     const secHigh = (sec - secLow) / 65536;
-    const upper = secHigh * 1e9; // to be scaled by 2^16
-    const lower = secLow * 1e9 + nsec;
+    const upper = secHigh * perSecond; // to be scaled by 2^16
+    const lower = secLow * perSecond + frac;
     const upperLow = upper % 65536;
     const mid = upperLow * 65536 + lower;
     const tsLow = mid % TWO_32;
@@ -326,7 +348,7 @@ export class PcapWriter {
 
   #pcapHeader(): void {
     const dv = this.#dv;
-    dv.setUint32(0, PCAP_MAGIC_NS, true);
+    dv.setUint32(0, this.precision === "micro" ? PCAP_MAGIC_US : PCAP_MAGIC_NS, true);
     dv.setUint16(4, 2, true);
     dv.setUint16(6, 4, true);
     dv.setInt32(8, 0, true); // thiszone
@@ -375,7 +397,7 @@ export class PcapWriter {
         dv.setUint32(at + 4, this.snaplen, true);
         at += 8;
         if (name !== undefined) option(2, new TextEncoder().encode(name)); // if_name
-        option(9, Uint8Array.of(9)); // if_tsresol: 10^-9 s
+        option(9, Uint8Array.of(this.precision === "micro" ? 6 : 9)); // if_tsresol: 10^-6 or 10^-9 s
       });
     }
     this.#used = this.#bytes = at;

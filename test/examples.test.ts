@@ -373,6 +373,8 @@ describe.skipIf(!canCapture)("examples on the namespace bench", () => {
     expect(total(families, "ringcap_packets_total")).toBe(sent.sent);
     expect(total(families, "ringcap_bytes_total")).toBe(sent.sent * sent.frameLength);
     expect(total(families, "ringcap_drops_total")).toBe(0);
+    // The veth drops nothing of this traffic: the pool's one figure, not one per worker.
+    expect(value(families, "ringcap_interface_drops_total")).toMatchObject({ type: "COUNTER", metrics: [{ value: "0" }] });
     expect(value(families, "ringcap_flows")).toMatchObject({ type: "GAUGE", metrics: [{ value: String(flows) }] });
     // The top 5 of 8 equal flows: each has its exact share, labelled with its 5-tuple.
     const per = sent.sent / flows;

@@ -257,7 +257,7 @@ describe("openFile as a drop-in for a capture", () => {
       if (++blocks === 2) ac.abort();
     }
     expect(blocks).toBe(2);
-    expect(f.stats()).toEqual({ received: f.packets, drops: 0, freezes: 0 });
+    expect(f.stats()).toEqual({ received: f.packets, drops: 0, freezes: 0, interfaceDrops: 0 });
     expect(f.packets).toBeGreaterThan(0);
     expect(f.packets).toBeLessThan(PACKETS);
   });

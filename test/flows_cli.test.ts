@@ -66,7 +66,7 @@ describe("--max-flows and the incomplete mark", () => {
       for (const s of snapshots) p(s);
       return { out, err };
     };
-    const full: FlowsSnapshot = { flows: 4, untracked: 17, drops: 0, top: [{ flow: "udp 198.18.0.1:1 > 198.19.0.1:9", packets: 5, bytes: 300, pps: 5, bps: 2400 }] };
+    const full: FlowsSnapshot = { flows: 4, untracked: 17, drops: 0, interfaceDrops: 0, top: [{ flow: "udp 198.18.0.1:1 > 198.19.0.1:9", packets: 5, bytes: 300, pps: 5, bps: 2400 }] };
     const complete: FlowsSnapshot = { ...full, untracked: 0 };
 
     const table = print(false, 1, [full]).out[0].split("\n");

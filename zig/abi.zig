@@ -8,7 +8,7 @@ const std = @import("std");
 const linux = std.os.linux;
 
 /// Bumped whenever an export or a struct that crosses the boundary changes.
-pub const version: u32 = 6;
+pub const version: u32 = 7;
 
 /// Every exported function returns one of these. Zero and positive values are success
 /// (some calls return a block index); negative values are listed here and nowhere else.
@@ -51,6 +51,9 @@ pub const Status = enum(i32) {
     /// Entering the network namespace was refused: setns needs CAP_SYS_ADMIN (and the
     /// namespace file must be readable).
     netns_permission_denied = -31,
+    /// The interface cannot stamp packets with the clock CaptureConfig.timestamp_type asked for
+    /// (SIOCSHWTSTAMP refused: veth and most virtual interfaces have no hardware clock).
+    timestamp_type_not_supported = -32,
 };
 
 /// The Zig side of `Status`: one error per negative status, its name in CamelCase
@@ -145,6 +148,22 @@ pub const TpStatus = struct {
     pub const blk_tmo: u32 = tpStatusBit("BLK_TMO");
     pub const vlan_tpid_valid: u32 = tpStatusBit("VLAN_TPID_VALID");
     pub const csum_valid: u32 = tpStatusBit("CSUM_VALID");
+    /// The packet's stamp came from the kernel's clock.
+    pub const ts_software: u32 = tpStatusBit("TS_SOFTWARE");
+    /// The packet's stamp came from the NIC, converted to system time (kernels before 3.17).
+    pub const ts_sys_hardware: u32 = tpStatusBit("TS_SYS_HARDWARE");
+    /// The packet's stamp is the NIC's own clock (PACKET_TIMESTAMP with RAW_HARDWARE).
+    pub const ts_raw_hardware: u32 = tpStatusBit("TS_RAW_HARDWARE");
+};
+
+/// Values of CaptureConfig.timestamp_type: whose clock stamps the packets (libpcap's names).
+pub const TimestampType = struct {
+    /// The kernel's clock, when the packet reaches the stack (the default).
+    pub const host: u32 = 0;
+    /// The NIC's clock, which the user keeps synchronised with the system's (phc2sys).
+    pub const adapter: u32 = 1;
+    /// The NIC's clock as it runs.
+    pub const adapter_unsynced: u32 = 2;
 };
 
 fn tpStatusBit(comptime name: []const u8) u32 {
@@ -175,6 +194,9 @@ pub const CaptureConfig = extern struct {
     wake_fd: i32,
     /// Further interfaces captured beside `ifname` on one socket; unused entries are empty.
     more_ifnames: [interfaces_max - 1][ifname_size]u8 = @splat(@splat(0)),
+    /// A TimestampType value: anything but `host` turns on the interfaces' hardware stamping
+    /// (SIOCSHWTSTAMP) and asks the ring for its stamps (PACKET_TIMESTAMP).
+    timestamp_type: u32 = 0,
 };
 
 /// What `ringcap_capture_open` reports back.
@@ -226,6 +248,10 @@ pub const CaptureStats = extern struct {
     drops: u64,
     /// Times the ring was frozen because user space was behind (tp_freeze_q_cnt).
     freezes: u64,
+    /// Frames the capture's interfaces themselves dropped since it opened (rx_dropped,
+    /// rx_missed_errors and rx_fifo_errors of each, read in the capture's namespace; every
+    /// interface of it for "any"). See ifdrops.zig.
+    interface_drops: u64 = 0,
 };
 
 pub const GenConfig = extern struct {
@@ -390,6 +416,7 @@ pub fn describe(comptime Exports: type) [:0]const u8 {
             .{ "fanout", json.constants(FanoutFlag) },
             .{ "tp_status", json.constants(TpStatus) },
         }) },
+        .{ "timestamp_types", json.constants(TimestampType) },
         .{ "fanout_modes", json.constants(FanoutMode) },
         .{ "constants", json.object(&.{
             .{ "ifname_size", json.number(ifname_size) },

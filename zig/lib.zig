@@ -157,6 +157,14 @@ const exports = struct {
 
     /// Opens a generator; `info` gets its handle, or on failure the errno (and, for
     /// `frame_too_large`, the interface's MTU and the longest frame it takes).
+    /// The timestamp types the interface of `cfg.ifname` (in `cfg.netns_path`) offers, as bits
+    /// `1 << TimestampType` (host is always one), or a negative status; the rest of `cfg` is unused.
+    pub fn timestamp_types(cfg: ?*const abi.CaptureConfig) callconv(.c) i32 {
+        const c = cfg orelse return invalid_argument;
+        const bits = ring.timestampTypes(c) catch |err| return abi.code(err);
+        return @intCast(bits);
+    }
+
     pub fn gen_open(cfg: ?*const abi.GenConfig, info: ?*abi.GenInfo) callconv(.c) i32 {
         const c = cfg orelse return invalid_argument;
         const out = info orelse return invalid_argument;
@@ -224,6 +232,7 @@ test "describe copies what fits and always reports the full length" {
 
 test {
     _ = @import("handles.zig");
+    _ = @import("ifdrops.zig");
     _ = abi;
     _ = sys;
     _ = ring;

@@ -13,6 +13,7 @@ const abi = @import("abi.zig");
 const sys = @import("sys.zig");
 const handles = @import("handles.zig");
 const watch = @import("watch.zig");
+const ifdrops = @import("ifdrops.zig");
 
 const Error = abi.Error;
 
@@ -71,6 +72,8 @@ pub const Capture = struct {
     cooked: bool = false,
     /// The caller's snaplen (0: none), which a cooked frame's header counts toward.
     snaplen_bytes: u32 = 0,
+    /// The capture's interfaces' own drop counters, opened in its namespace.
+    if_drops: ifdrops.InterfaceDrops = .{},
 
     fn blockDesc(self: *Capture, index: u32) *linux.tpacket_block_desc {
         std.debug.assert(index < self.block_count);
@@ -228,12 +231,14 @@ pub const Capture = struct {
         self.stats.packets += st.packets;
         self.stats.drops += st.drops;
         self.stats.freezes += st.freeze_q_cnt;
+        self.stats.interface_drops = self.if_drops.read();
         return self.stats;
     }
 
     pub fn deinit(self: *Capture) void {
         // The watcher polls the socket: it ends before the socket does.
         self.watchStop();
+        self.if_drops.deinit();
         sys.munmap(self.ring, self.ring_size_bytes);
         sys.close(self.fd);
         self.* = undefined;
@@ -592,6 +597,7 @@ fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture 
     const program = if (count > 1) try interfacesProgram(indexes[0..count], r.filter, &program_buf) else r.filter;
 
     try setOptions(sock.fd, r, program, err);
+    if (r.cfg.timestamp_type != abi.TimestampType.host) try hardwareStamps(sock.fd, r, err);
     const ring = try mapRing(sock.fd, r.geometry, r.cfg.flags, err);
     errdefer sys.munmap(ring, r.geometry.ringSizeBytes());
     try sock.bind(sys.eth_p_all, err);
@@ -607,6 +613,9 @@ fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture 
         try sys.setsockopt(sock.fd, linux.SOL.PACKET, linux.PACKET.ADD_MEMBERSHIP, std.mem.asBytes(&mreq), err);
     };
     info.* = infoOf(r, ifaces[0..@max(count, 1)], ring, fanout_id);
+    // Inside the namespace, beside the socket: the counters are this namespace's.
+    var if_drops = ifdrops.InterfaceDrops.open(r.names[0..r.name_count], r.cooked());
+    errdefer if_drops.deinit();
     return .{
         .fd = sock.fd,
         .wake_fd = r.cfg.wake_fd,
@@ -617,6 +626,7 @@ fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture 
         .current = 0,
         .held = false,
         .stats = .{ .packets = 0, .drops = 0, .freezes = 0 },
+        .if_drops = if_drops,
         .errno = .{},
         .down_grace_ns = downGraceNs(r.geometry.block_timeout_ms),
         .cooked = r.cooked(),
@@ -637,6 +647,99 @@ fn downGraceNs(block_timeout_ms: u32) u64 {
     const timeout: u64 = if (block_timeout_ms == 0) block_timeout_default_ms else block_timeout_ms;
     const grace_ms: u64 = @min(2 * timeout + 20, down_grace_max_ms);
     return grace_ms * std.time.ns_per_ms;
+}
+
+const HwtstampConfig = extern struct { flags: i32, tx_type: i32, rx_filter: i32 };
+const hwtstamp_tx_off: i32 = 0;
+const hwtstamp_filter_all: i32 = 1;
+/// The PACKET_TIMESTAMP sources, as libpcap maps them: the NIC's clock converted to system time
+/// for `adapter` (which kernels since 3.17 no longer offer: no driver lists it), the NIC's own
+/// clock for `adapter_unsynced`.
+const sof_timestamping_sys_hardware: u32 = 1 << 5;
+const sof_timestamping_raw_hardware: u32 = 1 << 6;
+
+/// Turns on receive stamping in each interface's NIC (SIOCSHWTSTAMP: every received packet;
+/// transmit stamping left off, where libpcap turns it on) and asks the ring for those stamps.
+/// Each interface must list the type (`timestampTypes`, what -J shows) and take the ioctl;
+/// otherwise that is `timestamp_type_not_supported`, never a silent fallback to the host's
+/// clock (PACKET_TIMESTAMP takes a source the kernel then ignores). "any" names no interface.
+fn hardwareStamps(fd: i32, r: Request, err: *sys.Errno) Error!void {
+    const wanted = r.cfg.timestamp_type;
+    if (wanted > abi.TimestampType.adapter_unsynced) return error.InvalidArgument;
+    if (r.cooked()) return error.TimestampTypeNotSupported;
+    for (r.names[0..r.name_count]) |name| {
+        const offered = try timestampTypesIn(name, err);
+        if (offered & (@as(u32, 1) << @intCast(wanted)) == 0) return error.TimestampTypeNotSupported;
+    }
+    for (r.names[0..r.name_count]) |name| {
+        var config = HwtstampConfig{ .flags = 0, .tx_type = hwtstamp_tx_off, .rx_filter = hwtstamp_filter_all };
+        var req: linux.ifreq = std.mem.zeroes(linux.ifreq);
+        @memcpy(req.ifrn.name[0..name.len], name);
+        req.ifru.data = @ptrCast(&config);
+        switch (sys.errnoOf(sys.retry(linux.ioctl, .{ fd, linux.SIOCSHWTSTAMP, @intFromPtr(&req) }))) {
+            .SUCCESS => {},
+            .OPNOTSUPP, .INVAL, .RANGE, .NOTTY => |e| return err.fail(e, error.TimestampTypeNotSupported),
+            .PERM, .ACCES => |e| return err.fail(e, error.PermissionDenied),
+            .NODEV, .NXIO => |e| return err.fail(e, error.NoSuchInterface),
+            else => |e| return err.fail(e, error.Unexpected),
+        }
+    }
+    const source = if (wanted == abi.TimestampType.adapter) sof_timestamping_sys_hardware else sof_timestamping_raw_hardware;
+    return switch (sys.setsockoptRaw(fd, linux.SOL.PACKET, linux.PACKET.TIMESTAMP, std.mem.asBytes(&source))) {
+        .SUCCESS => {},
+        .NOPROTOOPT, .INVAL => |e| err.fail(e, error.TimestampTypeNotSupported),
+        else => |e| err.fail(e, error.Unexpected),
+    };
+}
+
+const EthtoolTsInfo = extern struct {
+    cmd: u32,
+    so_timestamping: u32,
+    phc_index: i32,
+    tx_types: u32,
+    tx_reserved: [3]u32,
+    rx_filters: u32,
+    rx_reserved: [3]u32,
+};
+const ethtool_get_ts_info: u32 = 0x41;
+/// What `ringcap_timestamp_types` answers: the timestamp types interface `cfg.ifname` offers,
+/// as libpcap lists them (ETHTOOL_GET_TS_INFO): host always; the NIC's clocks only when it can
+/// stamp every received packet (HWTSTAMP_FILTER_ALL), adapter for SYS_HARDWARE, adapter_unsynced
+/// for RAW_HARDWARE. An interface that does not answer (EOPNOTSUPP) offers host only; so does "any".
+pub fn timestampTypes(cfg: *const abi.CaptureConfig) Error!u32 {
+    const name = try sys.interfaceName(&cfg.ifname);
+    const netns = try sys.netnsPath(&cfg.netns_path);
+    var err: sys.Errno = .{};
+    return sys.inNetns(netns, &err, timestampTypesIn, .{ name, &err });
+}
+
+fn timestampTypesIn(name: [:0]const u8, err: *sys.Errno) Error!u32 {
+    const host: u32 = 1 << abi.TimestampType.host;
+    // An AF_INET datagram socket: ethtool needs no capability to read, and it looks up the
+    // name in the namespace the socket was made in.
+    const fd = try sys.socket(linux.AF.INET, linux.SOCK.DGRAM, 0, err);
+    defer sys.close(fd);
+    var req: linux.ifreq = std.mem.zeroes(linux.ifreq);
+    @memcpy(req.ifrn.name[0..name.len], name);
+    // An unknown name is an error even for "any" (ringcap's word for every interface).
+    if (!std.mem.eql(u8, name, abi.any_interface)) {
+        try sys.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req), err);
+    } else return host;
+    var info = std.mem.zeroes(EthtoolTsInfo);
+    info.cmd = ethtool_get_ts_info;
+    req.ifru.data = @ptrCast(&info);
+    switch (sys.errnoOf(sys.retry(linux.ioctl, .{ fd, linux.SIOCETHTOOL, @intFromPtr(&req) }))) {
+        .SUCCESS => {},
+        .OPNOTSUPP, .INVAL => return host,
+        .NODEV, .NXIO => |e| return err.fail(e, error.NoSuchInterface),
+        .PERM, .ACCES => |e| return err.fail(e, error.PermissionDenied),
+        else => |e| return err.fail(e, error.Unexpected),
+    }
+    if (info.rx_filters & (1 << @as(u5, @intCast(hwtstamp_filter_all))) == 0) return host;
+    var bits = host;
+    if (info.so_timestamping & sof_timestamping_sys_hardware != 0) bits |= 1 << abi.TimestampType.adapter;
+    if (info.so_timestamping & sof_timestamping_raw_hardware != 0) bits |= 1 << abi.TimestampType.adapter_unsynced;
+    return bits;
 }
 
 /// The socket options that must be in place before the ring: TPACKET_V3, outgoing frames,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Capture, type CaptureStats, openCapture } from "../capture.ts";
+import { type Capture, type CaptureStats, openCapture, type TimestampType, timestampTypes } from "../capture.ts";
 import { programText } from "../bpf/program.ts";
 import type { Block } from "../packet.ts";
 import type { PcapWriter } from "../pcap.ts";
@@ -25,6 +25,13 @@ import {
 import { type CommandIO, RunStop } from "./io.ts";
 import { captureFromFile } from "./capture_read.ts";
 
+/** libpcap's descriptions of the timestamp types, as tcpdump -J prints them. */
+const TIMESTAMP_DESCRIPTIONS: Readonly<Record<TimestampType, string>> = {
+  host: "Host",
+  adapter: "Adapter",
+  adapter_unsynced: "Adapter, not synced with system time",
+};
+
 /** How long a capture ended by Ctrl-C or --seconds waits for the ring to hand over what it holds. */
 const DRAIN_MAX_MS = 2000;
 
@@ -40,6 +47,13 @@ export async function capture(args: string[], io: CommandIO): Promise<number> {
     return 0;
   }
   if (request.kind === "read") return captureFromFile(request.options, io);
+  if (request.kind === "timestamp-types") {
+    const { iface, netns } = request;
+    // On stderr, as tcpdump 4.99 prints it.
+    io.err(`Time stamp types for ${iface} (use option -j to set):`);
+    for (const t of timestampTypes(iface, { netns })) io.err(`  ${t} (${TIMESTAMP_DESCRIPTIONS[t]})`);
+    return 0;
+  }
   const o = request.options;
   if (o.workers > 1) {
     const { captureWithWorkers } = await import("./capture_workers.ts");
@@ -49,7 +63,7 @@ export async function capture(args: string[], io: CommandIO): Promise<number> {
 }
 
 async function captureOnOneRing(o: CaptureOptions, io: CommandIO): Promise<number> {
-  const cap = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, promisc: o.promisc, direction: o.direction, ring: o.ring });
+  const cap = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, promisc: o.promisc, direction: o.direction, ring: o.ring, timestampType: o.timestampType });
   let writer: PcapWriter | null;
   try {
     writer = o.write === undefined ? null : openOutput(o.write, o, cap.info);

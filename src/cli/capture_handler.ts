@@ -18,7 +18,7 @@
 import type { FanoutHandlerContext } from "../fanout/pool.ts";
 import { type Block, VLAN_TAG_BYTES } from "../packet.ts";
 import { snaplenOrMax } from "../options.ts";
-import { interfaceOptions, type PcapFormat, PcapWriter } from "../pcap.ts";
+import { interfaceOptions, type PcapFormat, PcapWriter, type TimestampPrecision } from "../pcap.ts";
 
 /** What the main thread gives every worker. */
 export interface CaptureWorkerData {
@@ -30,6 +30,7 @@ export interface CaptureWorkerData {
   /** "files": one path per worker. */
   paths?: string[];
   format?: PcapFormat;
+  precision: TimestampPrecision;
   /** Bytes kept per packet, 0 for whole packets. */
   snaplen: number;
   /** A worker stops reading (the kernel then counts drops) while this much is unconsumed. */
@@ -80,6 +81,7 @@ export function createHandler(ctx: FanoutHandlerContext<CaptureWorkerData>) {
   const writer = data.output === "files"
     ? PcapWriter.open(data.paths![ctx.workerIndex], {
       format: data.format,
+      precision: data.precision,
       snaplen: snaplenOrMax(data.snaplen),
       linkType: ctx.capture.info.linkType,
       ...interfaceOptions(ctx.capture.info),

@@ -7,13 +7,23 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { type CaptureInterfaces, DEFAULT_RING, type Direction, FANOUT_MODES, type FanoutMode, fanoutMode, type RingOptions } from "../capture.ts";
+import {
+  type CaptureInterfaces,
+  DEFAULT_RING,
+  type Direction,
+  FANOUT_MODES,
+  type FanoutMode,
+  fanoutMode,
+  type RingOptions,
+  TIMESTAMP_TYPES,
+  type TimestampType,
+} from "../capture.ts";
 import { type BpfProgram, parseBpfText } from "../bpf/program.ts";
 import { LINKTYPE } from "../decode.ts";
 import { RingcapError } from "../errors.ts";
 import type { formatTime } from "../format.ts";
 import { MAX_SNAPLEN } from "../options.ts";
-import type { PcapFormat } from "../pcap.ts";
+import type { PcapFormat, TimestampPrecision } from "../pcap.ts";
 import { compileExpression, DEFAULT_RING_KIB, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
 /** --flush-ms when absent: a crash or SIGKILL loses at most about a second of packets. */
@@ -24,8 +34,10 @@ const FLUSH_MS = { min: 1, max: 60_000 };
 export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAPLEN] [-w FILE] [--format pcap|pcapng]
                       [-U | --flush-ms MS] [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-v]
                       [-t|-tt] [-n] [-B KiB] [-F FILE | --bpf FILE] [-d] [--netns NAME]
-                      [--status|--no-status] [--seconds S] [EXPR]
-       ringcap capture -r FILE [-c COUNT] [-w FILE] [--format pcap|pcapng] [-U] [-e] [-q]
+                      [--status|--no-status] [--seconds S] [-j TYPE] [-J]
+                      [--time-stamp-precision micro|nano] [EXPR]
+       ringcap capture -r FILE [-c COUNT] [-w FILE [--time-stamp-precision micro|nano]]
+                      [--format pcap|pcapng] [-U] [-e] [-q]
                       [-v] [-t|-tt] [-n] [-F FILE | --bpf FILE] [-d] [EXPR]
 
 Captures on IFACE like tcpdump. EXPR is a tcpdump filter (compiled by libpcap, attached in
@@ -39,7 +51,8 @@ file's extension, or --format) and shows a live status line on stderr.
   -r FILE      read packets from a saved pcap or pcapng file instead ("-": standard input,
                a file or a pipe), as tcpdump -r: EXPR is
                compiled for the file's link type and snaplen and run by libpcap's bpf_filter;
-               -w rewrites with the file's link type and snaplen (nanosecond timestamps kept);
+               -w rewrites with the file's link type and snaplen (nanosecond timestamps kept,
+               or cut to microseconds with --time-stamp-precision micro);
                "reading from file ..." goes to stderr; a corrupt or truncated file ends
                after every good packet with the error (exit 1). Not with -i, -s, -B,
                --block-timeout, -G, --fanout, -p, -Q, --netns, --seconds, --status, --flush-ms
@@ -74,6 +87,12 @@ file's extension, or --format) and shows a live status line on stderr.
   --bpf FILE   use a compiled program (tcpdump -ddd output) instead of EXPR
   -d           print the compiled filter (like tcpdump -d) and exit
   --netns NAME capture inside a network namespace
+  -j TYPE      whose clock stamps packets: host (default), adapter or adapter_unsynced (the
+               NIC's clock, as tcpdump -j); an interface without a hardware clock (veth, lo)
+               is refused (exit 2) where tcpdump warns and uses the host's clock
+  -J           list the timestamp types -i IFACE offers (as tcpdump -J) and exit
+  --time-stamp-precision P  with -w: micro (a microsecond pcap, magic a1b2c3d4; pcapng
+               if_tsresol 6) or nano (default: magic a1b23c4d; if_tsresol 9)
   --seconds S  stop after S seconds
   --status / --no-status  force the once-a-second status line on or off
 
@@ -131,6 +150,10 @@ export interface CaptureOptions {
   perWorkerFiles: boolean;
   /** With -w: the longest a packet waits in the writer's buffer (ms); 0 with -U (never). */
   flushMs: number;
+  /** -j: whose clock stamps the packets. */
+  timestampType: TimestampType;
+  /** --time-stamp-precision: of the file -w writes. */
+  precision: TimestampPrecision;
 }
 
 /** What a `ringcap capture` command line asks for. */
@@ -140,7 +163,9 @@ export type CaptureRequest =
   | { kind: "program"; program: BpfProgram }
   | { kind: "capture"; options: CaptureOptions }
   /** -r FILE: packets from a saved file. */
-  | { kind: "read"; options: ReadOptions };
+  | { kind: "read"; options: ReadOptions }
+  /** -J: list the interface's timestamp types and exit. */
+  | { kind: "timestamp-types"; iface: string; netns?: string };
 
 /** `capture -r FILE` as the command line asked for it. The filter is compiled once the file's link type is known. */
 export interface ReadOptions {
@@ -161,6 +186,8 @@ export interface ReadOptions {
   print: PrintOptions;
   /** -U: with -w, write each block's packets out as they are taken. */
   packetBuffered: boolean;
+  /** --time-stamp-precision: of the file -w writes. */
+  precision: TimestampPrecision;
 }
 
 const FLAGS = {
@@ -191,6 +218,9 @@ const FLAGS = {
   seconds: { type: "string" },
   status: { type: "boolean" },
   "no-status": { type: "boolean" },
+  "time-stamp-type": { type: "string", short: "j" },
+  "time-stamp-precision": { type: "string" },
+  "list-time-stamp-types": { type: "boolean", short: "J" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -209,6 +239,22 @@ const NEEDS_PROGRAM: ReadonlySet<string> = new Set<FanoutMode>(["cbpf", "ebpf"])
 const CLI_FANOUT_MODES = Object.keys(FANOUT_MODES).filter((m) => !NEEDS_PROGRAM.has(m));
 /** -c with -G: the workers share one Int32 counter. */
 const MAX_COUNT_WITH_WORKERS = 0x7fffffff;
+
+/** -j TYPE: libpcap's names; tcpdump's wording for one it does not know. */
+function timestampTypeFlag(value: string | undefined): TimestampType {
+  if (value === undefined) return "host";
+  if ((TIMESTAMP_TYPES as readonly string[]).includes(value)) return value as TimestampType;
+  throw new UsageError(`invalid time stamp type ${value}: -j takes ${TIMESTAMP_TYPES.join(", ")}`);
+}
+
+/** --time-stamp-precision: micro or nano, for the file -w writes (printed lines show microseconds). */
+function precisionFlag(v: Flags): TimestampPrecision {
+  const value = v["time-stamp-precision"];
+  if (value === undefined) return "nano";
+  if (value !== "micro" && value !== "nano") throw new UsageError(`unsupported time stamp precision ${value}: --time-stamp-precision takes micro or nano`);
+  if (v.write === undefined) throw new UsageError("--time-stamp-precision chooses the precision of the file -w writes: it needs -w FILE");
+  return value;
+}
 
 /** -Q DIR: tcpdump's words for the directions. */
 function directionFlag(value: string | undefined): Direction {
@@ -231,6 +277,10 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
     return { kind: "program", program };
   }
   if (iface === undefined) throw new UsageError("capture needs -i IFACE");
+  if (values["list-time-stamp-types"]) {
+    if (typeof iface !== "string") throw new UsageError("-J lists the timestamp types of one interface: give one -i IFACE");
+    return { kind: "timestamp-types", iface, netns: values.netns };
+  }
   const format = values.format === undefined ? undefined : pcapFormat(values.format);
   if (typeof iface !== "string" && values.write !== undefined && (format ?? (values.write.endsWith(".pcapng") ? "pcapng" : "pcap")) !== "pcapng") {
     throw new UsageError(`a pcap file has no field for the interface: with ${iface.length} interfaces write pcapng (-w FILE.pcapng or --format pcapng)`);
@@ -260,6 +310,8 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
       fanout: workers > 1 ? fanoutFlag(values.fanout) : "hash",
       perWorkerFiles: values["per-worker-files"] === true,
       flushMs: values["packet-buffered"] ? 0 : num(values["flush-ms"], "--flush-ms", FLUSH_MS, DEFAULT_FLUSH_MS),
+      timestampType: timestampTypeFlag(values["time-stamp-type"]),
+      precision: precisionFlag(values),
     },
   };
 }
@@ -274,6 +326,8 @@ const NOT_OFFLINE: ReadonlyArray<readonly [keyof Flags, string, string]> = [
   ["fanout", "--fanout", NOT_WITH_READ.workers],
   ["per-worker-files", "--per-worker-files", NOT_WITH_READ.workers],
   ["no-promisc", "-p", "no interface is opened"],
+  ["time-stamp-type", "-j", "a saved file's packets were stamped when they were captured"],
+  ["list-time-stamp-types", "-J", "no interface is opened"],
   ["direction", "-Q", "a saved file's packets are all there is: the direction was chosen when it was captured"],
   ["netns", "--netns", NOT_WITH_READ.netns],
   ["seconds", "--seconds", `${NOT_WITH_READ.seconds} (or -c COUNT packets)`],
@@ -300,6 +354,7 @@ function readOptions(values: Flags, positionals: string[]): ReadOptions {
     format: values.format === undefined ? undefined : pcapFormat(values.format),
     print: printOptions(values),
     packetBuffered: values["packet-buffered"] === true,
+    precision: precisionFlag(values),
   };
 }
 

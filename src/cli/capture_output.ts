@@ -37,6 +37,7 @@ export function showStatus(o: CaptureOptions, io: CommandIO): boolean {
 export function openOutput(path: string, o: CaptureOptions, info: OutputInterfaces): PcapWriter {
   return PcapWriter.open(path === "-" ? 1 : path, {
     format: o.format,
+    precision: o.precision,
     snaplen: snaplenOrMax(o.snaplen),
     linkType: info.linkType,
     ...interfaceOptions(info),
@@ -92,7 +93,10 @@ export class StatusLine {
 
 /** tcpdump's closing lines; as there, "received by filter" includes what the kernel dropped. */
 export function captureSummary(captured: number, stats: CaptureStats): string {
-  return `${captured} packets captured\n${stats.received + stats.drops} packets received by filter\n${stats.drops} packets dropped by kernel`;
+  const lines = `${captured} packets captured\n${stats.received + stats.drops} packets received by filter\n${stats.drops} packets dropped by kernel`;
+  // tcpdump adds its fourth line only when the count is not zero, "packet" when it is one.
+  const n = stats.interfaceDrops;
+  return n ? `${lines}\n${n} packet${n === 1 ? "" : "s"} dropped by interface` : lines;
 }
 
 /** EPIPE: the reader of a pipe has gone. */

@@ -42,6 +42,7 @@ async function readFile(f: CaptureFile, o: ReadOptions, io: CommandIO): Promise<
   if (o.write === undefined && linkType === LINKTYPE.LINUX_SLL2) io.err(SLL2_WARNING);
   const writer = o.write === undefined ? null : PcapWriter.open(o.write === "-" ? 1 : o.write, {
     format: o.format,
+    precision: o.precision,
     snaplen,
     ifName: f.interfaces[0]?.name,
     linkType,

@@ -224,6 +224,7 @@ function openWorkers(o: CaptureOptions, shared: Int32Array, paths: string[] | un
     count: o.count,
     paths,
     format: o.format,
+    precision: o.precision,
     snaplen: o.snaplen,
     maxUnconsumedBytes: MAX_UNCONSUMED_BYTES,
     flushMs: o.flushMs,
@@ -238,6 +239,7 @@ function openWorkers(o: CaptureOptions, shared: Int32Array, paths: string[] | un
     snaplen: o.snaplen,
     promisc: o.promisc,
     direction: o.direction,
+    timestampType: o.timestampType,
     netns: o.netns,
     // A worker writing its own file flushes it when it reports, at the latest.
     reportIntervalMs: paths && o.flushMs > 0 ? Math.max(MIN_REPORT_MS, Math.min(REPORT_MS, o.flushMs)) : REPORT_MS,

@@ -40,7 +40,8 @@ async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
     lastAt = now;
     const top = table.top(o.top).map((f) => flowsRow(f, secs));
     table.mark();
-    print({ flows: table.size, untracked: table.untracked, drops: cap.stats().drops, top });
+    const stats = cap.stats();
+    print({ flows: table.size, untracked: table.untracked, drops: stats.drops, interfaceDrops: stats.interfaceDrops, top });
   };
   const ticker = setInterval(report, o.intervalMs);
   try {
@@ -84,7 +85,7 @@ async function flowsFromFile(o: FlowsOptions, path: string, io: CommandIO): Prom
   }
   const secs = Number.isNaN(first) ? 0 : last - first;
   const top = table.top(o.top).map((r) => flowsRow(r, secs));
-  flowsPrinter(io, o)({ flows: table.size, untracked: table.untracked, drops: 0, top });
+  flowsPrinter(io, o)({ flows: table.size, untracked: table.untracked, drops: 0, interfaceDrops: 0, top });
   if (failure) throw failure;
   return 0;
 }

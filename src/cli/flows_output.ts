@@ -23,6 +23,8 @@ export interface FlowsSnapshot {
   /** Packets of flows beyond the table's size (`--max-flows`): not in any row. */
   untracked: number;
   drops: number;
+  /** Frames the interfaces dropped themselves since the start (`CaptureStats.interfaceDrops`). */
+  interfaceDrops: number;
   top: FlowsRow[];
 }
 
@@ -57,15 +59,15 @@ export function flowsPrinter(io: CommandIO, o: Pick<FlowsOptions, "json" | "ifac
   return (s) => {
     const incomplete = s.untracked > 0;
     if (o.json) {
-      const { flows, untracked, drops, top } = s;
-      io.out(JSON.stringify({ time: new Date().toISOString(), flows, untracked, incomplete, maxFlows: o.maxFlows, drops, top }));
+      const { flows, untracked, drops, interfaceDrops, top } = s;
+      io.out(JSON.stringify({ time: new Date().toISOString(), flows, untracked, incomplete, maxFlows: o.maxFlows, drops, interfaceDrops, top }));
       if (incomplete && !noted) io.err(`ringcap flows: ${incompleteNote(s, o)}`);
       noted ||= incomplete;
       return;
     }
     const lines = [
       o.read === undefined
-        ? `ringcap flows on ${o.iface}: ${s.flows} flows, ${s.drops} dropped by kernel   (Ctrl-C to stop)`
+        ? `ringcap flows on ${o.iface}: ${s.flows} flows, ${s.drops} dropped by kernel, ${s.interfaceDrops} by interface   (Ctrl-C to stop)`
         : `ringcap flows of ${o.read === "-" ? "standard input" : `file ${o.read}`}: ${s.flows} flows`,
     ];
     if (incomplete) lines.push(incompleteNote(s, o));

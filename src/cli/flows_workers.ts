@@ -35,6 +35,7 @@ export async function flowsWithWorkers(o: FlowsOptions, io: CommandIO): Promise<
       flows: reports.reduce((n, r) => n + r.flows, 0),
       untracked: reports.reduce((n, r) => n + r.untracked, 0),
       drops: pool.stats().total.drops,
+      interfaceDrops: pool.stats().total.interfaceDrops,
       top: top.slice(0, o.top),
     });
   };

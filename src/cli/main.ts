@@ -80,6 +80,7 @@ export function exitCodeFor(e: RingcapError): number {
     case "interface_name_invalid":
     case "ring_exceeds_memory":
     case "frame_too_large":
+    case "timestamp_type_not_supported":
       return EXIT.usage;
     case "no_such_interface":
       return EXIT.noInterface;

@@ -135,7 +135,7 @@ export class FeedCapture {
 
   /** Packets the pool has handed to this worker so far (`received`); nothing is dropped. */
   stats(): CaptureStats {
-    return { received: this.#f64[PUBLISHED], drops: 0, freezes: 0 };
+    return { received: this.#f64[PUBLISHED], drops: 0, freezes: 0, interfaceDrops: 0 };
   }
 
   /** Stops reading; blocks over the memory stop working. Idempotent. */

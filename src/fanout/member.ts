@@ -22,7 +22,16 @@ import type { FanoutCounters, FanoutMessage, FanoutReport, FanoutWorkerState, Fa
 const THREAD_END_MAX_MS = 5000;
 
 /** Counters of nothing yet. */
-export const zeroCounters = (): FanoutCounters => ({ received: 0, drops: 0, freezes: 0, packets: 0, bytes: 0, blocks: 0 });
+export const zeroCounters = (): FanoutCounters => ({ received: 0, drops: 0, freezes: 0, interfaceDrops: 0, packets: 0, bytes: 0, blocks: 0 });
+
+/**
+ * A pool's total from its workers' counters: their sum, but for the interface drops, which
+ * every member reads from the same interfaces: the largest of them, so that a drop counts once
+ * for the pool and not once per worker.
+ */
+export function poolCounters(a: FanoutCounters, worker: FanoutCounters): FanoutCounters {
+  return { ...addCounters(a, worker), interfaceDrops: Math.max(a.interfaceDrops, worker.interfaceDrops) };
+}
 
 /** The sum of two sets of counters. */
 export function addCounters(a: FanoutCounters, b: FanoutCounters): FanoutCounters {
@@ -30,6 +39,9 @@ export function addCounters(a: FanoutCounters, b: FanoutCounters): FanoutCounter
     received: a.received + b.received,
     drops: a.drops + b.drops,
     freezes: a.freezes + b.freezes,
+    // One worker's runs follow each other: their interface drops add up. Across workers they
+    // do not (see `poolCounters`).
+    interfaceDrops: a.interfaceDrops + b.interfaceDrops,
     packets: a.packets + b.packets,
     bytes: a.bytes + b.bytes,
     blocks: a.blocks + b.blocks,
@@ -232,7 +244,8 @@ export class PoolMember {
 
   #onReport(msg: ReportMessage): void {
     const { received, drops, freezes } = msg.stats;
-    const counters: FanoutCounters = { received, drops, freezes, packets: msg.packets, bytes: msg.bytes, blocks: msg.blocks };
+    const interfaceDrops = msg.stats.interfaceDrops ?? 0;
+    const counters: FanoutCounters = { received, drops, freezes, interfaceDrops, packets: msg.packets, bytes: msg.bytes, blocks: msg.blocks };
     this.#current = counters;
     this.#latest = { workerIndex: this.index, final: msg.final, counters, data: msg.data };
     this.#hooks.report(this.#latest);

@@ -38,7 +38,7 @@ import { type CaptureInfo, type CaptureInterfaces, type CaptureOptions, type Fan
 import { ClosedError, RingcapError } from "../errors.ts";
 import { onStopSignals } from "../native/runtime.ts";
 import { type FanoutFileSource, FileFeeder, isFileSource } from "./file_source.ts";
-import { addCounters, deferred, type MemberHooks, PoolMember, zeroCounters } from "./member.ts";
+import { deferred, type MemberHooks, PoolMember, poolCounters, zeroCounters } from "./member.ts";
 import { STOP_AFTER_DRAIN, STOP_NOW, type WorkerInit, workerError } from "./protocol.ts";
 import { type PoolSettings, poolSettings } from "./settings.ts";
 import type { FanoutCloseOptions, FanoutEvents, FanoutPoolOptions, FanoutPoolStats, FanoutReport } from "./types.ts";
@@ -334,7 +334,7 @@ export class FanoutPool<R = unknown> {
     let total = zeroCounters();
     const perWorker = this.#members.map((m) => {
       const w = m.stats();
-      total = addCounters(total, w);
+      total = poolCounters(total, w);
       return w;
     });
     return { total, perWorker };

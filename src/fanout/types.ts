@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Capture, CaptureStats, Direction, FanoutMode, RingOptions } from "../capture.ts";
+import type { Capture, CaptureStats, Direction, FanoutMode, RingOptions, TimestampType } from "../capture.ts";
 import type { RingcapError } from "../errors.ts";
 import type { BpfProgram } from "../bpf/program.ts";
 import type { Block } from "../packet.ts";
@@ -133,6 +133,8 @@ export interface FanoutPoolOptions<D = unknown, R = unknown> {
   netns?: string;
   /** @default true */
   rxHash?: boolean;
+  /** Whose clock stamps the packets, as `CaptureOptions.timestampType`. @default "host" */
+  timestampType?: TimestampType;
   /** How often each worker reports (1 to 3,600,000). @default 1000 */
   reportIntervalMs?: number;
   /** Combines two reports' `data` for `pool.result()`. Without it, `result()` lists them. */

@@ -155,7 +155,7 @@ async function run(init: WorkerInit): Promise<void> {
   let reportSeq = 0;
 
   const report = (final: boolean) => {
-    const stats = capture && !capture.closed ? capture.stats() : { received: 0, drops: 0, freezes: 0 };
+    const stats = capture && !capture.closed ? capture.stats() : { received: 0, drops: 0, freezes: 0, interfaceDrops: 0 };
     let data: unknown;
     if (handler?.report) {
       phase[0] = PHASE.report;

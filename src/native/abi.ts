@@ -10,7 +10,7 @@
  */
 
 /** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
-export const ABI_VERSION = 6;
+export const ABI_VERSION = 7;
 
 /** Argument and result types as the library describes them ("ptr": a typed array's data). */
 export type AbiType = "u32" | "i32" | "u64" | "ptr" | "void";
@@ -34,6 +34,7 @@ export const SYMBOLS = {
   waker_signal: { args: ["i32"], returns: "i32" },
   waker_reset: { args: ["i32"], returns: "i32" },
   waker_close: { args: ["i32"], returns: "void" },
+  timestamp_types: { args: ["ptr"], returns: "i32" },
   gen_open: { args: ["ptr", "ptr"], returns: "i32" },
   gen_send: { args: ["u32", "u32", "u32", "ptr"], returns: "i32" },
   gen_close: { args: ["u32"], returns: "void" },
@@ -76,6 +77,7 @@ export const STATUS = {
   ring_exceeds_memory: -29,
   filter_too_large: -30,
   netns_permission_denied: -31,
+  timestamp_type_not_supported: -32,
 } as const;
 
 export type StatusName = keyof typeof STATUS;
@@ -119,7 +121,7 @@ export const LAYOUT = {
     ts_last_pkt: 40,
   },
   CaptureConfig: {
-    size: 280,
+    size: 284,
     ifname: 0,
     netns_path: 16,
     block_size_bytes: 124,
@@ -134,6 +136,7 @@ export const LAYOUT = {
     fanout_ebpf_fd: 160,
     wake_fd: 164,
     more_ifnames: 168,
+    timestamp_type: 280,
   },
   CaptureInfo: {
     size: 128,
@@ -159,7 +162,7 @@ export const LAYOUT = {
     more_ifindexes: 96,
   },
   BlockInfo: { size: 24, index: 0, packet_count: 4, offset_bytes: 8, length_bytes: 12, sequence: 16 },
-  CaptureStats: { size: 24, packets: 0, drops: 8, freezes: 16 },
+  CaptureStats: { size: 32, packets: 0, drops: 8, freezes: 16, interface_drops: 24 },
   GenConfig: {
     size: 184,
     ifname: 0,
@@ -197,8 +200,14 @@ export const FLAGS = {
     blk_tmo: 1 << 5,
     vlan_tpid_valid: 1 << 6,
     csum_valid: 1 << 7,
+    ts_software: 0x20000000,
+    ts_sys_hardware: 0x40000000,
+    ts_raw_hardware: 0x80000000,
   },
 } as const;
+
+/** CaptureConfig.timestamp_type values by libpcap's names (whose clock stamps the packets). */
+export const TIMESTAMP_TYPE_VALUES = { host: 0, adapter: 1, adapter_unsynced: 2 } as const;
 
 /** PACKET_FANOUT modes by name (the value CaptureConfig.fanout_mode takes). */
 export const FANOUT_MODE_VALUES = { hash: 0, lb: 1, cpu: 2, rollover: 3, rnd: 4, qm: 5, cbpf: 6, ebpf: 7 } as const;
@@ -225,6 +234,7 @@ export const ABI = {
   status: STATUS,
   layout: LAYOUT,
   flags: FLAGS,
+  timestamp_types: TIMESTAMP_TYPE_VALUES,
   fanout_modes: FANOUT_MODE_VALUES,
   constants: CONSTANTS,
 } as const;

@@ -82,6 +82,7 @@ export const POINTER_RULES: { readonly [K in keyof typeof SYMBOLS]: Readonly<Rec
   waker_signal: {},
   waker_reset: {},
   waker_close: {},
+  timestamp_types: { 0: { bytes: LAYOUT.CaptureConfig.size } },
   gen_open: { 0: { bytes: LAYOUT.GenConfig.size }, 1: { bytes: LAYOUT.GenInfo.size } },
   gen_send: { 3: { bytes: LAYOUT.GenResult.size } },
   gen_close: {},
