@@ -97,6 +97,7 @@ export function poolSettings<R>(iface: CaptureInterfaces | null, options: Fanout
       promisc: options.promisc,
       netns: options.netns,
       rxHash: options.rxHash,
+      immediate: options.immediate,
       direction: checkDirection(options.direction),
     },
     ...timingOptions(options),

@@ -133,6 +133,8 @@ export interface FanoutPoolOptions<D = unknown, R = unknown> {
   netns?: string;
   /** @default true */
   rxHash?: boolean;
+  /** Each worker's capture in immediate mode, as `CaptureOptions.immediate`. @default false */
+  immediate?: boolean;
   /** How often each worker reports (1 to 3,600,000). @default 1000 */
   reportIntervalMs?: number;
   /** Combines two reports' `data` for `pool.result()`. Without it, `result()` lists them. */
