@@ -10,7 +10,8 @@ import { Generator } from "../src/gen.ts";
 import { LINKTYPE, PACKET_TYPE } from "../mod.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { drainUntil, runGen, SeqTally } from "./_traffic.ts";
-import { seqOf, until } from "./_cli.ts";
+import { BUN, CLI, Proc, seqOf, until } from "./_cli.ts";
+import { spawnSync } from "node:child_process";
 import type { SeqReport } from "./_fanout_handlers/seq.ts";
 import { immediateMode } from "../src/cli/capture_output.ts";
 import { parseCaptureArgs } from "../src/cli/capture_options.ts";
@@ -154,6 +155,55 @@ describe.skipIf(!privileged())("immediate mode on the namespace bench", () => {
     expect([...seen.keys()].sort()).toEqual(expected);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
   });
+
+  /** The TPACKET version (ss's "ver": 1 is V2, 2 is V3) of the packet socket bound to `iface` in the bench, if one is. */
+  function ringVersion(iface: string): number | undefined {
+    const r = spawnSync("ip", ["netns", "exec", bench.name, "ss", "-0", "-e"], { encoding: "utf8", timeout: 10_000 });
+    const lines = r.stdout.split("\n");
+    const at = lines.findIndex((l) => l.includes(`*:${iface} `));
+    const ver = at < 0 ? undefined : /ver:(\d+)/.exec(lines[at + 1] ?? "")?.[1];
+    return ver === undefined ? undefined : Number(ver);
+  }
+
+  test("capture's ring: TPACKET_V2 with --immediate-mode as tcpdump's, and by default when printing to a terminal (script's pseudo-terminal)", async () => {
+    const quote = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
+    const ringcap = (...more: string[]) => [BUN, CLI, "capture", "-i", bench.rx, "--netns", bench.name, "-c", "1", ...more, "udp"];
+    const tcpdump = (...more: string[]) => ["ip", "netns", "exec", bench.name, "tcpdump", "-i", bench.rx, "-n", "-c", "1", ...more, "udp"];
+    const runs: Record<string, { cmd: string[]; tty: boolean }> = {
+      "ringcap --immediate-mode | cat": { cmd: ringcap("--immediate-mode"), tty: false },
+      "tcpdump --immediate-mode | cat": { cmd: tcpdump("--immediate-mode"), tty: false },
+      "ringcap | cat": { cmd: ringcap(), tty: false },
+      "tcpdump | cat": { cmd: tcpdump(), tty: false },
+      "ringcap on a terminal": { cmd: ringcap(), tty: true },
+      "ringcap -w FILE on a terminal": { cmd: ringcap("-w", "/dev/null"), tty: true },
+      "ringcap --block-timeout 10 on a terminal": { cmd: ringcap("--block-timeout", "10"), tty: true },
+    };
+    using g = gen();
+    const seen: Record<string, number | undefined> = {};
+    for (const [name, { cmd, tty }] of Object.entries(runs)) {
+      const p = tty ? new Proc("script", ["-q", "-e", "-c", cmd.map(quote).join(" "), "/dev/null"], /^$/, 30_000) : new Proc(cmd[0], cmd.slice(1), /^$/, 30_000);
+      let version: number | undefined;
+      await until(() => (version = ringVersion(bench.rx)) !== undefined || !p.running, 15_000);
+      // One frame ends it (-c 1); a few more in case the first came before the socket was bound.
+      for (let i = 0; i < 5 && p.running; i++) {
+        g.send(1);
+        await until(() => !p.running, 1000);
+      }
+      const r = await p.stop();
+      expect({ name, code: r.code }).toEqual({ name, code: 0 });
+      seen[name] = version;
+    }
+    // ss's "ver": 1 is TPACKET_V2 (immediate), 2 is TPACKET_V3.
+    expect(seen).toEqual({
+      "ringcap --immediate-mode | cat": 1,
+      "tcpdump --immediate-mode | cat": 1,
+      "ringcap | cat": 2,
+      "tcpdump | cat": 2,
+      "ringcap on a terminal": 1,
+      "ringcap -w FILE on a terminal": 2,
+      "ringcap --block-timeout 10 on a terminal": 2,
+    });
+  }, 90_000);
 
   test("a fanout pool in immediate mode: every frame exactly once over its workers", async () => {
     const count = 20_000;

@@ -66,10 +66,11 @@ file's extension, or --format) and shows a live status line on stderr.
                the memory available (MemAvailable), else it is refused (exit 2)
   --block-timeout MS  the kernel hands over a partly filled block after MS milliseconds
                (default ${DEFAULT_RING.blockTimeoutMs}): longer means fewer wake-ups (less CPU at low rates), later packets
-  --immediate-mode  hand each packet over as it arrives (a TPACKET_V2 ring) instead of a
-               block at a time: no block timeout to wait for, more CPU at high rates. As
-               tcpdump, the default when packets are printed (no -w) to a terminal and
-               --block-timeout is not given; not with --block-timeout
+  --immediate-mode  hand each packet over as it arrives (a TPACKET_V2 ring, as tcpdump's)
+               instead of a block at a time: no block timeout to wait for, more CPU at high
+               rates. The default when packets are printed (no -w) to a terminal and
+               --block-timeout is not given, as tcpdump's maintainers recommend (tcpdump
+               4.99 itself waits for blocks there); not with --block-timeout
   -F FILE      read the filter expression from FILE (instead of EXPR)
   --bpf FILE   use a compiled program (tcpdump -ddd output) instead of EXPR
   -d           print the compiled filter (like tcpdump -d) and exit

@@ -26,8 +26,8 @@ export function capturingLine(o: CaptureOptions, target: string, how = ""): stri
 
 /**
  * Whether the capture runs in immediate mode: as asked (--immediate-mode, or --block-timeout for
- * not), else, as tcpdump does, when packet lines are printed (no -w) to a terminal
- * (`stdoutIsTty`), where a person waits for each line.
+ * not), else when packet lines are printed (no -w) to a terminal (`stdoutIsTty`), where a
+ * person waits for each line, as tcpdump's maintainers recommend (tcpdump 4.99.3 does not).
  */
 export function immediateMode(o: Pick<CaptureOptions, "immediate" | "write">, stdoutIsTty: boolean): boolean {
   return o.immediate ?? (o.write === undefined && stdoutIsTty);
