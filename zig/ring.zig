@@ -939,3 +939,49 @@ test "a cooked block: each frame gets its SLL2 header from its sockaddr_ll, once
     const expected = [_]u8{ 0x86, 0xdd, 0, 0, 1, 2, 3, 4, 0, 1, 4, 6, 2, 0, 0, 0, 0, 0xa, 0, 0 };
     try std.testing.expectEqualSlices(u8, &expected, block[48 + 256 + net - sll2_bytes ..][0..sll2_bytes]);
 }
+
+test "an immediate capture's block: the V2 frames ready, in order, as a V3 block, each given back" {
+    const frame_size = 256;
+    var v2: [4 * frame_size]u8 align(16) = @splat(0);
+    var im = Capture.Immediate{ .frames = &v2, .size_bytes = v2.len, .frame_size_bytes = frame_size, .frame_count = 4, .next = 3 };
+    // Frames 3 and 0 are ready (the ring wraps), 1 is the kernel's.
+    for ([_]u32{ 3, 0 }, 0..) |index, i| {
+        const at = index * frame_size;
+        const hdr: *Tpacket2Hdr = @ptrCast(@alignCast(&v2[at]));
+        hdr.* = .{ .status = abi.TpStatus.user | abi.TpStatus.vlan_valid, .len = 100 + @as(u32, @intCast(i)), .snaplen = 60, .mac = 66, .net = 80, .sec = 7, .nsec = 100 + @as(u32, @intCast(i)), .vlan_tci = 42, .vlan_tpid = 0x8100, .padding = @splat(0) };
+        const ll: *linux.sockaddr.ll = @ptrCast(@alignCast(&v2[at + tpacket2_sll_offset]));
+        ll.* = .{ .protocol = 8, .ifindex = 5, .hatype = 1, .pkttype = 0, .halen = 6, .addr = @splat(0) };
+        @memset(v2[at + 66 ..][0..60], @intCast(0xa0 + i));
+    }
+    var block: [4096]u8 align(16) = @splat(0xff);
+    im.fill(&block);
+    const bd: *linux.tpacket_block_desc = @ptrCast(&block);
+    try std.testing.expectEqual(@as(u32, 2), bd.hdr.bh1.num_pkts);
+    try std.testing.expectEqual(@as(u32, block_header_bytes), bd.hdr.bh1.offset_to_first_pkt);
+    try std.testing.expectEqual(@as(u64, 1), bd.hdr.bh1.seq_num);
+    try std.testing.expectEqual(@as(u32, 1), im.next);
+    // Both V2 frames went back to the kernel; the block is the reader's.
+    try std.testing.expectEqual(@as(u32, 0), std.mem.readInt(u32, v2[3 * frame_size ..][0..4], .little));
+    try std.testing.expectEqual(@as(u32, 0), std.mem.readInt(u32, v2[0..4], .little));
+    try std.testing.expect(@as(*u32, @ptrCast(&bd.hdr.bh1.block_status)).* & tp_status_user != 0);
+    var at: usize = block_header_bytes;
+    for (0..2) |i| {
+        const hdr: *linux.tpacket3_hdr = @ptrCast(@alignCast(&block[at]));
+        try std.testing.expectEqual(@as(u32, 60), hdr.snaplen);
+        try std.testing.expectEqual(@as(u32, 100 + @as(u32, @intCast(i))), hdr.len);
+        try std.testing.expectEqual(@as(u32, 100 + @as(u32, @intCast(i))), hdr.nsec);
+        try std.testing.expectEqual(@as(u16, immediate_mac_offset), hdr.mac);
+        try std.testing.expectEqual(@as(u16, immediate_mac_offset + 14), hdr.net);
+        try std.testing.expectEqual(@as(u32, 42), hdr.variant.hv1.vlan_tci);
+        const ll: *const linux.sockaddr.ll = @ptrCast(@alignCast(&block[at + abi.sockaddr_ll_offset]));
+        try std.testing.expectEqual(@as(i32, 5), ll.ifindex);
+        try std.testing.expect(std.mem.allEqual(u8, block[at + hdr.mac ..][0..60], @intCast(0xa0 + i)));
+        if (i == 0) try std.testing.expectEqual(@as(u32, std.mem.alignForward(u32, immediate_mac_offset + 60, 16)), hdr.next_offset);
+        if (i == 1) try std.testing.expectEqual(@as(u32, 0), hdr.next_offset);
+        at += hdr.next_offset;
+    }
+    // Nothing ready: an empty block, numbered on.
+    im.fill(&block);
+    try std.testing.expectEqual(@as(u32, 0), bd.hdr.bh1.num_pkts);
+    try std.testing.expectEqual(@as(u64, 2), bd.hdr.bh1.seq_num);
+}
