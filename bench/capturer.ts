@@ -21,6 +21,9 @@
  * pass to `blocks()` (so does --max-seconds), and --count breaks out of the loop.
  * The fanout modes run 2 members (hash mode) in Bun Workers: fanout-zig runs the Zig loop in
  * each, fanout-bun is `openFanout` with the same per-block work as ring-bun.
+ * ring-bun-immediate, blocks-readers-immediate and fanout-bun-immediate are those modes with
+ * the capture in immediate mode (`immediate: true`: a TPACKET_V2 ring, each frame handed over
+ * as it arrives).
  */
 
 import { parseArgs } from "node:util";
@@ -47,6 +50,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const [mode, iface] = positionals;
+/** Immediate mode: a mode's name with "-immediate" after it. */
+const IMMEDIATE = mode?.endsWith("-immediate") ?? false;
 const maxPackets = Math.min(Number(values.count), 0xffffffff);
 /** The ring of every ring mode: the library's defaults, with the block timeout the harness asks for. */
 const RING = { blockTimeoutMs: Number(values["block-timeout-ms"]) };
@@ -74,11 +79,19 @@ interface LatencySummary {
   p99: number;
   max: number;
   samples: number;
-  /** The ring's block timeout: the kernel hands over a partly filled block after this long. */
-  blockTimeoutMs: number;
+  /** The ring's block timeout: the kernel hands over a partly filled block after this long (absent in immediate mode). */
+  blockTimeoutMs?: number;
 }
 
-function summarizeLatency(latencies: number[], blockTimeoutMs: number): LatencySummary | undefined {
+/**
+ * The wall clock in milliseconds with a fraction (Date.now() has whole milliseconds, too coarse
+ * for immediate mode's sub-millisecond latency).
+ */
+function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function summarizeLatency(latencies: number[], blockTimeoutMs: number | undefined): LatencySummary | undefined {
   if (!latencies.length) return undefined;
   return {
     median: quantile(latencies, 0.5),
@@ -106,7 +119,7 @@ function ringZig(): Promise<Result> {
 }
 
 function ringBun(): Promise<Result> {
-  using cap = openCapture(iface, { netns: values.netns, wakeFd: STDIN_WAKE_FD, ring: RING });
+  using cap = openCapture(iface, { netns: values.netns, wakeFd: STDIN_WAKE_FD, ring: RING, immediate: IMMEDIATE });
   console.log("READY");
   const view = cap.view;
   const counts = new SourceCounter();
@@ -122,14 +135,15 @@ function ringBun(): Promise<Result> {
     {
       bytes += countSources(block, view, counts);
       if (values.latency) {
-        for (const p of block) latencies.push(Date.now() - p.timestampMs);
+        const now = wallMs();
+        for (const p of block) latencies.push(now - p.timestampMs);
       }
       packets += block.packetCount;
       block.release();
     }
   }
   const result: Result = { mode, packets, bytes, drops: cap.stats().drops, sources: counts.distinct };
-  if (values.latency) result.latencyMs = summarizeLatency(latencies, cap.info.blockTimeoutMs);
+  if (values.latency) result.latencyMs = summarizeLatency(latencies, IMMEDIATE ? undefined : cap.info.blockTimeoutMs);
   return Promise.resolve(result);
 }
 
@@ -139,7 +153,7 @@ function ringBun(): Promise<Result> {
  * `blocks()`; --count breaks out of the loop.
  */
 async function blocksMode(walk: (block: Block, counts: SourceCounter) => number): Promise<Result> {
-  using cap = openCapture(iface, { netns: values.netns, ring: RING });
+  using cap = openCapture(iface, { netns: values.netns, ring: RING, immediate: IMMEDIATE });
   const stop = new AbortController();
   const onStdin = () => stop.abort();
   process.stdin.once("data", onStdin);
@@ -154,7 +168,8 @@ async function blocksMode(walk: (block: Block, counts: SourceCounter) => number)
   for await (const block of cap.blocks({ signal: stop.signal })) {
     bytes += walk(block, counts);
     if (latency) {
-      for (const p of block) latencies.push(Date.now() - p.timestampMs);
+      const now = wallMs();
+      for (const p of block) latencies.push(now - p.timestampMs);
     }
     packets += block.packetCount;
     reads++;
@@ -164,7 +179,7 @@ async function blocksMode(walk: (block: Block, counts: SourceCounter) => number)
   process.stdin.off("data", onStdin);
   process.stdin.pause();
   const result: Result = { mode, packets, bytes, drops: cap.stats().drops, sources: counts.distinct, reads };
-  if (latency) result.latencyMs = summarizeLatency(latencies, cap.info.blockTimeoutMs);
+  if (latency) result.latencyMs = summarizeLatency(latencies, IMMEDIATE ? undefined : cap.info.blockTimeoutMs);
   return result;
 }
 
@@ -233,6 +248,7 @@ async function fanoutBun(): Promise<Result> {
     mode: "hash",
     netns: values.netns,
     ring: RING,
+    immediate: IMMEDIATE,
     reportIntervalMs: 60_000,
   });
   console.log("READY");
@@ -252,13 +268,16 @@ const modes: Record<string, () => Promise<Result>> = {
   recvmmsg: () => recvMode(64),
   "ring-zig": ringZig,
   "ring-bun": ringBun,
+  "ring-bun-immediate": ringBun,
   "ring-bun-view": () => ringBunWalk(countSourcesByView),
   "ring-bun-readers": () => ringBunWalk((block, _view, counts) => countSourcesByReaders(block, counts)),
   "blocks-readers": () => blocksMode(countSourcesByReaders),
+  "blocks-readers-immediate": () => blocksMode(countSourcesByReaders),
   "blocks-decode": () => blocksMode(countSourcesByDecode),
   "blocks-bytes": () => blocksMode(countSourcesByBytes),
   "fanout-zig": fanoutZig,
   "fanout-bun": fanoutBun,
+  "fanout-bun-immediate": fanoutBun,
 };
 const run = modes[mode];
 if (!run || !iface) {

@@ -119,6 +119,17 @@ export interface CaptureOptions {
   allowDown?: boolean;
   /** An eventfd (see `Waker`) whose signal ends a blocking wait: how a pool stops its workers. */
   wakeFd?: number;
+  /**
+   * Immediate mode (as libpcap's pcap_set_immediate_mode): each frame is handed over as it
+   * arrives, not when its block is full or `ring.blockTimeoutMs` has passed. The kernel's ring
+   * is then TPACKET_V2 (one status per frame) and the library copies the frames ready into one
+   * block of its own, shaped as every other block, so blocks, packets and filters read the
+   * same; `ring.blockTimeoutMs` does not apply, a frame longer than about `ring.frameSize` -
+   * 80 bytes is cut there (raise `ring.frameSize` for large frames), and rx hashes are 0.
+   * It costs a copy and a wake-up per frame or burst: for low rates and interactive use.
+   * @default false
+   */
+  immediate?: boolean;
 }
 
 /** Accumulated kernel statistics (PACKET_STATISTICS resets on each read; these do not). */
@@ -171,9 +182,12 @@ export interface CaptureInfo {
   frameSize: number;
   blockTimeoutMs: number;
   snaplen: number;
+  /** The bytes `Capture.bytes` maps: the ring, or in immediate mode the one block the library fills. */
   ringBytes: number;
   /** The fanout group joined (the kernel's choice when it picked one), or -1. */
   fanoutGroupId: number;
+  /** Whether frames are handed over as they arrive (`CaptureOptions.immediate`). */
+  immediate: boolean;
 }
 
 /** The ring a capture gets when `ring` leaves a field out (64 MiB: 64 blocks of 1 MiB). */
@@ -269,7 +283,7 @@ export class Capture {
       releaseHeld: (block) => this.#release(block),
       interfaceName: (ifindex) => this.#interfaceName(ifindex),
     };
-    this.info = decodeInfo(config, out, ringBytes, options.fanout !== undefined);
+    this.info = decodeInfo(config, out, ringBytes, options.fanout !== undefined, options.immediate === true);
     this.#ring.linkType = this.info.linkType;
     this.info.ifindexes.forEach((index, i) => this.#names.set(index, this.info.interfaces[i]));
   }
@@ -589,6 +603,10 @@ function encodeCaptureConfig(iface: CaptureInterfaces, options: CaptureOptions):
     throw new RingcapError("invalid_argument", `ring.allowLarge must be true or false, got ${JSON.stringify(ring.allowLarge)}`);
   }
   if (ring.allowLarge) flags |= FLAGS.capture.allow_large_ring;
+  if (options.immediate !== undefined && typeof options.immediate !== "boolean") {
+    throw new RingcapError("invalid_argument", `immediate must be true or false, got ${JSON.stringify(options.immediate)}`);
+  }
+  if (options.immediate) flags |= FLAGS.capture.immediate;
   let fanoutProgram: BpfProgram | null = null;
   let ebpfFd = -1;
   if (options.fanout) {
@@ -734,7 +752,7 @@ function bytes(n: number): string {
 }
 
 /** The CaptureInfo the library filled in. */
-function decodeInfo(config: EncodedConfig, out: Uint8Array, ringBytes: number, fanout: boolean): CaptureInfo {
+function decodeInfo(config: EncodedConfig, out: Uint8Array, ringBytes: number, fanout: boolean, immediate: boolean): CaptureInfo {
   const info = new DataView(out.buffer);
   const mac = Array.from(out.subarray(CAPTURE_INFO.mac, CAPTURE_INFO.mac + 6), (b) => b.toString(16).padStart(2, "0"));
   const count = info.getUint32(CAPTURE_INFO.interface_count, true);
@@ -758,6 +776,7 @@ function decodeInfo(config: EncodedConfig, out: Uint8Array, ringBytes: number, f
     snaplen,
     ringBytes,
     fanoutGroupId: fanout ? info.getUint32(CAPTURE_INFO.fanout_group_id, true) : -1,
+    immediate,
   });
 }
 

@@ -8,7 +8,7 @@ const std = @import("std");
 const linux = std.os.linux;
 
 /// Bumped whenever an export or a struct that crosses the boundary changes.
-pub const version: u32 = 7;
+pub const version: u32 = 8;
 
 /// Every exported function returns one of these. Zero and positive values are success
 /// (some calls return a block index); negative values are listed here and nowhere else.
@@ -107,6 +107,9 @@ pub const CaptureFlag = struct {
     pub const allow_down: u32 = 1 << 4;
     /// Let the ring take up to MemAvailable instead of half of it.
     pub const allow_large_ring: u32 = 1 << 5;
+    /// Immediate mode: a TPACKET_V2 ring, each frame handed over as it arrives (in a block of
+    /// its own memory shaped as TPACKET_V3's) instead of when its block is full or timed out.
+    pub const immediate: u32 = 1 << 6;
 };
 
 /// Bits of GenConfig.flags.

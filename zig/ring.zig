@@ -40,7 +40,30 @@ const PacketMreq = extern struct { ifindex: i32, type: u16, alen: u16, address: 
 const packet_mr_promisc: u16 = 1;
 const tp_ft_req_fill_rxhash: u32 = 1;
 
+/// A TPACKET_V2 frame's header (linux/if_packet.h struct tpacket2_hdr), which Zig's std lacks.
+const Tpacket2Hdr = extern struct {
+    status: u32,
+    len: u32,
+    snaplen: u32,
+    mac: u16,
+    net: u16,
+    sec: u32,
+    nsec: u32,
+    vlan_tci: u16,
+    vlan_tpid: u16,
+    padding: [4]u8,
+};
+/// TPACKET_ALIGN(sizeof(struct tpacket2_hdr)): where the kernel writes a V2 frame's sockaddr_ll.
+const tpacket2_sll_offset = std.mem.alignForward(usize, @sizeOf(Tpacket2Hdr), tpacket_alignment);
+/// Where an immediate capture puts a frame's first byte in its TPACKET_V3-shaped block: where a
+/// SOCK_DGRAM V3 ring puts it (TPACKET_ALIGN(68) + 16), so `cookBlock` finds room for SLL2.
+const immediate_mac_offset = std.mem.alignForward(usize, tpacket3_hdrlen, tpacket_alignment) + 16;
+/// The block header of a V3 block (BLK_PLUS_PRIV(0)).
+const block_header_bytes = std.mem.alignForward(usize, @sizeOf(linux.tpacket_block_desc), 8);
+
 comptime {
+    std.debug.assert(@sizeOf(Tpacket2Hdr) == 32);
+    std.debug.assert(immediate_mac_offset == 96);
     std.debug.assert(@sizeOf(SockFilter) == 8);
     std.debug.assert(@sizeOf(PacketMreq) == 16);
     std.debug.assert(tpacket3_hdrlen == 68);
@@ -74,6 +97,88 @@ pub const Capture = struct {
     snaplen_bytes: u32 = 0,
     /// The capture's interfaces' own drop counters, opened in its namespace.
     if_drops: ifdrops.InterfaceDrops = .{},
+    /// Immediate mode: the kernel's ring is TPACKET_V2 (one status per frame, and poll wakes per
+    /// frame), and `ring` is one TPACKET_V3-shaped block of our own memory that `nextBlock`
+    /// fills with the frames ready (`Immediate.fill`), so readers see the same blocks.
+    immediate: ?Immediate = null,
+
+    /// The TPACKET_V2 ring behind an immediate capture.
+    const Immediate = struct {
+        frames: [*]u8,
+        size_bytes: usize,
+        frame_size_bytes: u32,
+        frame_count: u32,
+        /// The frame the kernel fills next, in ring order.
+        next: u32 = 0,
+        /// The number given to the next block handed over.
+        sequence: u64 = 1,
+
+        fn frameAt(self: *const Immediate, index: u32) [*]u8 {
+            return self.frames + @as(usize, index) * self.frame_size_bytes;
+        }
+
+        fn statusOf(self: *const Immediate, index: u32) *u32 {
+            return @ptrCast(@alignCast(self.frameAt(index)));
+        }
+
+        fn ready(self: *const Immediate, comptime order: std.builtin.AtomicOrder) bool {
+            return @atomicLoad(u32, self.statusOf(self.next), order) & tp_status_user != 0;
+        }
+
+        /// Copies the frames ready, in order, into `block` (empty: its reader released it) as a
+        /// TPACKET_V3 block, giving each V2 frame back to the kernel once copied. Stops at the
+        /// first frame not ready or when the block is full.
+        fn fill(self: *Immediate, block: []u8) void {
+            const bd: *linux.tpacket_block_desc = @ptrCast(@alignCast(block.ptr));
+            var at: usize = block_header_bytes;
+            var count: u32 = 0;
+            var last: ?*linux.tpacket3_hdr = null;
+            while (self.ready(.acquire)) {
+                const frame = self.frameAt(self.next);
+                const v2: *const Tpacket2Hdr = @ptrCast(@alignCast(frame));
+                // A frame whose bytes would overrun the V2 frame is the kernel's bug, not ours to read.
+                const data_max = self.frame_size_bytes -| v2.mac;
+                const room = block.len -| (at + immediate_mac_offset);
+                var snaplen: usize = @min(v2.snaplen, data_max);
+                if (snaplen > room) {
+                    if (count > 0) break; // the rest goes in the next block
+                    snaplen = room;
+                }
+                const hdr: *linux.tpacket3_hdr = @ptrCast(@alignCast(block.ptr + at));
+                hdr.* = .{
+                    .next_offset = 0,
+                    .sec = v2.sec,
+                    .nsec = v2.nsec,
+                    .snaplen = @intCast(snaplen),
+                    .len = v2.len,
+                    .status = v2.status,
+                    .mac = immediate_mac_offset,
+                    .net = @intCast(immediate_mac_offset + @min(v2.net -| v2.mac, snaplen)),
+                    .variant = .{ .hv1 = .{ .rxhash = 0, .vlan_tci = v2.vlan_tci, .vlan_tpid = v2.vlan_tpid, .padding = 0 } },
+                    .padding = @splat(0),
+                };
+                @memcpy(block[at + abi.sockaddr_ll_offset ..][0..@sizeOf(linux.sockaddr.ll)], frame[tpacket2_sll_offset..][0..@sizeOf(linux.sockaddr.ll)]);
+                @memcpy(block[at + immediate_mac_offset ..][0..snaplen], frame[v2.mac..][0..snaplen]);
+                if (count == 0) bd.hdr.bh1.ts_first_pkt = .{ .sec = v2.sec, .frac = .{ .nsec = v2.nsec } };
+                bd.hdr.bh1.ts_last_pkt = .{ .sec = v2.sec, .frac = .{ .nsec = v2.nsec } };
+                @atomicStore(u32, self.statusOf(self.next), tp_status_kernel, .release);
+                self.next = (self.next + 1) % self.frame_count;
+                const size = std.mem.alignForward(usize, immediate_mac_offset + snaplen, tpacket_alignment);
+                if (last) |l| l.next_offset = @intCast(@intFromPtr(hdr) - @intFromPtr(l));
+                last = hdr;
+                at += size;
+                count += 1;
+            }
+            bd.version = @backingInt(linux.tpacket_versions.V3);
+            bd.offset_to_priv = 0;
+            bd.hdr.bh1.num_pkts = count;
+            bd.hdr.bh1.offset_to_first_pkt = block_header_bytes;
+            bd.hdr.bh1.blk_len = @intCast(at);
+            bd.hdr.bh1.seq_num = self.sequence;
+            self.sequence += 1;
+            @atomicStore(u32, @as(*u32, @ptrCast(&bd.hdr.bh1.block_status)), tp_status_user, .release);
+        }
+    };
 
     fn blockDesc(self: *Capture, index: u32) *linux.tpacket_block_desc {
         std.debug.assert(index < self.block_count);
@@ -86,6 +191,13 @@ pub const Capture = struct {
 
     fn currentReady(self: *Capture) bool {
         return @atomicLoad(u32, self.blockStatus(self.current), .acquire) & tp_status_user != 0;
+    }
+
+    /// Whether `nextBlock` has something to hand over: the current block, or for an immediate
+    /// capture (whose one block the reader has released) a frame in the V2 ring.
+    fn ready(self: *Capture) bool {
+        if (self.currentReady()) return true;
+        return if (self.immediate) |*im| im.ready(.acquire) else false;
     }
 
     fn describe(self: *Capture, out: ?*abi.BlockInfo) u32 {
@@ -113,6 +225,9 @@ pub const Capture = struct {
         const deadline_ns: ?u64 = if (timeout_ms < 0) null else sys.monotonicNs() + @as(u64, @intCast(timeout_ms)) * std.time.ns_per_ms;
         var looked = false;
         while (true) {
+            if (!self.currentReady()) if (self.immediate) |*im| if (im.ready(.acquire)) {
+                im.fill(self.ring[0..self.block_size_bytes]);
+            };
             if (self.currentReady()) {
                 self.held = true;
                 return self.describe(out);
@@ -153,7 +268,7 @@ pub const Capture = struct {
             .NOMEM => |e| return self.errno.fail(e, error.OutOfMemory),
             else => unreachable, // EFAULT/EINVAL: our own pollfd array is wrong.
         }
-        if (self.currentReady()) return;
+        if (self.ready()) return;
         if (nfds == 2 and fds[1].revents & linux.POLL.IN != 0) return error.Woken;
         if (fds[0].revents & (linux.POLL.ERR | linux.POLL.NVAL) != 0) self.checkSocketError();
     }
@@ -187,7 +302,7 @@ pub const Capture = struct {
     pub fn watchArm(self: *Capture) Error!bool {
         if (self.held) return error.BlockAlreadyHeld;
         const w = if (self.watch) |*w| w else return error.InvalidArgument;
-        if (self.currentReady()) return true;
+        if (self.ready()) return true;
         // One look at the socket, which notes an error as the capture going down (the watcher's
         // edge for it may have come while nobody waited). The wake fd is for blocking waits: a
         // reader that does not block has its own ways to stop.
@@ -201,6 +316,7 @@ pub const Capture = struct {
         w.arm(deadline_ns);
         // The second look (see Watch.arm): a block handed over before `waiting` was set.
         if (@atomicLoad(u32, self.blockStatus(self.current), .seq_cst) & tp_status_user != 0) return w.disarm();
+        if (self.immediate) |*im| if (im.ready(.seq_cst)) return w.disarm();
         return false;
     }
 
@@ -226,7 +342,8 @@ pub const Capture = struct {
 
     /// Reads PACKET_STATISTICS (which the kernel resets on every read) into the running totals.
     pub fn readStats(self: *Capture) Error!abi.CaptureStats {
-        var st: linux.tpacket_stats_v3 = undefined;
+        // A TPACKET_V2 socket (immediate mode) fills only the first two counters.
+        var st: linux.tpacket_stats_v3 = .{ .packets = 0, .drops = 0, .freeze_q_cnt = 0 };
         _ = try sys.getsockopt(self.fd, linux.SOL.PACKET, linux.PACKET.STATISTICS, std.mem.asBytes(&st), &self.errno);
         self.stats.packets += st.packets;
         self.stats.drops += st.drops;
@@ -240,6 +357,7 @@ pub const Capture = struct {
         self.watchStop();
         self.if_drops.deinit();
         sys.munmap(self.ring, self.ring_size_bytes);
+        if (self.immediate) |im| sys.munmap(im.frames, im.size_bytes);
         sys.close(self.fd);
         self.* = undefined;
     }
@@ -464,6 +582,11 @@ const Request = struct {
         return r.filter.len != 0 or r.cfg.snaplen_bytes != 0 or r.name_count > 1;
     }
 
+    /// Immediate mode: a TPACKET_V2 ring (see `Capture.immediate`).
+    fn immediate(r: Request) bool {
+        return r.cfg.flags & abi.CaptureFlag.immediate != 0;
+    }
+
     /// "any": every interface, cooked (the frames' link types differ).
     fn cooked(r: Request) bool {
         return std.mem.eql(u8, r.name, abi.any_interface);
@@ -600,6 +723,9 @@ fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture 
     if (r.cfg.timestamp_type != abi.TimestampType.host) try hardwareStamps(sock.fd, r, err);
     const ring = try mapRing(sock.fd, r.geometry, r.cfg.flags, err);
     errdefer sys.munmap(ring, r.geometry.ringSizeBytes());
+    // Immediate: the reader reads one block of our own, which `nextBlock` fills from the V2 ring.
+    const block: ?[*]u8 = if (r.immediate()) try sys.mmapAnonymous(r.geometry.block_size_bytes, err) else null;
+    errdefer if (block) |b| sys.munmap(b, r.geometry.block_size_bytes);
     try sock.bind(sys.eth_p_all, err);
 
     var fanout_id: u32 = 0;
@@ -612,17 +738,18 @@ fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture 
         const mreq = PacketMreq{ .ifindex = index, .type = packet_mr_promisc, .alen = 0, .address = @splat(0) };
         try sys.setsockopt(sock.fd, linux.SOL.PACKET, linux.PACKET.ADD_MEMBERSHIP, std.mem.asBytes(&mreq), err);
     };
-    info.* = infoOf(r, ifaces[0..@max(count, 1)], ring, fanout_id);
+    const read_size: usize = if (block == null) r.geometry.ringSizeBytes() else r.geometry.block_size_bytes;
+    info.* = infoOf(r, ifaces[0..@max(count, 1)], block orelse ring, read_size, fanout_id);
     // Inside the namespace, beside the socket: the counters are this namespace's.
     var if_drops = ifdrops.InterfaceDrops.open(r.names[0..r.name_count], r.cooked());
     errdefer if_drops.deinit();
     return .{
         .fd = sock.fd,
         .wake_fd = r.cfg.wake_fd,
-        .ring = ring,
-        .ring_size_bytes = r.geometry.ringSizeBytes(),
+        .ring = block orelse ring,
+        .ring_size_bytes = read_size,
         .block_size_bytes = r.geometry.block_size_bytes,
-        .block_count = r.geometry.block_count,
+        .block_count = if (block == null) r.geometry.block_count else 1,
         .current = 0,
         .held = false,
         .stats = .{ .packets = 0, .drops = 0, .freezes = 0 },
@@ -631,6 +758,12 @@ fn openSteps(r: Request, info: *abi.CaptureInfo, err: *sys.Errno) Error!Capture 
         .down_grace_ns = downGraceNs(r.geometry.block_timeout_ms),
         .cooked = r.cooked(),
         .snaplen_bytes = r.cfg.snaplen_bytes,
+        .immediate = if (block == null) null else .{
+            .frames = ring,
+            .size_bytes = r.geometry.ringSizeBytes(),
+            .frame_size_bytes = r.geometry.frame_size_bytes,
+            .frame_count = @intCast(r.geometry.ringSizeBytes() / r.geometry.frame_size_bytes),
+        },
     };
 }
 
@@ -742,11 +875,11 @@ fn timestampTypesIn(name: [:0]const u8, err: *sys.Errno) Error!u32 {
     return bits;
 }
 
-/// The socket options that must be in place before the ring: TPACKET_V3, outgoing frames,
+/// The socket options that must be in place before the ring: TPACKET_V3 (V2 when immediate), outgoing frames,
 /// and the filter (or, for a fanout member, drop-all until it has joined).
 fn setOptions(fd: i32, r: Request, program: []const SockFilter, err: *sys.Errno) Error!void {
-    const v3: u32 = @backingInt(linux.tpacket_versions.V3);
-    sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.VERSION, std.mem.asBytes(&v3), err) catch |e|
+    const version: u32 = @backingInt(if (r.immediate()) linux.tpacket_versions.V2 else linux.tpacket_versions.V3);
+    sys.setsockopt(fd, linux.SOL.PACKET, linux.PACKET.VERSION, std.mem.asBytes(&version), err) catch |e|
         return if (e == error.InvalidArgument) error.NotSupported else e;
     if (r.cfg.flags & abi.CaptureFlag.ignore_outgoing != 0) {
         const one: u32 = 1;
@@ -782,7 +915,7 @@ fn mapRing(fd: i32, g: Geometry, flags: u32, err: *sys.Errno) Error![*]u8 {
 
 /// What the caller learns about an open capture (`handle` and `page_size_bytes` too; `errno`
 /// is filled by `open`).
-fn infoOf(r: Request, ifaces: []const sys.Interface, ring: [*]u8, fanout_id: u32) abi.CaptureInfo {
+fn infoOf(r: Request, ifaces: []const sys.Interface, ring: [*]u8, ring_size: usize, fanout_id: u32) abi.CaptureInfo {
     const g = r.geometry;
     const iface = ifaces[0];
     var more: [abi.interfaces_max - 1]i32 = @splat(0);
@@ -795,7 +928,7 @@ fn infoOf(r: Request, ifaces: []const sys.Interface, ring: [*]u8, fanout_id: u32
         .handle = 0,
         .errno = 0,
         .ring_address = @intFromPtr(ring),
-        .ring_size_bytes = g.ringSizeBytes(),
+        .ring_size_bytes = ring_size,
         .block_size_bytes = g.block_size_bytes,
         .block_count = g.block_count,
         .frame_size_bytes = g.frame_size_bytes,
@@ -908,4 +1041,50 @@ test "a cooked block: each frame gets its SLL2 header from its sockaddr_ll, once
     // The address's last two bytes are beyond halen: zero, not what the ring held.
     const expected = [_]u8{ 0x86, 0xdd, 0, 0, 1, 2, 3, 4, 0, 1, 4, 6, 2, 0, 0, 0, 0, 0xa, 0, 0 };
     try std.testing.expectEqualSlices(u8, &expected, block[48 + 256 + net - sll2_bytes ..][0..sll2_bytes]);
+}
+
+test "an immediate capture's block: the V2 frames ready, in order, as a V3 block, each given back" {
+    const frame_size = 256;
+    var v2: [4 * frame_size]u8 align(16) = @splat(0);
+    var im = Capture.Immediate{ .frames = &v2, .size_bytes = v2.len, .frame_size_bytes = frame_size, .frame_count = 4, .next = 3 };
+    // Frames 3 and 0 are ready (the ring wraps), 1 is the kernel's.
+    for ([_]u32{ 3, 0 }, 0..) |index, i| {
+        const at = index * frame_size;
+        const hdr: *Tpacket2Hdr = @ptrCast(@alignCast(&v2[at]));
+        hdr.* = .{ .status = abi.TpStatus.user | abi.TpStatus.vlan_valid, .len = 100 + @as(u32, @intCast(i)), .snaplen = 60, .mac = 66, .net = 80, .sec = 7, .nsec = 100 + @as(u32, @intCast(i)), .vlan_tci = 42, .vlan_tpid = 0x8100, .padding = @splat(0) };
+        const ll: *linux.sockaddr.ll = @ptrCast(@alignCast(&v2[at + tpacket2_sll_offset]));
+        ll.* = .{ .protocol = 8, .ifindex = 5, .hatype = 1, .pkttype = 0, .halen = 6, .addr = @splat(0) };
+        @memset(v2[at + 66 ..][0..60], @intCast(0xa0 + i));
+    }
+    var block: [4096]u8 align(16) = @splat(0xff);
+    im.fill(&block);
+    const bd: *linux.tpacket_block_desc = @ptrCast(&block);
+    try std.testing.expectEqual(@as(u32, 2), bd.hdr.bh1.num_pkts);
+    try std.testing.expectEqual(@as(u32, block_header_bytes), bd.hdr.bh1.offset_to_first_pkt);
+    try std.testing.expectEqual(@as(u64, 1), bd.hdr.bh1.seq_num);
+    try std.testing.expectEqual(@as(u32, 1), im.next);
+    // Both V2 frames went back to the kernel; the block is the reader's.
+    try std.testing.expectEqual(@as(u32, 0), std.mem.readInt(u32, v2[3 * frame_size ..][0..4], .little));
+    try std.testing.expectEqual(@as(u32, 0), std.mem.readInt(u32, v2[0..4], .little));
+    try std.testing.expect(@as(*u32, @ptrCast(&bd.hdr.bh1.block_status)).* & tp_status_user != 0);
+    var at: usize = block_header_bytes;
+    for (0..2) |i| {
+        const hdr: *linux.tpacket3_hdr = @ptrCast(@alignCast(&block[at]));
+        try std.testing.expectEqual(@as(u32, 60), hdr.snaplen);
+        try std.testing.expectEqual(@as(u32, 100 + @as(u32, @intCast(i))), hdr.len);
+        try std.testing.expectEqual(@as(u32, 100 + @as(u32, @intCast(i))), hdr.nsec);
+        try std.testing.expectEqual(@as(u16, immediate_mac_offset), hdr.mac);
+        try std.testing.expectEqual(@as(u16, immediate_mac_offset + 14), hdr.net);
+        try std.testing.expectEqual(@as(u32, 42), hdr.variant.hv1.vlan_tci);
+        const ll: *const linux.sockaddr.ll = @ptrCast(@alignCast(&block[at + abi.sockaddr_ll_offset]));
+        try std.testing.expectEqual(@as(i32, 5), ll.ifindex);
+        try std.testing.expect(std.mem.allEqual(u8, block[at + hdr.mac ..][0..60], @intCast(0xa0 + i)));
+        if (i == 0) try std.testing.expectEqual(@as(u32, std.mem.alignForward(u32, immediate_mac_offset + 60, 16)), hdr.next_offset);
+        if (i == 1) try std.testing.expectEqual(@as(u32, 0), hdr.next_offset);
+        at += hdr.next_offset;
+    }
+    // Nothing ready: an empty block, numbered on.
+    im.fill(&block);
+    try std.testing.expectEqual(@as(u32, 0), bd.hdr.bh1.num_pkts);
+    try std.testing.expectEqual(@as(u64, 2), bd.hdr.bh1.seq_num);
 }

@@ -114,6 +114,16 @@ pub fn mmapShared(fd: i32, len: usize, err: *Errno) Error![*]u8 {
     };
 }
 
+/// `len` bytes of zeroed private memory of our own (an immediate capture's block).
+pub fn mmapAnonymous(len: usize, err: *Errno) Error![*]u8 {
+    const rc = retry(linux.mmap, .{ null, len, linux.PROT{ .READ = true, .WRITE = true }, linux.MAP{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0 });
+    return switch (errnoOf(rc)) {
+        .SUCCESS => @ptrFromInt(rc),
+        .NOMEM, .AGAIN => |e| err.fail(e, error.OutOfMemory),
+        else => |e| common(e, err),
+    };
+}
+
 pub fn munmap(ptr: [*]u8, len: usize) void {
     const rc = linux.munmap(ptr, len);
     // Our own mapping with its own length: failure means the caller's bookkeeping is wrong.

@@ -13,6 +13,7 @@ import { CAPTURE_HELP, type CaptureOptions, parseCaptureArgs } from "./capture_o
 import {
   captureSummary,
   capturingLine,
+  immediateMode,
   isClosedPipe,
   openOutput,
   PacketLines,
@@ -63,7 +64,8 @@ export async function capture(args: string[], io: CommandIO): Promise<number> {
 }
 
 async function captureOnOneRing(o: CaptureOptions, io: CommandIO): Promise<number> {
-  const cap = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, promisc: o.promisc, direction: o.direction, ring: o.ring, timestampType: o.timestampType });
+  const immediate = immediateMode(o, process.stdout.isTTY === true);
+  const cap = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, promisc: o.promisc, direction: o.direction, ring: o.ring, timestampType: o.timestampType, immediate });
   let writer: PcapWriter | null;
   try {
     writer = o.write === undefined ? null : openOutput(o.write, o, cap.info);

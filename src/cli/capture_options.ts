@@ -33,8 +33,8 @@ const FLUSH_MS = { min: 1, max: 60_000 };
 
 export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAPLEN] [-w FILE] [--format pcap|pcapng]
                       [-U | --flush-ms MS] [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-v]
-                      [-t|-tt] [-n] [-B KiB] [-F FILE | --bpf FILE] [-d] [--netns NAME]
-                      [--status|--no-status] [--seconds S] [-j TYPE] [-J]
+                      [-t|-tt] [-n] [-B KiB] [--immediate-mode] [-F FILE | --bpf FILE] [-d]
+                      [--netns NAME] [--status|--no-status] [--seconds S] [-j TYPE] [-J]
                       [--time-stamp-precision micro|nano] [EXPR]
        ringcap capture -r FILE [-c COUNT] [-w FILE [--time-stamp-precision micro|nano]]
                       [--format pcap|pcapng] [-U] [-e] [-q]
@@ -83,6 +83,11 @@ file's extension, or --format) and shows a live status line on stderr.
                the memory available (MemAvailable), else it is refused (exit 2)
   --block-timeout MS  the kernel hands over a partly filled block after MS milliseconds
                (default ${DEFAULT_RING.blockTimeoutMs}): longer means fewer wake-ups (less CPU at low rates), later packets
+  --immediate-mode  hand each packet over as it arrives (a TPACKET_V2 ring, as tcpdump's)
+               instead of a block at a time: no block timeout to wait for, more CPU at high
+               rates. The default when packets are printed (no -w) to a terminal and
+               --block-timeout is not given, as tcpdump's maintainers recommend (tcpdump
+               4.99 itself waits for blocks there); not with --block-timeout
   -F FILE      read the filter expression from FILE (instead of EXPR)
   --bpf FILE   use a compiled program (tcpdump -ddd output) instead of EXPR
   -d           print the compiled filter (like tcpdump -d) and exit
@@ -154,6 +159,11 @@ export interface CaptureOptions {
   timestampType: TimestampType;
   /** --time-stamp-precision: of the file -w writes. */
   precision: TimestampPrecision;
+  /**
+   * --immediate-mode (true), --block-timeout given (false), or neither (undefined: decided by
+   * where the output goes, see `immediateMode` in capture_output.ts).
+   */
+  immediate?: boolean;
 }
 
 /** What a `ringcap capture` command line asks for. */
@@ -211,6 +221,7 @@ const FLAGS = {
   n: { type: "boolean", short: "n" },
   buffer: { type: "string", short: "B" },
   "block-timeout": { type: "string" },
+  "immediate-mode": { type: "boolean" },
   F: { type: "string", short: "F" },
   bpf: { type: "string" },
   d: { type: "boolean", short: "d" },
@@ -312,6 +323,7 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
       flushMs: values["packet-buffered"] ? 0 : num(values["flush-ms"], "--flush-ms", FLUSH_MS, DEFAULT_FLUSH_MS),
       timestampType: timestampTypeFlag(values["time-stamp-type"]),
       precision: precisionFlag(values),
+      immediate: values["immediate-mode"] ? true : values["block-timeout"] !== undefined ? false : undefined,
     },
   };
 }
@@ -322,6 +334,7 @@ const NOT_OFFLINE: ReadonlyArray<readonly [keyof Flags, string, string]> = [
   ["snaplen", "-s", NOT_WITH_READ.snaplen],
   ["buffer", "-B", NOT_WITH_READ.ring],
   ["block-timeout", "--block-timeout", NOT_WITH_READ.ring],
+  ["immediate-mode", "--immediate-mode", NOT_WITH_READ.ring],
   ["workers", "-G", NOT_WITH_READ.workers],
   ["fanout", "--fanout", NOT_WITH_READ.workers],
   ["per-worker-files", "--per-worker-files", NOT_WITH_READ.workers],
@@ -374,6 +387,9 @@ function refuseWhatCannotApply(v: Flags, workers: number): void {
   refuseOutputMismatch(v);
   if (v.write === undefined && v["flush-ms"] !== undefined) {
     throw new UsageError("--flush-ms needs -w FILE (printed lines are written as they come)");
+  }
+  if (v["immediate-mode"] && v["block-timeout"] !== undefined) {
+    throw new UsageError("--block-timeout sets when the kernel hands over a partly filled block, and --immediate-mode hands over each packet: give one of them");
   }
   if (v.status && v["no-status"]) throw new UsageError("give --status or --no-status, not both");
   if (v["packet-buffered"] && v["flush-ms"] !== undefined) {

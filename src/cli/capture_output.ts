@@ -24,6 +24,15 @@ export function capturingLine(o: CaptureOptions, target: string, how = ""): stri
   return `ringcap: capturing on ${o.iface}${how}${o.filterText ? ` (filter: ${o.filterText})` : ""}, ${target}, Ctrl-C to stop`;
 }
 
+/**
+ * Whether the capture runs in immediate mode: as asked (--immediate-mode, or --block-timeout for
+ * not), else when packet lines are printed (no -w) to a terminal (`stdoutIsTty`), where a
+ * person waits for each line, as tcpdump's maintainers recommend (tcpdump 4.99.3 does not).
+ */
+export function immediateMode(o: Pick<CaptureOptions, "immediate" | "write">, stdoutIsTty: boolean): boolean {
+  return o.immediate ?? (o.write === undefined && stdoutIsTty);
+}
+
 /** The status line is shown when asked for, or by default when stderr is a terminal that packet lines do not fill. */
 export function showStatus(o: CaptureOptions, io: CommandIO): boolean {
   return o.status ?? (io.errIsTty && (o.write !== undefined || !process.stdout.isTTY));

@@ -25,6 +25,7 @@ import type { CaptureOptions } from "./capture_options.ts";
 import {
   captureSummary,
   capturingLine,
+  immediateMode,
   isClosedPipe,
   openOutput,
   PacketLines,
@@ -241,6 +242,7 @@ function openWorkers(o: CaptureOptions, shared: Int32Array, paths: string[] | un
     direction: o.direction,
     timestampType: o.timestampType,
     netns: o.netns,
+    immediate: immediateMode(o, process.stdout.isTTY === true),
     // A worker writing its own file flushes it when it reports, at the latest.
     reportIntervalMs: paths && o.flushMs > 0 ? Math.max(MIN_REPORT_MS, Math.min(REPORT_MS, o.flushMs)) : REPORT_MS,
   });

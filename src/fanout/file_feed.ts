@@ -99,6 +99,7 @@ export class FeedCapture {
       snaplen: init.snaplen,
       ringBytes: init.slots * init.slotBytes,
       fanoutGroupId: -1,
+      immediate: false,
     };
   }
 

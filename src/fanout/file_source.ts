@@ -48,6 +48,7 @@ const LIVE_ONLY = [
   "promisc",
   "netns",
   "rxHash",
+  "immediate",
 ] as const;
 
 const FIRST_PACKET = BLOCK_DESC.size;

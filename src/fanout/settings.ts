@@ -98,6 +98,7 @@ export function poolSettings<R>(iface: CaptureInterfaces | null, options: Fanout
       netns: options.netns,
       rxHash: options.rxHash,
       timestampType: options.timestampType,
+      immediate: options.immediate,
       direction: checkDirection(options.direction),
     },
     ...timingOptions(options),

@@ -135,6 +135,8 @@ export interface FanoutPoolOptions<D = unknown, R = unknown> {
   rxHash?: boolean;
   /** Whose clock stamps the packets, as `CaptureOptions.timestampType`. @default "host" */
   timestampType?: TimestampType;
+  /** Each worker's capture in immediate mode, as `CaptureOptions.immediate`. @default false */
+  immediate?: boolean;
   /** How often each worker reports (1 to 3,600,000). @default 1000 */
   reportIntervalMs?: number;
   /** Combines two reports' `data` for `pool.result()`. Without it, `result()` lists them. */

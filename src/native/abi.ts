@@ -10,7 +10,7 @@
  */
 
 /** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
-export const ABI_VERSION = 7;
+export const ABI_VERSION = 8;
 
 /** Argument and result types as the library describes them ("ptr": a typed array's data). */
 export type AbiType = "u32" | "i32" | "u64" | "ptr" | "void";
@@ -188,7 +188,7 @@ export const LAYOUT = {
 
 /** Flag bits: CaptureConfig.flags, GenConfig.flags, PACKET_FANOUT's flags, tp_status. */
 export const FLAGS = {
-  capture: { promisc: 1, ignore_outgoing: 2, fill_rxhash: 4, fanout: 8, allow_down: 16, allow_large_ring: 32 },
+  capture: { promisc: 1, ignore_outgoing: 2, fill_rxhash: 4, fanout: 8, allow_down: 16, allow_large_ring: 32, immediate: 64 },
   gen: { ipv6: 1, tcp: 2, vlan: 4, qinq: 8, qdisc_bypass: 16 },
   fanout: { rollover: 0x1000, unique_id: 0x2000, ignore_outgoing: 0x4000, defrag: 0x8000 },
   tp_status: {

@@ -40,6 +40,30 @@ Deno.test("Deno: 100,000 sequence-numbered frames are each captured exactly once
   assertEquals({ unique, duplicates, drops: cap.stats().drops }, { unique: count, duplicates: 0, drops: 0 });
 });
 
+Deno.test("Deno: immediate mode hands a lone frame over without the block timeout, and a burst exactly once", async () => {
+  using bench = createBench();
+  // A 2 s block timeout: a frame that comes within 500 ms came without it.
+  using cap = openCapture(bench.rx, { netns: bench.name, immediate: true, ring: { blockSize: 1 << 16, blockCount: 16, blockTimeoutMs: 2000 } });
+  assertEquals(cap.info.immediate, true);
+  using gen = new Generator(bench.tx, { netns: bench.name });
+  assertEquals(gen.send(1).sent, 1);
+  const block = cap.nextBlock(500);
+  assert(block !== null, "the frame came within 500 ms");
+  assertEquals(block!.packetCount, 1);
+  block!.release();
+  assertEquals(gen.send(300).sent, 300);
+  const seen = new Set<number>();
+  let frames = 0;
+  for await (const b of cap.blocks({ signal: AbortSignal.timeout(1000) })) {
+    for (const p of b) {
+      frames++;
+      seen.add(Number(cap.view.getBigUint64(p.offset + 46)));
+    }
+    if (frames >= 300) break;
+  }
+  assertEquals({ frames, unique: seen.size, received: cap.stats().received }, { frames: 300, unique: 300, received: 301 });
+});
+
 Deno.test("Deno: the generator, decoders and errors work through the same mod.ts", () => {
   using bench = createBench();
   using cap = openCapture(bench.rx, { netns: bench.name, ring: { blockSize: 1 << 16, blockCount: 4 } });
