@@ -58,6 +58,38 @@ test("rotatedName and ringDigits name files as tcpdump does (checked on tcpdump 
   expect(() => RotatingWriter.open(join(dir, "w"), {}, { files: 3 })).toThrow(/needs maxBytes/);
 });
 
+test("RotatingWriter by time (a clock of our own): a file per period named by its start, -W stops after COUNT files, -C numbers within a period", () => {
+  let ms = Date.UTC(2026, 0, 1, 0, 0, 0) + 500;
+  const closed: string[] = [];
+  const frame = new Uint8Array(100).fill(7);
+  const w = RotatingWriter.open(join(dir, "t-%s.pcapng"), {}, { seconds: 10, files: 2, now: () => ms, onRotate: (p) => closed.push(p) });
+  const first = w.path;
+  expect(first).toBe(join(dir, `t-${Math.floor(ms / 1000)}.pcapng`));
+  expect(w.write(frame, 100, 1, 0)).toBe(true);
+  ms += 9_000; // 9.5 s into the first period: same file
+  expect(w.write(frame, 100, 2, 0)).toBe(true);
+  expect(w.path).toBe(first);
+  ms += 1_000; // 10 whole seconds of the clock: the second file
+  expect(w.write(frame, 100, 3, 0)).toBe(true);
+  expect(w.path).toBe(join(dir, `t-${Math.floor(ms / 1000)}.pcapng`));
+  ms += 10_000; // the third period: -W 2 has written its files
+  expect(w.write(frame, 100, 4, 0)).toBe(false);
+  expect({ done: w.done, closed: w.closed, packets: w.packets, flushed: w.flushedPackets }).toEqual({ done: true, closed: true, packets: 3, flushed: 3 });
+  expect(closed).toEqual([first, join(dir, `t-${Math.floor((ms - 10_000) / 1000)}.pcapng`)]);
+  expect(readFrames(closed[0]).length).toBe(2);
+  expect(readFrames(closed[1]).length).toBe(1);
+  // Both rules: the numbers start again in each period (no -W: none on a period's first file).
+  ms = Date.UTC(2026, 0, 1) + 500;
+  const both = RotatingWriter.open(join(dir, "b-%s.pcap"), {}, { seconds: 10, maxBytes: 200, now: () => ms });
+  const names = [];
+  for (let i = 0; i < 3; i++) (both.write(frame, 100, i, 0), names.push(both.path));
+  ms += 10_000;
+  for (let i = 0; i < 2; i++) (both.write(frame, 100, i, 0), names.push(both.path));
+  both.close();
+  const s0 = Math.floor(Date.UTC(2026, 0, 1) / 1000);
+  expect(names.map((n) => n.slice(dir.length + 1))).toEqual([`b-${s0}.pcap`, `b-${s0}.pcap`, `b-${s0}.pcap1`, `b-${s0 + 10}.pcap`, `b-${s0 + 10}.pcap`]);
+});
+
 describe("capture -r -w -C/-W/-z against tcpdump -r -w -C/-W/-z", () => {
   let input: string;
   beforeAll(() => {
