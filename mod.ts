@@ -85,6 +85,7 @@ export {
 } from "./src/bpf/program.ts";
 export { onWireProgram } from "./src/bpf/vlan.ts";
 export { interfaceOptions, linkTypeFor, type PcapFormat, PcapWriter, type PcapWriterOptions } from "./src/pcap.ts";
+export { type RotateOptions, RotatingWriter, rotatedName, ringDigits, strftime } from "./src/rotate.ts";
 export { CaptureFile, type FileFormat, type FileInterface, openFile, type OpenFileOptions } from "./src/file.ts";
 export { MAX_SNAPLEN } from "./src/options.ts";
 export { type DroppedTo, dropPrivileges, lookUpUser, threadsKeepingPrivileges } from "./src/privileges.ts";

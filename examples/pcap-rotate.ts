@@ -12,6 +12,9 @@
  * end of the file, then prints { packets, files, drops } as JSON; "writing FILE" lines go to
  * stderr. FILTER (a tcpdump expression) is run in the kernel, so it is live only: filter a file
  * on its way in instead (`ringcap capture -r in.pcap -w - udp | bun examples/pcap-rotate.ts -r - -w out`).
+ * This example rotates by packet time with names of its own; for tcpdump's rules and names
+ * (wall clock, FILE0.., -z) use `ringcap capture -w FILE -C MB -G S -W N -z CMD`, or
+ * RotatingWriter from the library.
  */
 
 import { rmSync } from "node:fs";

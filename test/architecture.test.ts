@@ -18,7 +18,7 @@ const FLOORS: [floor: number, pattern: RegExp][] = [
   [0, /^src\/native\//], // the C ABI table, the library binding, Bun-vs-Deno
   [0, /^src\/(errors|options|interfaces|privileges)\.ts$/],
   [1, /^src\/bpf\//], // filters: program model, libpcap, VLAN rewrite
-  [1, /^src\/(decode|packet|pcap|format|format_icmp|flows|file)\.ts$/], // zero-copy views, decoders, tcpdump-style lines, files (writing and reading)
+  [1, /^src\/(decode|packet|pcap|rotate|format|format_icmp|flows|file)\.ts$/], // zero-copy views, decoders, tcpdump-style lines, files (writing, rotating and reading)
   [2, /^src\/(capture|gen)\.ts$/], // the resources that own a socket
   [3, /^src\/fanout\//], // the worker pool (and a saved file as its source: file_source.ts, file_feed.ts)
   [3, /^src\/testing\//], // the namespace bench (ringcap/testing)

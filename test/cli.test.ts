@@ -1,4 +1,4 @@
-// The `ringcap` command line, single capture (no -G), run as a user runs it: `bun src/cli/main.ts ...`
+// The `ringcap` command line, single capture (no --workers), run as a user runs it: `bun src/cli/main.ts ...`
 // as a subprocess with --netns, on a namespace of its own. What it writes is checked with
 // tcpdump, tshark and capinfos; what it prints and accepts is compared with tcpdump's.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -424,7 +424,7 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     expect({ code: none.code, out: none.out, help: none.err.includes("usage: ringcap <command>") }).toEqual({ code: 2, out: "", help: true });
   });
 
-  test("malformed values exit 2 naming the flag: blank, hex and exponent numbers, -w '', -G above the pool's maximum, a 16-byte interface name", async () => {
+  test("malformed values exit 2 naming the flag: blank, hex and exponent numbers, -w '', --workers above the pool's maximum, a 16-byte interface name", async () => {
     const bounded = [...on, "--seconds", "5"];
     const cases: Array<[string[], string]> = [
       [["capture", ...bounded, "-c", ""], `-c must be a whole number from 0 to`],
@@ -440,7 +440,7 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
       [["capture", ...bounded, "-B", "1e4"], `-B must be a whole number`],
       [["flows", ...bounded, "--interval", "1e-1"], `--interval (seconds) must be a number from 0.1 to 3600`],
       [["gen", "-i", bench.tx, "--netns", bench.name, "--count", "0x10"], `--count must be a whole number`],
-      [["capture", ...bounded, "-G", String(FANOUT_DEFAULTS.maxWorkers + 1)], `-G must be a whole number from 1 to ${FANOUT_DEFAULTS.maxWorkers}`],
+      [["capture", ...bounded, "--workers", String(FANOUT_DEFAULTS.maxWorkers + 1)], `--workers must be a whole number from 1 to ${FANOUT_DEFAULTS.maxWorkers}`],
       [["capture", ...bounded, "-w", ""], `-w needs a file name ("-" for stdout)`],
       [["capture", ...bounded, "--flush-ms", "0", "-w", join(dir, "f.pcap")], `--flush-ms must be a whole number from 1 to 60000`],
       [["capture", ...bounded, "--flush-ms", "100"], "--flush-ms needs -w FILE"],
@@ -465,8 +465,8 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
   // not exist either, so nothing could be allocated even if it did not.
   const availableKiB = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? 0);
   const tooLargeKiB = Math.min(16 * 1024 * 1024, availableKiB);
-  test.skipIf(tooLargeKiB * 2 <= availableKiB)("a ring larger than half of MemAvailable (-B) exits 2 with the numbers and the -B hint, one ring and -G 2", async () => {
-    const results = await Promise.all([[], ["-G", "2"]].map((workers) =>
+  test.skipIf(tooLargeKiB * 2 <= availableKiB)("a ring larger than half of MemAvailable (-B) exits 2 with the numbers and the -B hint, one ring and --workers 2", async () => {
+    const results = await Promise.all([[], ["--workers", "2"]].map((workers) =>
       ringcap(["capture", "-i", "nosuch0", "--netns", "ringcap-nosuch-ns", "-B", String(tooLargeKiB), ...workers, "--seconds", "5"], 20_000).done
     ));
     for (const r of results) {
@@ -498,15 +498,15 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     // --seconds bounds each run, should a flag be let through: it would then exit 0.
     const bounded = [...on, "--seconds", "5"];
     const cases: Array<[string[], string]> = [
-      [["capture", ...bounded, "--fanout", "lb"], "--fanout chooses how -G WORKERS share the packets: it needs -G 2 or more"],
-      [["capture", ...bounded, "-G", "1", "--fanout", "hash"], "--fanout chooses how -G WORKERS share the packets"],
-      [["capture", ...bounded, "--per-worker-files", "-w", join(dir, "pwf.pcap")], "--per-worker-files needs -G WORKERS (2 or more) and -w FILE"],
-      [["capture", ...bounded, "-G", "2", "--fanout", "cbpf"], `--fanout must be one of hash, lb, cpu, rollover, rnd, qm, got "cbpf"`],
-      [["capture", ...bounded, "-G", "2", "--fanout", "ebpf"], "which the command line cannot give"],
+      [["capture", ...bounded, "--fanout", "lb"], "--fanout chooses how --workers N share the packets: it needs --workers 2 or more"],
+      [["capture", ...bounded, "--workers", "1", "--fanout", "hash"], "--fanout chooses how --workers N share the packets"],
+      [["capture", ...bounded, "--per-worker-files", "-w", join(dir, "pwf.pcap")], "--per-worker-files needs --workers N (2 or more) and -w FILE"],
+      [["capture", ...bounded, "--workers", "2", "--fanout", "cbpf"], `--fanout must be one of hash, lb, cpu, rollover, rnd, qm, got "cbpf"`],
+      [["capture", ...bounded, "--workers", "2", "--fanout", "ebpf"], "which the command line cannot give"],
       [["capture", ...bounded, "-e", "-w", join(dir, "e.pcap")], "-e changes printed packet lines, and with -w none are printed"],
       [["capture", ...bounded, "-q", "-w", "-"], "-q changes printed packet lines"],
       [["capture", ...bounded, "-tt", "-w", join(dir, "tt.pcap")], "-tt changes printed packet lines"],
-      [["capture", ...bounded, "-G", "2", "-t", "-w", join(dir, "t.pcap")], "-t changes printed packet lines"],
+      [["capture", ...bounded, "--workers", "2", "-t", "-w", join(dir, "t.pcap")], "-t changes printed packet lines"],
       [["capture", ...bounded, "--format", "pcapng"], "--format needs -w FILE"],
       [["capture", ...bounded, "--status", "--no-status"], "give --status or --no-status, not both"],
       [["capture", ...bounded, "-F", exprFile, "tcp"], "give a filter expression or -F FILE, not both"],
@@ -534,7 +534,7 @@ describe.skipIf(!privileged())("ringcap CLI (single capture)", () => {
     expect(r.out.trimEnd().split("\n")).toEqual(Array(3).fill("IP 198.18.0.0.10000 > 198.19.0.1.9: UDP, length 18"));
   });
 
-  test.each([[[]], [["-G", "2"]]])("flows --json %p prints one JSON line per interval with the generator's flows", async (workers: string[]) => {
+  test.each([[[]], [["--workers", "2"]]])("flows --json %p prints one JSON line per interval with the generator's flows", async (workers: string[]) => {
     const proc = new Proc(BUN, [CLI, "flows", ...on, ...workers, "--json", "--seconds", "3", "--interval", "0.5", "--top", "3"]);
     // It is capturing once the first line is out.
     for (let i = 0; i < 200 && proc.outBytes === 0 && proc.child.exitCode === null; i++) await Bun.sleep(25);

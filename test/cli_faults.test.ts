@@ -1,7 +1,7 @@
 // `ringcap capture` when things go wrong: killed (SIGKILL) or ended by any stop signal, a disk
 // that fills up (or is full from the start), stdout's reader going away (`| head`), the
 // interface going down or away. Each case runs the CLI as a user does, on a namespace bench,
-// one ring and -G 2, and checks the file with tcpdump and the summary against the file.
+// one ring and --workers 2, and checks the file with tcpdump and the summary against the file.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,8 +12,8 @@ import { BUN, CLI, type Finished, Proc, ringcap, seqs, summary, tcpdumpRead, unt
 import { canMountTmpfs, mountTmpfs, type Tmpfs } from "./_tmpfs.ts";
 
 const RING = ["-B", "2048"]; // 2 MiB rings: the traffic here is small, and many captures run at once
-const WORKERS = ["-G", "2"];
-const MODES = [{ name: "one ring", flags: [] as string[] }, { name: "-G 2", flags: WORKERS }];
+const WORKERS = ["--workers", "2"];
+const MODES = [{ name: "one ring", flags: [] as string[] }, { name: "--workers 2", flags: WORKERS }];
 const STACK_TRACE = /^\s+at /m;
 
 /** Sends `count` frames at once (paced at `rate` when given). */
@@ -69,15 +69,15 @@ describe.skipIf(!privileged())("ringcap capture: the file survives", () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  test("SIGKILL loses only the last moments: every packet sent 2 s before the kill is in a file tcpdump reads whole (default flush, -U, -G 2 merged and per-worker files)", async () => {
+  test("SIGKILL loses only the last moments: every packet sent 2 s before the kill is in a file tcpdump reads whole (default flush, -U, --workers 2 merged and per-worker files)", async () => {
     // The default flush is every second; -U writes each packet at once. The margins leave a
     // loaded machine a second of slack.
     const cases = [
       { name: "default", flags: ["-w", join(dir, "kill.pcap")], files: [join(dir, "kill.pcap")], marginMs: 2000 },
       { name: "-U", flags: ["-U", "-w", join(dir, "kill-U.pcapng")], files: [join(dir, "kill-U.pcapng")], marginMs: 1000 },
-      { name: "-G 2", flags: [...WORKERS, "-w", join(dir, "kill-G.pcap")], files: [join(dir, "kill-G.pcap")], marginMs: 2000 },
+      { name: "--workers 2", flags: [...WORKERS, "-w", join(dir, "kill--workers.pcap")], files: [join(dir, "kill--workers.pcap")], marginMs: 2000 },
       {
-        name: "-G 2 --per-worker-files",
+        name: "--workers 2 --per-worker-files",
         flags: [...WORKERS, "--per-worker-files", "-w", join(dir, "kill-pw.pcap")],
         files: [join(dir, "kill-pw.0.pcap"), join(dir, "kill-pw.1.pcap")],
         marginMs: 2000,
@@ -101,7 +101,7 @@ describe.skipIf(!privileged())("ringcap capture: the file survives", () => {
     });
   });
 
-  test("SIGHUP, SIGINT, SIGTERM and SIGQUIT each end the capture with exit 0, the summary and a complete file (one ring and -G 2)", async () => {
+  test("SIGHUP, SIGINT, SIGTERM and SIGQUIT each end the capture with exit 0, the summary and a complete file (one ring and --workers 2)", async () => {
     const signals: NodeJS.Signals[] = ["SIGHUP", "SIGINT", "SIGTERM", "SIGQUIT"];
     const cases = signals.flatMap((signal) =>
       MODES.map((m) => ({ signal, mode: m.name, flags: m.flags, file: join(dir, `${signal}-${m.flags.length ? "G" : "one"}.pcap`) }))
@@ -137,7 +137,7 @@ describe.skipIf(!privileged())("ringcap capture: the file survives", () => {
     expect(inFiles([file]).packets).toBe(10);
   });
 
-  test("stdout's reader going away (| head) ends the capture at once with exit 0 and no stack trace: printing and -w -, one ring and -G 2", async () => {
+  test("stdout's reader going away (| head) ends the capture at once with exit 0 and no stack trace: printing and -w -, one ring and --workers 2", async () => {
     const cases = MODES.flatMap((m) => [
       // printing: `| head -n 2`
       { name: `${m.name}, printing`, flags: m.flags, enough: (p: Proc) => p.outLines >= 2 },
@@ -194,11 +194,11 @@ describe.skipIf(!privileged() || !canMountTmpfs())("ringcap capture on a full di
     bench?.destroy();
   });
 
-  test("the capture ends by itself with exit 6 once the disk is full, and the summary counts exactly the packets the file holds (one ring, -G 2, --per-worker-files)", async () => {
+  test("the capture ends by itself with exit 6 once the disk is full, and the summary counts exactly the packets the file holds (one ring, --workers 2, --per-worker-files)", async () => {
     const cases = [
       { name: "one ring", flags: [] as string[], file: "full.pcap", files: ["full.pcap"] },
-      { name: "-G 2", flags: WORKERS, file: "full.pcapng", files: ["full.pcapng"] },
-      { name: "-G 2 --per-worker-files", flags: [...WORKERS, "--per-worker-files"], file: "pw.pcap", files: ["pw.0.pcap", "pw.1.pcap"] },
+      { name: "--workers 2", flags: WORKERS, file: "full.pcapng", files: ["full.pcapng"] },
+      { name: "--workers 2 --per-worker-files", flags: [...WORKERS, "--per-worker-files"], file: "pw.pcap", files: ["pw.0.pcap", "pw.1.pcap"] },
     ].map((c) => ({ ...c, dir: tmpfs(1024) }));
     // No --seconds: a capture that did not end by itself would be killed after 40 s, and fail.
     const procs = cases.map((c) => ringcap(["capture", ...on, ...c.flags, "-w", join(c.dir, c.file)], 40_000));
@@ -225,8 +225,8 @@ describe.skipIf(!privileged() || !canMountTmpfs())("ringcap capture on a full di
   test("a disk full from the start fails at open with exit 6, before capturing, and leaves no empty file", async () => {
     const cases = [
       { name: "one ring", flags: [] as string[], file: "x.pcap" },
-      { name: "-G 2", flags: WORKERS, file: "x.pcap" },
-      { name: "-G 2 --per-worker-files", flags: [...WORKERS, "--per-worker-files"], file: "x.pcap" },
+      { name: "--workers 2", flags: WORKERS, file: "x.pcap" },
+      { name: "--workers 2 --per-worker-files", flags: [...WORKERS, "--per-worker-files"], file: "x.pcap" },
     ].map((c) => {
       const d = tmpfs(64);
       // Fill it.

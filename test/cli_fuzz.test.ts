@@ -110,14 +110,14 @@ describe(`ringcap argument parser fuzz (seed 0x${SEED.toString(16)}, ${VECTORS} 
     const FLAGS: Record<string, Array<[string, "value" | "bool"]>> = {
       capture: [
         ["-i", "value"], ["--interface", "value"], ["-c", "value"], ["--count", "value"], ["-s", "value"], ["-w", "value"],
-        ["--format", "value"], ["--flush-ms", "value"], ["-U", "bool"], ["--packet-buffered", "bool"], ["-G", "value"],
+        ["--format", "value"], ["--flush-ms", "value"], ["-U", "bool"], ["--packet-buffered", "bool"], ["--workers", "value"],
         ["--fanout", "value"], ["--per-worker-files", "bool"], ["-p", "bool"], ["-e", "bool"], ["-q", "bool"], ["-t", "bool"],
         ["-n", "bool"], ["-B", "value"], ["--block-timeout", "value"], ["-F", "value"], ["--bpf", "value"], ["-d", "bool"],
         ["--netns", "value"], ["--seconds", "value"], ["--status", "bool"], ["--no-status", "bool"],
       ],
       flows: [
         ["-i", "value"], ["--top", "value"], ["--interval", "value"], ["--json", "bool"], ["--seconds", "value"],
-        ["--netns", "value"], ["-s", "value"], ["-G", "value"], ["-B", "value"], ["--block-timeout", "value"], ["--max-flows", "value"],
+        ["--netns", "value"], ["-s", "value"], ["--workers", "value"], ["-B", "value"], ["--block-timeout", "value"], ["--max-flows", "value"],
       ],
       gen: [
         ["-i", "value"], ["-c", "value"], ["--count", "value"], ["--rate", "value"], ["--size", "value"], ["--flows", "value"],

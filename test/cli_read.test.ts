@@ -226,7 +226,7 @@ describe("capture -r", () => {
       [["-i", "lo"], /-i cannot apply with -r/],
       [["-B", "4096"], /-B cannot apply with -r/],
       [["--netns", "x"], /--netns cannot apply with -r/],
-      [["-G", "2"], /-G cannot apply with -r/],
+      [["--workers", "2"], /--workers cannot apply with -r/],
       [["-s", "100"], /-s cannot apply with -r/],
       [["--seconds", "1"], /--seconds cannot apply with -r/],
       [["-w", "x.pcap", "-e"], /-e changes printed packet lines/],
@@ -389,7 +389,7 @@ describe("flows -r", () => {
   test("usage errors exit 2 with a reason; a missing or non-capture file exits 6", () => {
     const cases: Array<[string[], RegExp]> = [
       [["-i", "lo"], /-i cannot apply with -r/],
-      [["-G", "2"], /-G cannot apply with -r/],
+      [["--workers", "2"], /--workers cannot apply with -r/],
       [["-B", "4096"], /-B cannot apply with -r/],
       [["--block-timeout", "10"], /--block-timeout cannot apply with -r/],
       [["--netns", "x"], /--netns cannot apply with -r/],

@@ -1,4 +1,4 @@
-// `ringcap capture -G N`: the capture spread over fanout workers, merged into one file in
+// `ringcap capture --workers N`: the capture spread over fanout workers, merged into one file in
 // timestamp order or written one file per worker, checked frame by frame against what was sent.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Subprocess, spawn, spawnSync } from "bun";
@@ -106,7 +106,7 @@ test("BatchMerger lets packets out oldest first, and waits for a worker that may
   expect(old).toEqual([1_000_000]);
 });
 
-describe.skipIf(!privileged())("ringcap capture -G on the namespace bench", () => {
+describe.skipIf(!privileged())("ringcap capture --workers on the namespace bench", () => {
   let bench: Bench;
   let dir: string;
   beforeAll(() => {
@@ -118,9 +118,9 @@ describe.skipIf(!privileged())("ringcap capture -G on the namespace bench", () =
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  test("-G 2 -w merges 100,000 frames into one pcap in timestamp order, each exactly once", async () => {
+  test("--workers 2 -w merges 100,000 frames into one pcap in timestamp order, each exactly once", async () => {
     const file = join(dir, "merged.pcap");
-    const cap = startCapture(bench, ["-G", "2", "-w", file, "--seconds", "30", "-c", "100000"]);
+    const cap = startCapture(bench, ["--workers", "2", "-w", file, "--seconds", "30", "-c", "100000"]);
     await cap.started;
     const gen = await runGen(bench, ["--count", "100000", "--rate", "100000", "--flows", "256"]);
     expect(gen.sent).toBe(100_000);
@@ -144,7 +144,7 @@ describe.skipIf(!privileged())("ringcap capture -G on the namespace bench", () =
 
   test("--per-worker-files writes one pcapng per worker; together they hold every frame once and each flow lives in one file", async () => {
     const file = join(dir, "split.pcapng");
-    const cap = startCapture(bench, ["-G", "2", "--per-worker-files", "-w", file, "-c", "50000", "--seconds", "30"]);
+    const cap = startCapture(bench, ["--workers", "2", "--per-worker-files", "-w", file, "-c", "50000", "--seconds", "30"]);
     await cap.started;
     const gen = await runGen(bench, ["--count", "50000", "--rate", "100000", "--flows", "64", "--vlan", "7"]);
     const r = await cap.result;
@@ -172,7 +172,7 @@ describe.skipIf(!privileged())("ringcap capture -G on the namespace bench", () =
   }, 60_000);
 
   test("-c stops after exactly COUNT packets over all workers, and printing works as without workers", async () => {
-    const cap = startCapture(bench, ["-G", "2", "-c", "25", "-tt", "--seconds", "20"]);
+    const cap = startCapture(bench, ["--workers", "2", "-c", "25", "-tt", "--seconds", "20"]);
     await cap.started;
     await runGen(bench, ["--count", "2000", "--rate", "20000", "--flows", "16"]);
     const r = await cap.result;
@@ -185,10 +185,10 @@ describe.skipIf(!privileged())("ringcap capture -G on the namespace bench", () =
     expect(r.err).toContain("25 packets captured");
   }, 30_000);
 
-  test("-G prints the same lines as one capture does (-e -q -t), VLAN tags and all", async () => {
+  test("--workers prints the same lines as one capture does (-e -q -t), VLAN tags and all", async () => {
     const flags = ["-e", "-q", "-t", "-c", "40", "--seconds", "20"];
     const one = startCapture(bench, flags);
-    const two = startCapture(bench, ["-G", "2", ...flags]);
+    const two = startCapture(bench, ["--workers", "2", ...flags]);
     await Promise.all([one.started, two.started]);
     await runGen(bench, ["--count", "20", "--rate", "2000", "--flows", "4", "--tcp", "--vlan", "7"]);
     await runGen(bench, ["--count", "20", "--rate", "2000", "--flows", "4", "--ipv6", "--seq-start", "20"]);
@@ -200,9 +200,9 @@ describe.skipIf(!privileged())("ringcap capture -G on the namespace bench", () =
     expect(b.out.trimEnd().split("\n")).toEqual(lines);
   }, 30_000);
 
-  test("SIGINT during a -G capture leaves a complete file holding every packet the summary counts", async () => {
+  test("SIGINT during a --workers capture leaves a complete file holding every packet the summary counts", async () => {
     const file = join(dir, "sigint.pcapng");
-    const cap = startCapture(bench, ["-G", "2", "-w", file, "--seconds", "30"]);
+    const cap = startCapture(bench, ["--workers", "2", "-w", file, "--seconds", "30"]);
     await cap.started;
     const sending = runGen(bench, ["--count", "120000", "--rate", "50000", "--flows", "32"]);
     await Bun.sleep(1500);
@@ -220,16 +220,16 @@ describe.skipIf(!privileged())("ringcap capture -G on the namespace bench", () =
     expect(ts.stdout.toString().trimEnd().split("\n").length).toBe(captured);
   }, 60_000);
 
-  test("bad -G usage ends with exit 2, and an unwritable per-worker file with exit 6", async () => {
-    const mode = await startCapture(bench, ["-G", "2", "--fanout", "sideways"]).result;
+  test("bad --workers usage ends with exit 2, and an unwritable per-worker file with exit 6", async () => {
+    const mode = await startCapture(bench, ["--workers", "2", "--fanout", "sideways"]).result;
     expect(mode.code).toBe(2);
     expect(mode.err).toContain("--fanout must be one of hash, lb, cpu, rollover, rnd, qm");
-    const noFile = await startCapture(bench, ["-G", "2", "--per-worker-files"]).result;
+    const noFile = await startCapture(bench, ["--workers", "2", "--per-worker-files"]).result;
     expect(noFile.code).toBe(2);
     expect(noFile.err).toContain("--per-worker-files needs -w FILE");
     // Root ignores file permissions: a path under a regular file cannot be created by anyone.
     writeFileSync(join(dir, "placeholder"), "");
-    const unwritable = await startCapture(bench, ["-G", "2", "--per-worker-files", "-w", join(dir, "placeholder", "x.pcap")]).result;
+    const unwritable = await startCapture(bench, ["--workers", "2", "--per-worker-files", "-w", join(dir, "placeholder", "x.pcap")]).result;
     expect(unwritable.code).toBe(6);
     expect(unwritable.err).toContain("placeholder/x.0.pcap");
   }, 30_000);

@@ -1,5 +1,5 @@
 // `ringcap flows` when its flow table is full: the output says it is incomplete, and
-// --max-flows raises (or here, lowers) the limit. One ring and -G workers, on a namespace bench.
+// --max-flows raises (or here, lowers) the limit. One ring and --workers, on a namespace bench.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../src/flows.ts";
@@ -45,7 +45,7 @@ describe("--max-flows and the incomplete mark", () => {
   test("-r FILE is read: the expression kept for the file's link type, the live-only fields untouched", () => {
     const o = parseFlowsArgs(["-r", "-", "--json", "--top", "5", "udp"])!;
     expect({ read: o.read, expression: o.expression, filter: o.filter, iface: o.iface, top: o.top }).toEqual({ read: "-", expression: "udp", filter: undefined, iface: "", top: 5 });
-    expect(() => parseFlowsArgs(["-r", "x.pcap", "-G", "2"])).toThrow(/-G cannot apply with -r/);
+    expect(() => parseFlowsArgs(["-r", "x.pcap", "--workers", "2"])).toThrow(/--workers cannot apply with -r/);
     expect(() => parseFlowsArgs(["--json"])).toThrow(/-i IFACE or -r FILE/);
   });
 
@@ -92,8 +92,8 @@ describe.skipIf(!privileged())("ringcap flows with more flows than --max-flows (
   });
   afterAll(() => bench?.destroy());
 
-  test("stdout's reader going away (| head -n 1) ends flows at once, exit 0, no stack trace: one ring and -G 2", async () => {
-    for (const flags of [[], ["-G", "2"]]) {
+  test("stdout's reader going away (| head -n 1) ends flows at once, exit 0, no stack trace: one ring and --workers 2", async () => {
+    for (const flags of [[], ["--workers", "2"]]) {
       const started = performance.now();
       const child = spawn(BUN, [CLI, "flows", ...on, ...flags, "--json", "--interval", "0.2", "--seconds", "30"], { stdio: ["ignore", "pipe", "pipe"] });
       let err = "";
@@ -141,8 +141,8 @@ describe.skipIf(!privileged())("ringcap flows with more flows than --max-flows (
     expect(err).toBe("");
   });
 
-  test("-G 2: 64 flows through tables of 4 per worker are marked incomplete; tracked plus untracked is every packet", async () => {
-    const { code, err, last } = await flowsWhile(["-G", "2", "--max-flows", "4", "--top", "20"], 6400, 64);
+  test("--workers 2: 64 flows through tables of 4 per worker are marked incomplete; tracked plus untracked is every packet", async () => {
+    const { code, err, last } = await flowsWhile(["--workers", "2", "--max-flows", "4", "--top", "20"], 6400, 64);
     expect(code).toBe(0);
     // Hash mode spreads 64 flows over both workers: each table fills, 8 flows in all.
     expect({ flows: last.flows, incomplete: last.incomplete, maxFlows: last.maxFlows, drops: last.drops }).toEqual({ flows: 8, incomplete: true, maxFlows: 4, drops: 0 });
@@ -162,7 +162,7 @@ describe.skipIf(!privileged())("ringcap flows with more flows than --max-flows (
 
 describe.skipIf(!privileged())("ringcap flows when the interface goes down or away", () => {
   // Each case cuts its own bench's interface, with a flows run waiting on it for up to 20 s.
-  const cases = [[], ["-G", "2"]].flatMap((workers) =>
+  const cases = [[], ["--workers", "2"]].flatMap((workers) =>
     (["set down", "deleted"] as const).map((what) => ({ workers, what, name: `${workers.join(" ") || "one ring"}, interface ${what}` }))
   );
   const codes: Record<string, number | null> = {};

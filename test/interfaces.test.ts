@@ -112,12 +112,12 @@ describe.skipIf(!privileged())("several interfaces in one capture", () => {
     const procs = [
       ringcap([...any, "-w", file("any.pcap"), OURS]),
       ringcap([...any, "-Q", "out", "-w", file("any-out.pcap"), OURS]),
-      ringcap([...any, "-G", "2", "-w", file("any-workers.pcap"), OURS]),
+      ringcap([...any, "--workers", "2", "-w", file("any-workers.pcap"), OURS]),
       tcpdump("tcpdump-any.pcap", []),
       tcpdump("tcpdump-any-out.pcap", ["-Q", "out"]),
       // Printed lines: ringcap's (one ring, and workers) and tcpdump's own, live.
       ringcap([...any, "-t", OURS]),
-      ringcap([...any, "-G", "2", "-t", OURS]),
+      ringcap([...any, "--workers", "2", "-t", OURS]),
       new Proc("ip", ["netns", "exec", bench.name, "tcpdump", "-i", "any", ...TCPDUMP_RING.slice(0, 5), "-l", "-n", "-t", OURS]),
     ];
     await Promise.all(procs.map((p) => p.started));
@@ -218,10 +218,10 @@ describe.skipIf(!privileged())("several interfaces in one capture", () => {
     expect(counts.filter((n) => n < Math.max(...counts)).length).toBeGreaterThan(exprs.length / 2);
   });
 
-  test("flows -i any (one ring, and -G 2) counts each frame once per interface it crossed", async () => {
+  test("flows -i any (one ring, and --workers 2) counts each frame once per interface it crossed", async () => {
     const flows = (extra: string[]) =>
       ringcap(["flows", "-i", "any", "--netns", bench.name, ...RING, ...extra, "--seconds", "5", "--interval", "0.5", "--json", "udp and net 198.18.0.0/15"]);
-    const procs = [flows([]), flows(["-G", "2"])];
+    const procs = [flows([]), flows(["--workers", "2"])];
     // flows --json says nothing before its first line: that line says it is counting.
     expect(await until(() => procs.every((p) => p.outLines >= 1), 4500)).toBe(true);
     sendBoth(7);
@@ -237,7 +237,7 @@ describe.skipIf(!privileged())("several interfaces in one capture", () => {
     const both = ["capture", "-i", bench.rx, "-i", RX2, "--netns", bench.name, ...RING];
     const procs = [
       ringcap([...both, "-w", file("both.pcapng")]),
-      ringcap([...both, "-G", "2", "-w", file("both-workers.pcapng")]),
+      ringcap([...both, "--workers", "2", "-w", file("both-workers.pcapng")]),
     ];
     await Promise.all(procs.map((p) => p.started));
     sendBoth(15);

@@ -8,7 +8,7 @@
 // the README describes (`onSavedFile`): the file is recorded from the bench's `eth0` first.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Bench, createBench, privileged } from "./_netns.ts";
@@ -183,10 +183,16 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
           expect({ line, code: r.code, err: r.code === 0 ? "" : r.err }).toEqual({ line, code: 0, err: "" });
           output += r.out + r.err;
           // A file the line wrote is one tcpdump reads.
-          const written = / -w (\S+)/.exec(line)?.[1];
+          const written = / -w '?([^\s']+)'?/.exec(line)?.[1];
           if (written) {
-            const check = await run(["tcpdump", "-r", join(dir, written), "-c", "1"], { timeoutMs: 10_000 });
-            expect({ line, code: check.code }).toEqual({ line, code: 0 });
+            // Rotated (-C, -G): every file named from the -w name (its part before any strftime pattern).
+            const prefix = written.split("%")[0];
+            const files = / -[CG] /.test(line) ? readdirSync(dir).filter((n) => n.startsWith(prefix)) : [written];
+            expect({ line, files: files.length > 0 }).toEqual({ line, files: true });
+            for (const f of files) {
+              const check = await run(["tcpdump", "-r", join(dir, f), "-c", "1"], { timeoutMs: 10_000 });
+              expect({ line, f, code: check.code }).toEqual({ line, f, code: 0 });
+            }
           }
         }
         if (s.expect) expect(output).toMatch(s.expect);

@@ -1,6 +1,6 @@
 /**
  * `ringcap capture`: tcpdump's job on one ring, printing packet lines or writing pcap/pcapng.
- * With `-G N` (N > 1) the capture runs on fanout workers instead (capture_workers.ts, loaded
+ * With `--workers N` (N > 1) the capture runs on fanout workers instead (capture_workers.ts, loaded
  * only then).
  * @module
  */
@@ -8,11 +8,12 @@
 import { type Capture, type CaptureStats, openCapture, type TimestampType, timestampTypes } from "../capture.ts";
 import { programText } from "../bpf/program.ts";
 import type { Block } from "../packet.ts";
-import type { PcapWriter } from "../pcap.ts";
 import { CAPTURE_HELP, type CaptureOptions, parseCaptureArgs } from "./capture_options.ts";
 import {
   captureSummary,
   capturingLine,
+  fileLimitLine,
+  type FileOutput,
   immediateMode,
   isClosedPipe,
   openOutput,
@@ -66,9 +67,9 @@ export async function capture(args: string[], io: CommandIO): Promise<number> {
 async function captureOnOneRing(o: CaptureOptions, io: CommandIO): Promise<number> {
   const immediate = immediateMode(o, process.stdout.isTTY === true);
   const cap = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, promisc: o.promisc, direction: o.direction, ring: o.ring, timestampType: o.timestampType, immediate });
-  let writer: PcapWriter | null;
+  let writer: FileOutput | null;
   try {
-    writer = o.write === undefined ? null : openOutput(o.write, o, cap.info);
+    writer = o.write === undefined ? null : openOutput(o.write, o, cap.info, io);
   } catch (e) {
     cap.close();
     throw e;
@@ -142,14 +143,16 @@ class PacketSink {
   /** Packets to take in all (-c, or the kernel's count at Ctrl-C). */
   limit: number;
   readonly #ring: Uint8Array;
-  readonly #writer: PcapWriter | null;
+  readonly #writer: FileOutput | null;
   readonly #flusher: TimedFlush | null;
   readonly #lines: PacketLines;
   readonly #io: CommandIO;
+  readonly #options: CaptureOptions;
   readonly #out: string[] = [];
 
-  constructor(cap: Capture, writer: PcapWriter | null, flusher: TimedFlush | null, o: CaptureOptions, io: CommandIO) {
+  constructor(cap: Capture, writer: FileOutput | null, flusher: TimedFlush | null, o: CaptureOptions, io: CommandIO) {
     this.limit = o.count || Infinity;
+    this.#options = o;
     this.#ring = cap.bytes;
     this.#writer = writer;
     this.#flusher = flusher;
@@ -177,13 +180,20 @@ class PacketSink {
       if (this.full) break;
       // The kernel took the outer VLAN tag out of the frame: count it, and put it back in files.
       const wire = p.wireLength;
+      if (this.#writer) {
+        // -G -W: the last file is written; the capture ends here, as tcpdump's does.
+        if (this.#writer.writePacket(p) === false) {
+          this.limit = this.tally.packets;
+          this.#io.err(fileLimitLine(this.#options));
+          break;
+        }
+      }
       this.tally.packets++;
       this.tally.bytes += wire;
-      if (this.#writer) this.#writer.writePacket(p);
-      else this.#out.push(this.#lines.line(p.decode(), this.#ring, p.offset, p.caplen, wire, p.sec, p.nsec));
+      if (!this.#writer) this.#out.push(this.#lines.line(p.decode(), this.#ring, p.offset, p.caplen, wire, p.sec, p.nsec));
     }
     // -U: out as soon as taken, as tcpdump -U (a block's packets reach us together).
-    if (this.#writer && this.#flusher?.everyPacket) this.#writer.flush();
+    if (this.#writer && this.#flusher?.everyPacket && !this.#writer.closed) this.#writer.flush();
     if (this.#out.length) {
       this.#io.out(this.#out.join("\n"));
       this.#out.length = 0;

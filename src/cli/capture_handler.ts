@@ -1,5 +1,5 @@
 /**
- * The fanout handler behind `ringcap capture -G N`, and the wire protocol between it and the
+ * The fanout handler behind `ringcap capture --workers N`, and the wire protocol between it and the
  * main thread (capture_workers.ts imports the protocol from here). Each worker either writes its
  * own pcap or pcapng file ("files"), or copies its packets into batches it posts to the main
  * thread, which merges the workers' streams in timestamp order ("merge").

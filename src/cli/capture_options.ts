@@ -1,6 +1,6 @@
 /**
  * `ringcap capture`'s flags, read and checked once into {@link CaptureOptions}: both capture
- * paths (capture.ts on one ring, capture_workers.ts with -G) take that object and nothing else.
+ * paths (capture.ts on one ring, capture_workers.ts with --workers) take that object and nothing else.
  * A flag that cannot apply to the command line it is on is a UsageError, never ignored.
  * @module
  */
@@ -32,13 +32,14 @@ export const DEFAULT_FLUSH_MS = 1000;
 const FLUSH_MS = { min: 1, max: 60_000 };
 
 export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAPLEN] [-w FILE] [--format pcap|pcapng]
-                      [-U | --flush-ms MS] [-G WORKERS] [--fanout MODE] [-p] [-e] [-q] [-v]
-                      [-t|-tt] [-n] [-B KiB] [--immediate-mode] [-F FILE | --bpf FILE] [-d]
-                      [--netns NAME] [--status|--no-status] [--seconds S] [-j TYPE] [-J]
+                      [-U | --flush-ms MS] [-C MB] [-G SECONDS] [-W COUNT] [-z CMD]
+                      [--workers N] [--fanout MODE] [-p] [-e] [-q] [-v] [-t|-tt] [-n]
+                      [-B KiB] [--immediate-mode] [-F FILE | --bpf FILE] [-d] [--netns NAME]
+                      [--status|--no-status] [--seconds S] [-j TYPE] [-J]
                       [--time-stamp-precision micro|nano] [EXPR]
        ringcap capture -r FILE [-c COUNT] [-w FILE [--time-stamp-precision micro|nano]]
-                      [--format pcap|pcapng] [-U] [-e] [-q]
-                      [-v] [-t|-tt] [-n] [-F FILE | --bpf FILE] [-d] [EXPR]
+                      [--format pcap|pcapng] [-U] [-C MB] [-G SECONDS] [-W COUNT] [-z CMD]
+                      [-e] [-q] [-v] [-t|-tt] [-n] [-F FILE | --bpf FILE] [-d] [EXPR]
 
 Captures on IFACE like tcpdump. EXPR is a tcpdump filter (compiled by libpcap, attached in
 the kernel). Without -w, prints one line per packet; with -w, writes pcap or pcapng (by the
@@ -55,7 +56,7 @@ file's extension, or --format) and shows a live status line on stderr.
                or cut to microseconds with --time-stamp-precision micro);
                "reading from file ..." goes to stderr; a corrupt or truncated file ends
                after every good packet with the error (exit 1). Not with -i, -s, -B,
-               --block-timeout, -G, --fanout, -p, -Q, --netns, --seconds, --status, --flush-ms
+               --block-timeout, --workers, --fanout, -p, -Q, --netns, --seconds, --status, --flush-ms
   -c COUNT     stop after COUNT packets
   -s SNAPLEN   bytes kept per packet (default: whole packets)
   -w FILE      write packets to FILE (.pcapng: pcapng, else pcap; "-" is stdout)
@@ -64,9 +65,19 @@ file's extension, or --format) and shows a live status line on stderr.
                (default ${DEFAULT_FLUSH_MS}), which bounds what a crash or SIGKILL can lose
   -U           packet-buffered: with -w, each packet is written out as it is taken (as
                tcpdump -U); printed lines always are
-  -G WORKERS   capture with this many fanout workers, 1 to ${WORKERS.max} (one Bun Worker each)
-  --fanout M   fanout mode for -G 2 or more: hash (default), lb, cpu, rollover, rnd, qm
-  --per-worker-files  with -G and -w, one file per worker (FILE.0.pcapng, ...) instead of one merged file
+  -C MB        rotate the -w file as tcpdump -C: before a packet, a file holding more than
+               MB x 1,000,000 bytes is closed and FILE1, FILE2, ... started (with -W: FILE0 on)
+  -G SECONDS   rotate the -w file every SECONDS as tcpdump -G (checked as packets come, by
+               the clock, also with -r); strftime patterns in FILE (%Y%m%d-%H%M%S) name each
+               file by its start (without them each file replaces the last, as in tcpdump)
+  -W COUNT     with -C: a ring of COUNT files (FILE0.., zero padded as tcpdump pads them),
+               the oldest overwritten; with -G alone: stop after COUNT files
+  -z CMD       run CMD FILE on each file a rotation closes (gzip, ...), without waiting for
+               it, as tcpdump -z (not on the last file, which the capture is writing)
+  --workers N  capture with this many fanout workers, 1 to ${WORKERS.max} (one Bun Worker each)
+  --fanout M   fanout mode for --workers 2 or more: hash (default), lb, cpu, rollover, rnd, qm
+  --per-worker-files  with --workers and -w, one file per worker (FILE.0.pcapng, ...) instead of
+               one merged file (not with -C/-G/-W/-z: the merged file rotates)
   -p           do not put the interface into promiscuous mode
   -Q DIR       in, out or inout (default): packets received, sent by this host, or both,
                chosen in the kernel (as tcpdump -Q)
@@ -79,7 +90,7 @@ file's extension, or --format) and shows a live status line on stderr.
   -t / -tt     no timestamp / Unix-epoch timestamps; not with -w
   -n           numbers only, as ringcap always prints (it never resolves names);
                accepted for tcpdump command lines
-  -B KiB       ring size in KiB (default ${DEFAULT_RING_KIB}; per worker with -G); at most half of
+  -B KiB       ring size in KiB (default ${DEFAULT_RING_KIB}; per worker with --workers); at most half of
                the memory available (MemAvailable), else it is refused (exit 2)
   --block-timeout MS  the kernel hands over a partly filled block after MS milliseconds
                (default ${DEFAULT_RING.blockTimeoutMs}): longer means fewer wake-ups (less CPU at low rates), later packets
@@ -147,7 +158,7 @@ export interface CaptureOptions {
   print: PrintOptions;
   /** --status (true) or --no-status (false); undefined decides by where the output goes. */
   status?: boolean;
-  /** -G: 1 captures on one ring (capture.ts); more spreads the capture over fanout workers. */
+  /** --workers: 1 captures on one ring (capture.ts); more spreads the capture over fanout workers. */
   workers: number;
   /** --fanout, with more than one worker. */
   fanout: FanoutMode;
@@ -164,6 +175,20 @@ export interface CaptureOptions {
    * where the output goes, see `immediateMode` in capture_output.ts).
    */
   immediate?: boolean;
+  /** -C, -G, -W, -z: the -w file rotates. */
+  rotate?: RotateFlags;
+}
+
+/** -C MB, -G SECONDS, -W COUNT and -z CMD, as tcpdump takes them. */
+export interface RotateFlags {
+  /** -C: bytes (MB x 1,000,000); 0 for none. */
+  maxBytes: number;
+  /** -G: seconds; 0 for none. */
+  seconds: number;
+  /** -W: files in the ring (with -C) or in all (with -G alone); 0 for none. */
+  files: number;
+  /** -z: the command run with each file a rotation closes. */
+  command?: string;
 }
 
 /** What a `ringcap capture` command line asks for. */
@@ -198,6 +223,8 @@ export interface ReadOptions {
   packetBuffered: boolean;
   /** --time-stamp-precision: of the file -w writes. */
   precision: TimestampPrecision;
+  /** -C, -G, -W, -z: the -w file rotates. */
+  rotate?: RotateFlags;
 }
 
 const FLAGS = {
@@ -209,7 +236,11 @@ const FLAGS = {
   format: { type: "string" },
   "flush-ms": { type: "string" },
   "packet-buffered": { type: "boolean", short: "U" },
-  workers: { type: "string", short: "G" },
+  workers: { type: "string" },
+  "file-size": { type: "string", short: "C" },
+  "rotate-seconds": { type: "string", short: "G" },
+  "file-count": { type: "string", short: "W" },
+  "post-rotate": { type: "string", short: "z" },
   fanout: { type: "string" },
   "per-worker-files": { type: "boolean" },
   "no-promisc": { type: "boolean", short: "p" },
@@ -248,7 +279,7 @@ type Flags = ReturnType<typeof readFlags>["values"];
 const NEEDS_PROGRAM: ReadonlySet<string> = new Set<FanoutMode>(["cbpf", "ebpf"]);
 /** The fanout modes `--fanout` takes. */
 const CLI_FANOUT_MODES = Object.keys(FANOUT_MODES).filter((m) => !NEEDS_PROGRAM.has(m));
-/** -c with -G: the workers share one Int32 counter. */
+/** -c with --workers: the workers share one Int32 counter. */
 const MAX_COUNT_WITH_WORKERS = 0x7fffffff;
 
 /** -j TYPE: libpcap's names; tcpdump's wording for one it does not know. */
@@ -296,10 +327,14 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
   if (typeof iface !== "string" && values.write !== undefined && (format ?? (values.write.endsWith(".pcapng") ? "pcapng" : "pcap")) !== "pcapng") {
     throw new UsageError(`a pcap file has no field for the interface: with ${iface.length} interfaces write pcapng (-w FILE.pcapng or --format pcapng)`);
   }
-  const workers = num(values.workers, "-G", WORKERS, 1);
+  const workers = num(values.workers, "--workers", WORKERS, 1);
   refuseWhatCannotApply(values, workers);
+  const rotate = rotateFlags(values);
+  if (rotate && values["per-worker-files"]) {
+    throw new UsageError("--per-worker-files cannot rotate (-C/-G/-W/-z): each worker would start its files at its own moments, so no set of files would hold one stretch of time; leave out --per-worker-files and the merged -w file rotates");
+  }
   const count = num(values.count, "-c", {}, 0);
-  if (workers > 1 && count > MAX_COUNT_WITH_WORKERS) throw new UsageError(`-c must be at most ${MAX_COUNT_WITH_WORKERS} with -G`);
+  if (workers > 1 && count > MAX_COUNT_WITH_WORKERS) throw new UsageError(`-c must be at most ${MAX_COUNT_WITH_WORKERS} with --workers`);
   return {
     kind: "capture",
     options: {
@@ -324,6 +359,7 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
       timestampType: timestampTypeFlag(values["time-stamp-type"]),
       precision: precisionFlag(values),
       immediate: values["immediate-mode"] ? true : values["block-timeout"] !== undefined ? false : undefined,
+      rotate,
     },
   };
 }
@@ -335,7 +371,7 @@ const NOT_OFFLINE: ReadonlyArray<readonly [keyof Flags, string, string]> = [
   ["buffer", "-B", NOT_WITH_READ.ring],
   ["block-timeout", "--block-timeout", NOT_WITH_READ.ring],
   ["immediate-mode", "--immediate-mode", NOT_WITH_READ.ring],
-  ["workers", "-G", NOT_WITH_READ.workers],
+  ["workers", "--workers", NOT_WITH_READ.workers],
   ["fanout", "--fanout", NOT_WITH_READ.workers],
   ["per-worker-files", "--per-worker-files", NOT_WITH_READ.workers],
   ["no-promisc", "-p", "no interface is opened"],
@@ -368,6 +404,7 @@ function readOptions(values: Flags, positionals: string[]): ReadOptions {
     print: printOptions(values),
     packetBuffered: values["packet-buffered"] === true,
     precision: precisionFlag(values),
+    rotate: rotateFlags(values),
   };
 }
 
@@ -378,8 +415,8 @@ function readOptions(values: Flags, positionals: string[]): ReadOptions {
  */
 function refuseWhatCannotApply(v: Flags, workers: number): void {
   if (workers === 1) {
-    if (v.fanout !== undefined) throw new UsageError("--fanout chooses how -G WORKERS share the packets: it needs -G 2 or more");
-    if (v["per-worker-files"]) throw new UsageError("--per-worker-files needs -G WORKERS (2 or more) and -w FILE");
+    if (v.fanout !== undefined) throw new UsageError("--fanout chooses how --workers N share the packets: it needs --workers 2 or more");
+    if (v["per-worker-files"]) throw new UsageError("--per-worker-files needs --workers N (2 or more) and -w FILE");
   }
   if (v["per-worker-files"] && (v.write === undefined || v.write === "-")) {
     throw new UsageError("--per-worker-files needs -w FILE (not stdout)");
@@ -395,6 +432,31 @@ function refuseWhatCannotApply(v: Flags, workers: number): void {
   if (v["packet-buffered"] && v["flush-ms"] !== undefined) {
     throw new UsageError("give -U (each packet written out at once) or --flush-ms MS, not both");
   }
+}
+
+/** -C MB: tcpdump's range (a whole number of millions of bytes). */
+const FILE_SIZE = { min: 1, max: 1_000_000 };
+/** -G SECONDS: up to a year. */
+const ROTATE_SECONDS = { min: 1, max: SECONDS.max! };
+/** -W COUNT. */
+const FILE_COUNT = { min: 1, max: 1_000_000 };
+
+/** -C, -G, -W and -z, checked as tcpdump checks them (and -z without a rotation, which would never run); undefined without them. */
+function rotateFlags(v: Flags): RotateFlags | undefined {
+  const given = (["file-size", "rotate-seconds", "file-count", "post-rotate"] as const).filter((k) => v[k] !== undefined);
+  if (given.length === 0) return undefined;
+  const named = { "file-size": "-C", "rotate-seconds": "-G", "file-count": "-W", "post-rotate": "-z" };
+  const flag = named[given[0]];
+  if (v.write === undefined) throw new UsageError(`${flag} rotates the -w file: it needs -w FILE`);
+  if (v.write === "-") throw new UsageError(`${flag} rotates the -w file, and standard output cannot be rotated: give -w FILE`);
+  const maxBytes = num(v["file-size"], "-C", FILE_SIZE, 0) * 1_000_000;
+  const seconds = num(v["rotate-seconds"], "-G", ROTATE_SECONDS, 0);
+  if (!maxBytes && !seconds) {
+    throw new UsageError(v["file-count"] !== undefined ? "-W counts rotated files: it needs -C MB or -G SECONDS" : "-z runs on each file a rotation closes: it needs -C MB or -G SECONDS");
+  }
+  const command = v["post-rotate"];
+  if (command === "") throw new UsageError("-z needs a command (for example -z gzip)");
+  return { maxBytes, seconds, files: num(v["file-count"], "-W", FILE_COUNT, 0), command };
 }
 
 /** -w with flags that change printed lines, or --format without -w. */

@@ -1,5 +1,5 @@
 /**
- * What both capture paths (one ring, -G workers) show and write: the "capturing on" line, the
+ * What both capture paths (one ring, --workers) show and write: the "capturing on" line, the
  * packet lines, the output file, the once-a-second status line and tcpdump's closing summary.
  * @module
  */
@@ -9,8 +9,10 @@ import type { PacketDecoder } from "../decode.ts";
 import { RingcapError } from "../errors.ts";
 import { type DescribeOptions, describePacket, formatTime } from "../format.ts";
 import { snaplenOrMax } from "../options.ts";
-import { interfaceOptions, PcapWriter } from "../pcap.ts";
-import type { CaptureOptions, PrintOptions } from "./capture_options.ts";
+import { interfaceOptions, PcapWriter, type PcapWriterOptions } from "../pcap.ts";
+import { RotatingWriter } from "../rotate.ts";
+import { spawn } from "node:child_process";
+import type { CaptureOptions, PrintOptions, RotateFlags } from "./capture_options.ts";
 import type { CommandIO } from "./io.ts";
 
 /** Packets and wire bytes taken so far. */
@@ -43,14 +45,38 @@ export function showStatus(o: CaptureOptions, io: CommandIO): boolean {
  * description per interface it names). "-" is fd 1 itself: opening /dev/stdout fails when
  * stdout is a socket (ENXIO), as it is under programs that spawn with socket pairs.
  */
-export function openOutput(path: string, o: CaptureOptions, info: OutputInterfaces): PcapWriter {
-  return PcapWriter.open(path === "-" ? 1 : path, {
+export function openOutput(path: string, o: CaptureOptions, info: OutputInterfaces, io: CommandIO): FileOutput {
+  return openFileOutput(path, {
     format: o.format,
     precision: o.precision,
     snaplen: snaplenOrMax(o.snaplen),
     linkType: info.linkType,
     ...interfaceOptions(info),
-  });
+  }, o.rotate, io);
+}
+
+/** The -w output: one file, or with -C/-G/-W a {@link RotatingWriter}. */
+export type FileOutput = PcapWriter | RotatingWriter;
+
+/**
+ * Opens `-w PATH` ("-": fd 1) with `options`; with -C/-G/-W, a rotating file whose -z command
+ * runs, without being waited for, on each file a rotation closes (as tcpdump's -z: `CMD FILE`).
+ */
+export function openFileOutput(path: string, options: PcapWriterOptions, rotate: RotateFlags | undefined, io: CommandIO): FileOutput {
+  if (!rotate) return PcapWriter.open(path === "-" ? 1 : path, options);
+  const command = rotate.command;
+  const onRotate = command === undefined ? undefined : (closed: string) => {
+    const child = spawn(command, [closed], { stdio: ["ignore", "inherit", "inherit"] });
+    child.on("error", (e) => io.err(`ringcap: -z ${command} ${closed}: ${e.message}`));
+    child.unref();
+  };
+  if (rotate.seconds && !/%./.test(path)) io.err(`ringcap: -G with a -w name that has no strftime pattern (such as %Y%m%d-%H%M%S): each new file replaces the last, as in tcpdump`);
+  return RotatingWriter.open(path, options, { maxBytes: rotate.maxBytes, seconds: rotate.seconds, files: rotate.files, onRotate });
+}
+
+/** "Maximum file limit reached: COUNT", tcpdump's line when -G -W has written its files. */
+export function fileLimitLine(o: { rotate?: RotateFlags }): string {
+  return `Maximum file limit reached: ${o.rotate?.files}`;
 }
 
 /** What a file's header says of a capture's interfaces. */
@@ -143,11 +169,11 @@ export function stdoutFailure(io: CommandIO): RingcapError | null {
 export class TimedFlush {
   /** The first write error, if any. */
   failure: unknown = null;
-  readonly #writer: PcapWriter;
+  readonly #writer: FileOutput;
   readonly #timer: ReturnType<typeof setInterval> | null;
   readonly #onFailure: (e: unknown) => void;
 
-  constructor(writer: PcapWriter, flushMs: number, onFailure: (e: unknown) => void) {
+  constructor(writer: FileOutput, flushMs: number, onFailure: (e: unknown) => void) {
     this.#writer = writer;
     this.#onFailure = onFailure;
     this.#timer = flushMs > 0 ? setInterval(() => this.flush(), flushMs) : null;

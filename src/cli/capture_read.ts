@@ -12,9 +12,8 @@ import { LINKTYPE } from "../decode.ts";
 import { type CaptureFile, openFile } from "../file.ts";
 import { type DescribeOptions, describePacket, formatTime } from "../format.ts";
 import type { PacketView } from "../packet.ts";
-import { PcapWriter } from "../pcap.ts";
 import type { ReadOptions } from "./capture_options.ts";
-import { isClosedPipe, stdoutFailure } from "./capture_output.ts";
+import { fileLimitLine, isClosedPipe, openFileOutput, stdoutFailure } from "./capture_output.ts";
 import { UsageError } from "./flags.ts";
 import type { CommandIO } from "./io.ts";
 import { localInterfaceName, OfflineFilter, requireDecodable, SLL2_WARNING } from "./offline.ts";
@@ -40,35 +39,42 @@ async function readFile(f: CaptureFile, o: ReadOptions, io: CommandIO): Promise<
   if (o.write === undefined) requireDecodable(o.path, linkType, "printed");
   io.err(filter.readingLine(o.path));
   if (o.write === undefined && linkType === LINKTYPE.LINUX_SLL2) io.err(SLL2_WARNING);
-  const writer = o.write === undefined ? null : PcapWriter.open(o.write === "-" ? 1 : o.write, {
+  const writer = o.write === undefined ? null : openFileOutput(o.write, {
     format: o.format,
     precision: o.precision,
     snaplen,
     ifName: f.interfaces[0]?.name,
     linkType,
-  });
+  }, o.rotate, io);
   const describe: DescribeOptions = { quiet: o.print.quiet, verbose: o.print.verbose, interfaceName: localInterfaceName };
   const line = (p: PacketView) =>
     formatTime(p.sec, p.nsec, o.print.time) + describePacket(p.decode(), f.bytes, p.offset, p.caplen, p.wireLength, o.print.linkLevel, describe);
   const limit = o.count || Infinity;
   const out: string[] = [];
   let taken = 0;
+  let limitReached = false;
   let failure: unknown = null;
   try {
     for await (const block of f.blocks()) {
       for (const p of block) {
         if (taken >= limit) break;
         if (!filter.accepts(p)) continue;
+        if (writer) {
+          // -G -W: the last file is written; reading ends here, as tcpdump's does.
+          if (writer.writePacket(p) === false) {
+            io.err(fileLimitLine(o));
+            limitReached = true;
+            break;
+          }
+        } else out.push(line(p));
         taken++;
-        if (writer) writer.writePacket(p);
-        else out.push(line(p));
       }
       if (out.length) {
         io.out(out.join("\n"));
         out.length = 0;
       }
-      if (writer && o.packetBuffered) writer.flush();
-      if (taken >= limit || io.outClosed?.aborted) break;
+      if (writer && o.packetBuffered && !writer.closed) writer.flush();
+      if (taken >= limit || limitReached || io.outClosed?.aborted) break;
     }
   } catch (e) {
     failure = e;

@@ -1,5 +1,5 @@
 /**
- * `ringcap capture -G N`: the capture spread over N fanout workers (one Bun Worker each, see
+ * `ringcap capture --workers N`: the capture spread over N fanout workers (one Bun Worker each, see
  * src/fanout/). With `-w FILE` the workers' packets are merged into one file in timestamp order
  * here, on the main thread; with `--per-worker-files` each worker writes its own file, which
  * scales with the workers since no thread sees every packet. Without `-w` the merged packets
@@ -10,7 +10,6 @@
 import { type FanoutPool, openFanout } from "../fanout/pool.ts";
 import { LINKTYPE, PacketDecoder } from "../decode.ts";
 import { interfacesByIndex } from "../interfaces.ts";
-import type { PcapWriter } from "../pcap.ts";
 import {
   type CaptureBatch,
   type CaptureWorkerData,
@@ -27,6 +26,8 @@ import {
   capturingLine,
   immediateMode,
   isClosedPipe,
+  fileLimitLine,
+  type FileOutput,
   openOutput,
   PacketLines,
   showStatus,
@@ -158,15 +159,15 @@ export function perWorkerPaths(path: string, workers: number): string[] {
   return Array.from({ length: workers }, (_, i) => `${stem}.${i}${ext}`);
 }
 
-/** Runs `ringcap capture -G N` (o.workers > 1); resolves to the exit code. */
+/** Runs `ringcap capture --workers N` (o.workers > 1); resolves to the exit code. */
 export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Promise<number> {
   const paths = o.perWorkerFiles ? perWorkerPaths(o.write!, o.workers) : undefined;
   const shared = sharedCounters(o.workers);
   // A worker that cannot start (its file cannot be opened: disk full) ends the command with its own error.
   const pool = await openWorkers(o, shared, paths);
-  let writer: PcapWriter | null = null;
+  let writer: FileOutput | null = null;
   try {
-    if (o.write !== undefined && !paths) writer = openOutput(o.write, o, pool.info.find((i) => i !== null) ?? { linkType: 1, interfaces: [String(o.iface)], ifindexes: [] });
+    if (o.write !== undefined && !paths) writer = openOutput(o.write, o, pool.info.find((i) => i !== null) ?? { linkType: 1, interfaces: [String(o.iface)], ifindexes: [] }, io);
   } catch (e) {
     await pool.close().catch(() => {});
     throw e;
@@ -182,6 +183,10 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
   };
   const flusher = writer ? new TimedFlush(writer, o.flushMs, fail) : null;
   const output = new MergedOutput(o, writer, flusher, io, shared, fail, pool.info.find((i) => i !== null)?.linkType ?? LINKTYPE.ETHERNET);
+  output.onFileLimit = () => {
+    io.err(fileLimitLine(o));
+    stop.stop();
+  };
   const taken: number[] = new Array(o.workers).fill(0);
   pool.on("message", (m) => output.push(m.workerIndex, m.data as CaptureBatch));
   pool.on("report", (r) => {
@@ -277,8 +282,11 @@ class MergedOutput {
   readonly tally: Tally = { packets: 0, bytes: 0 };
   /** The first error of merging or writing; merging stops there. */
   failure: unknown = null;
+  /** Called once when -G -W has written its last file (the packets after it are dropped). */
+  onFileLimit: () => void = () => {};
+  #limitReached = false;
   readonly #merger: BatchMerger;
-  readonly #writer: PcapWriter | null;
+  readonly #writer: FileOutput | null;
   readonly #flusher: TimedFlush | null;
   readonly #lines: PacketLines;
   readonly #decoder = new PacketDecoder();
@@ -289,7 +297,7 @@ class MergedOutput {
 
   constructor(
     o: CaptureOptions,
-    writer: PcapWriter | null,
+    writer: FileOutput | null,
     flusher: TimedFlush | null,
     io: CommandIO,
     shared: Int32Array,
@@ -336,7 +344,7 @@ class MergedOutput {
     try {
       this.#merger.drain(final, this.#emit);
       // -U: out as soon as merged, as tcpdump -U.
-      if (this.#writer && this.#flusher?.everyPacket) this.#writer.flush();
+      if (this.#writer && this.#flusher?.everyPacket && !this.#writer.closed) this.#writer.flush();
     } catch (e) {
       this.failure = e;
       this.#onFailure(e);
@@ -360,11 +368,18 @@ class MergedOutput {
 
   #emit: EmitPacket = (bytes, view, start, caplen, wireLength, sec, nsec, ifindex) => {
     if (this.#count && this.tally.packets >= this.#count) return false;
-    this.tally.packets++;
-    this.tally.bytes += wireLength;
+    if (this.#limitReached) return false;
     if (this.#writer) {
-      this.#writer.write(bytes.subarray(start, start + caplen), wireLength, sec, nsec, this.#writer.interfaceIdOf(ifindex));
+      if (this.#writer.write(bytes.subarray(start, start + caplen), wireLength, sec, nsec, this.#writer.interfaceIdOf(ifindex)) === false) {
+        this.#limitReached = true;
+        this.onFileLimit();
+        return false;
+      }
+      this.tally.packets++;
+      this.tally.bytes += wireLength;
     } else {
+      this.tally.packets++;
+      this.tally.bytes += wireLength;
       // The batch holds the frame as it was on the wire, any VLAN tag in place.
       const d = this.#decoder.decode(bytes, view, start, caplen);
       this.#out.push(this.#lines.line(d, bytes, start, caplen, wireLength, sec, nsec));

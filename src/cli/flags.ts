@@ -53,7 +53,7 @@ export function num(value: string | undefined, name: string, range: FlagRange, f
 
 /** `--seconds S`: at most a year. */
 export const SECONDS: FlagRange = { min: 0, max: 31_536_000 };
-/** `-G WORKERS`: as many as a fanout pool takes. */
+/** `--workers N`: as many as a fanout pool takes. */
 export const WORKERS: FlagRange = { min: 1, max: FANOUT_DEFAULTS.maxWorkers };
 
 /** `-B KiB` when absent: the library's default ring. */

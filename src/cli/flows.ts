@@ -1,5 +1,5 @@
 /**
- * `ringcap flows`: a live top-talkers table counted on one ring. With `-G N` (N > 1) fanout
+ * `ringcap flows`: a live top-talkers table counted on one ring. With `--workers N` (N > 1) fanout
  * workers count instead (flows_workers.ts, loaded only then); with `-r FILE` the same table
  * counts a saved file's packets, filtered as `capture -r` filters them (offline.ts).
  * @module

@@ -1,5 +1,5 @@
 /**
- * The fanout handler behind `ringcap flows -G N`: each worker counts its flows in a
+ * The fanout handler behind `ringcap flows --workers N`: each worker counts its flows in a
  * {@link FlowTable} and reports its top flows, with what they did since its last report.
  * This file runs in every worker thread: it imports library modules only, never the CLI.
  * @module

@@ -1,6 +1,6 @@
 /**
  * `ringcap flows`'s flags, read and checked once into {@link FlowsOptions}, which both paths
- * (flows.ts on one ring, flows_workers.ts with -G) take.
+ * (flows.ts on one ring, flows_workers.ts with --workers) take.
  * @module
  */
 
@@ -13,11 +13,11 @@ import { MAX_SNAPLEN } from "../options.ts";
 import { compileExpression, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
 
 export const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
-                    [-s SNAPLEN] [-G WORKERS] [-B KiB] [--block-timeout MS] [--max-flows N] [EXPR]
+                    [-s SNAPLEN] [--workers N] [-B KiB] [--block-timeout MS] [--max-flows N] [EXPR]
        ringcap flows -r FILE [--top N] [--json] [--max-flows N] [EXPR]
 
 A live top-talkers table by 5-tuple (packets, bytes, rate), refreshed in place on a terminal,
-or one JSON line per interval when stdout is not a terminal (or with --json). With -G, that
+or one JSON line per interval when stdout is not a terminal (or with --json). With --workers, that
 many fanout workers count in hash mode (every packet of a flow goes to the same worker, so
 the merged table is exact). EXPR is a tcpdump filter.
 
@@ -27,11 +27,11 @@ the merged table is exact). EXPR is a tcpdump filter.
                (compiled for the file's link type and snaplen, libpcap's bpf_filter); a
                corrupt or truncated file prints the flows of every good packet, then the
                error (exit 1); a missing, unreadable or non-capture file exits 6. Not with
-               -i, -s, -G, -B, --block-timeout, --netns, --seconds, --interval.
+               -i, -s, --workers, -B, --block-timeout, --netns, --seconds, --interval.
 
 --max-flows N  flows the table keeps apart, each taking 72 bytes of key and counters plus
                an entry of the table's hash map (default
-               ${FLOW_TABLE_DEFAULTS.maxFlows}, at most ${MAX_FLOWS}; with -G, per worker). Packets of flows
+               ${FLOW_TABLE_DEFAULTS.maxFlows}, at most ${MAX_FLOWS}; with --workers, per worker). Packets of flows
                beyond it are counted as untracked and the output says the table is
                incomplete ("incomplete": true in JSON): the top list may then miss flows.`;
 
@@ -53,10 +53,10 @@ export interface FlowsOptions {
   /** Bytes kept per packet; 0 for whole packets. */
   snaplen: number;
   filter?: BpfProgram;
-  /** -G: 1 counts on one ring (flows.ts); more counts on fanout workers in hash mode. */
+  /** --workers: 1 counts on one ring (flows.ts); more counts on fanout workers in hash mode. */
   workers: number;
   ring: RingOptions;
-  /** Flows each table keeps apart (one table, or one per worker with -G). */
+  /** Flows each table keeps apart (one table, or one per worker with --workers). */
   maxFlows: number;
 }
 
@@ -67,7 +67,7 @@ const DEFAULT_SNAPLEN = 128;
 const NOT_OFFLINE = [
   ["interface", "-i", NOT_WITH_READ.interface],
   ["snaplen", "-s", NOT_WITH_READ.snaplen],
-  ["workers", "-G", NOT_WITH_READ.workers],
+  ["workers", "--workers", NOT_WITH_READ.workers],
   ["buffer", "-B", NOT_WITH_READ.ring],
   ["block-timeout", "--block-timeout", NOT_WITH_READ.ring],
   ["netns", "--netns", NOT_WITH_READ.netns],
@@ -89,7 +89,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
       seconds: { type: "string" },
       netns: { type: "string" },
       snaplen: { type: "string", short: "s" },
-      workers: { type: "string", short: "G" },
+      workers: { type: "string" },
       buffer: { type: "string", short: "B" },
       "block-timeout": { type: "string" },
       "max-flows": { type: "string" },
@@ -119,7 +119,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     json: values.json || !process.stdout.isTTY,
     snaplen,
     filter: expr && read === undefined ? compileExpression(expr, snaplen, iface === "any" ? LINKTYPE.LINUX_SLL2 : undefined) : undefined,
-    workers: num(values.workers, "-G", WORKERS, 1),
+    workers: num(values.workers, "--workers", WORKERS, 1),
     ring: ringOptions(values.buffer, values["block-timeout"]),
     maxFlows: num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows),
   };

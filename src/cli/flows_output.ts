@@ -1,5 +1,5 @@
 /**
- * What `ringcap flows` shows each interval, on one ring or with -G workers: a table redrawn in
+ * What `ringcap flows` shows each interval, on one ring or with --workers: a table redrawn in
  * place, or one JSON line. A full flow table makes the output say it is incomplete.
  * @module
  */

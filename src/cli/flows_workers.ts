@@ -1,5 +1,5 @@
 /**
- * `ringcap flows -G N`: the flow table counted by N fanout workers in hash mode. The kernel
+ * `ringcap flows --workers N`: the flow table counted by N fanout workers in hash mode. The kernel
  * sends every packet of a flow to the same worker, so each worker's top flows are exact and
  * the merged top is the overall top. The workers run flows_handler.ts.
  * @module
@@ -11,7 +11,7 @@ import type { FlowsOptions } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
 import { type CommandIO, RunStop, unwrapWorkerFailure } from "./io.ts";
 
-/** Runs `ringcap flows -G N` (o.workers > 1); resolves to the exit code. */
+/** Runs `ringcap flows --workers N` (o.workers > 1); resolves to the exit code. */
 export async function flowsWithWorkers(o: FlowsOptions, io: CommandIO): Promise<number> {
   const pool = await openFanout<FlowsWorkerData, FlowsWorkerReport>(o.iface, {
     worker: new URL("./flows_handler.ts", import.meta.url),

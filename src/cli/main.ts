@@ -102,7 +102,7 @@ export function exitCodeFor(e: RingcapError): number {
 
 /** What a library error means on the command line, where its options are flags. */
 const CLI_HINTS: Readonly<Record<string, string>> = {
-  ring_exceeds_memory: " (on the command line: give a smaller -B KiB; with -G it is per worker)",
+  ring_exceeds_memory: " (on the command line: give a smaller -B KiB; with --workers it is per worker)",
 };
 
 /** Runs the CLI with `argv` (without the program name); resolves to the exit code. */
