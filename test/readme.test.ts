@@ -8,9 +8,9 @@
 // the README describes (`onSavedFile`): the file is recorded from the bench's `eth0` first.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { Generator } from "../src/gen.ts";
 import { openCapture } from "../src/capture.ts";
@@ -129,6 +129,8 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
   beforeAll(() => {
     bench = createBench({ rx: "eth0", tx: "gen0" });
     dir = mkdtempSync(join(tmpdir(), "ringcap-readme-"));
+    // As a working directory usually is: others may pass through it (a -Z example writes as nobody).
+    chmodSync(dir, 0o755);
     // Background traffic for every snippet: UDP, TCP (port 443 too) and IPv6, 2,000 frames a second.
     gen = new Generator(bench.tx, { netns: bench.name, rate: 0, flows: 16 });
     tcp = new Generator(bench.tx, { netns: bench.name, rate: 0, flows: 8, tcp: true, dstPort: 443 });
@@ -187,7 +189,10 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
           if (written) {
             // Rotated (-C, -G): every file named from the -w name (its part before any strftime pattern).
             const prefix = written.split("%")[0];
-            const files = / -[CG] /.test(line) ? readdirSync(dir).filter((n) => n.startsWith(prefix)) : [written];
+            const into = dirname(prefix);
+            const files = / -[CG] /.test(line)
+              ? readdirSync(join(dir, into)).filter((n) => n.startsWith(basename(prefix))).map((n) => join(into, n))
+              : [written];
             expect({ line, files: files.length > 0 }).toEqual({ line, files: true });
             for (const f of files) {
               const check = await run(["tcpdump", "-r", join(dir, f), "-c", "1"], { timeoutMs: 10_000 });

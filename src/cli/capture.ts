@@ -24,6 +24,7 @@ import {
   type Tally,
   TimedFlush,
 } from "./capture_output.ts";
+import { relinquish } from "./flags.ts";
 import { type CommandIO, RunStop } from "./io.ts";
 import { captureFromFile } from "./capture_read.ts";
 
@@ -69,6 +70,8 @@ async function captureOnOneRing(o: CaptureOptions, io: CommandIO): Promise<numbe
   const cap = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, promisc: o.promisc, direction: o.direction, ring: o.ring, timestampType: o.timestampType, immediate });
   let writer: FileOutput | null;
   try {
+    // -Z: the socket is open; the file is made as the user (before any blocks() loop starts).
+    relinquish(o.user);
     writer = o.write === undefined ? null : openOutput(o.write, o, cap.info, io);
   } catch (e) {
     cap.close();

@@ -24,7 +24,7 @@ import { RingcapError } from "../errors.ts";
 import type { formatTime } from "../format.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import type { PcapFormat, TimestampPrecision } from "../pcap.ts";
-import { compileExpression, DEFAULT_RING_KIB, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
+import { compileExpression, DEFAULT_RING_KIB, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, userFlag, WORKERS } from "./flags.ts";
 
 /** --flush-ms when absent: a crash or SIGKILL loses at most about a second of packets. */
 export const DEFAULT_FLUSH_MS = 1000;
@@ -35,11 +35,11 @@ export const CAPTURE_HELP = `usage: ringcap capture -i IFACE [-c COUNT] [-s SNAP
                       [-U | --flush-ms MS] [-C MB] [-G SECONDS] [-W COUNT] [-z CMD]
                       [--workers N] [--fanout MODE] [-p] [-e] [-q] [-v] [-t|-tt] [-n]
                       [-B KiB] [--immediate-mode] [-F FILE | --bpf FILE] [-d] [--netns NAME]
-                      [--status|--no-status] [--seconds S] [-j TYPE] [-J]
+                      [--status|--no-status] [--seconds S] [-j TYPE] [-J] [-Z USER]
                       [--time-stamp-precision micro|nano] [EXPR]
        ringcap capture -r FILE [-c COUNT] [-w FILE [--time-stamp-precision micro|nano]]
                       [--format pcap|pcapng] [-U] [-C MB] [-G SECONDS] [-W COUNT] [-z CMD]
-                      [-e] [-q] [-v] [-t|-tt] [-n] [-F FILE | --bpf FILE] [-d] [EXPR]
+                      [-e] [-q] [-v] [-t|-tt] [-n] [-F FILE | --bpf FILE] [-d] [-Z USER] [EXPR]
 
 Captures on IFACE like tcpdump. EXPR is a tcpdump filter (compiled by libpcap, attached in
 the kernel). Without -w, prints one line per packet; with -w, writes pcap or pcapng (by the
@@ -103,6 +103,9 @@ file's extension, or --format) and shows a live status line on stderr.
   --bpf FILE   use a compiled program (tcpdump -ddd output) instead of EXPR
   -d           print the compiled filter (like tcpdump -d) and exit
   --netns NAME capture inside a network namespace
+  -Z USER      once the sockets are open (and -r's file), become USER for good, every thread
+               and worker, no capability left; -w files (and rotations) are then created as
+               USER, as tcpdump -Z (the directory must let USER write)
   -j TYPE      whose clock stamps packets: host (default), adapter or adapter_unsynced (the
                NIC's clock, as tcpdump -j); an interface without a hardware clock (veth, lo)
                is refused (exit 2) where tcpdump warns and uses the host's clock
@@ -177,6 +180,8 @@ export interface CaptureOptions {
   immediate?: boolean;
   /** -C, -G, -W, -z: the -w file rotates. */
   rotate?: RotateFlags;
+  /** -Z: the user to become once the sockets are open. */
+  user?: string;
 }
 
 /** -C MB, -G SECONDS, -W COUNT and -z CMD, as tcpdump takes them. */
@@ -225,6 +230,8 @@ export interface ReadOptions {
   precision: TimestampPrecision;
   /** -C, -G, -W, -z: the -w file rotates. */
   rotate?: RotateFlags;
+  /** -Z: the user to become once the file is open, before the output is created. */
+  user?: string;
 }
 
 const FLAGS = {
@@ -263,6 +270,7 @@ const FLAGS = {
   "time-stamp-type": { type: "string", short: "j" },
   "time-stamp-precision": { type: "string" },
   "list-time-stamp-types": { type: "boolean", short: "J" },
+  "relinquish-privileges": { type: "string", short: "Z" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -360,6 +368,7 @@ export function parseCaptureArgs(args: string[]): CaptureRequest {
       precision: precisionFlag(values),
       immediate: values["immediate-mode"] ? true : values["block-timeout"] !== undefined ? false : undefined,
       rotate,
+      user: userFlag(values["relinquish-privileges"]),
     },
   };
 }
@@ -405,6 +414,7 @@ function readOptions(values: Flags, positionals: string[]): ReadOptions {
     packetBuffered: values["packet-buffered"] === true,
     precision: precisionFlag(values),
     rotate: rotateFlags(values),
+    user: userFlag(values["relinquish-privileges"]),
   };
 }
 

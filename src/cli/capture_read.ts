@@ -14,7 +14,7 @@ import { type DescribeOptions, describePacket, formatTime } from "../format.ts";
 import type { PacketView } from "../packet.ts";
 import type { ReadOptions } from "./capture_options.ts";
 import { fileLimitLine, isClosedPipe, openFileOutput, stdoutFailure } from "./capture_output.ts";
-import { UsageError } from "./flags.ts";
+import { relinquish, UsageError } from "./flags.ts";
 import type { CommandIO } from "./io.ts";
 import { localInterfaceName, OfflineFilter, requireDecodable, SLL2_WARNING } from "./offline.ts";
 
@@ -22,6 +22,7 @@ import { localInterfaceName, OfflineFilter, requireDecodable, SLL2_WARNING } fro
 export async function captureFromFile(o: ReadOptions, io: CommandIO): Promise<number> {
   const f = await openFile(o.path);
   try {
+    relinquish(o.user); // -Z: the file is open; the output is made as the user
     return await readFile(f, o, io);
   } finally {
     f.close();

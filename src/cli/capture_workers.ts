@@ -36,6 +36,7 @@ import {
   type Tally,
   TimedFlush,
 } from "./capture_output.ts";
+import { relinquish } from "./flags.ts";
 import { type CommandIO, RunStop, unwrapWorkerFailure } from "./io.ts";
 
 /**
@@ -167,6 +168,8 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
   const pool = await openWorkers(o, shared, paths);
   let writer: FileOutput | null = null;
   try {
+    // -Z: every worker's socket is open (and its own file, given to the user first).
+    relinquish(o.user, paths);
     if (o.write !== undefined && !paths) writer = openOutput(o.write, o, pool.info.find((i) => i !== null) ?? { linkType: 1, interfaces: [String(o.iface)], ifindexes: [] }, io);
   } catch (e) {
     await pool.close().catch(() => {});

@@ -5,7 +5,9 @@
  * @module
  */
 
+import { chownSync } from "node:fs";
 import { type CaptureInterfaces, DEFAULT_RING, type RingOptions } from "../capture.ts";
+import { dropPrivileges, lookUpUser } from "../privileges.ts";
 import { type BpfProgram, compileFilter } from "../bpf/compile.ts";
 import { snaplenOrMax } from "../options.ts";
 import { FANOUT_DEFAULTS } from "../fanout/settings.ts";
@@ -109,3 +111,31 @@ export function interfaceFlags(given: string[] | undefined): CaptureInterfaces |
   if (given === undefined || given.length === 0) return undefined;
   return given.length === 1 ? given[0] : given;
 }
+
+/**
+ * `-Z USER`, checked before anything opens (an unknown user is a usage error, exit 2, as
+ * nothing would be dropped to); undefined without -Z.
+ */
+export function userFlag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value === "") throw new UsageError("-Z needs a user name");
+  try {
+    lookUpUser(value);
+  } catch (e) {
+    throw new UsageError(`-Z ${value}: ${(e as Error).message}`);
+  }
+  return value;
+}
+
+/**
+ * Becomes `user` (tcpdump's -Z) once the sockets are open and before the output files are
+ * created, so that they are the user's; a no-op without -Z. Files made before (each worker's
+ * own, with --per-worker-files) are given to the user first.
+ */
+export function relinquish(user: string | undefined, madeBefore: readonly string[] = []): void {
+  if (user === undefined) return;
+  const { uid, gid } = lookUpUser(user);
+  for (const path of madeBefore) chownSync(path, uid, gid);
+  dropPrivileges(user);
+}
+

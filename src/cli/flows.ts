@@ -8,6 +8,7 @@
 import { type Capture, openCapture } from "../capture.ts";
 import { openFile } from "../file.ts";
 import { FlowTable } from "../flows.ts";
+import { relinquish } from "./flags.ts";
 import { FLOWS_HELP, type FlowsOptions, parseFlowsArgs } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
@@ -30,6 +31,7 @@ export async function flows(args: string[], io: CommandIO): Promise<number> {
 
 async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
   using cap: Capture = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, ring: o.ring });
+  relinquish(o.user); // -Z: the socket is open, and no blocks() loop has started
   const table = new FlowTable({ maxFlows: o.maxFlows });
   const print = flowsPrinter(io, o);
   const stop = new RunStop(o.seconds, io);
@@ -63,6 +65,7 @@ async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
  */
 async function flowsFromFile(o: FlowsOptions, path: string, io: CommandIO): Promise<number> {
   await using f = await openFile(path);
+  relinquish(o.user);
   const filter = new OfflineFilter(f, { expression: o.expression });
   requireDecodable(path, filter.linkType, "counted as flows");
   io.err(filter.readingLine(path));

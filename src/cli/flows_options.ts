@@ -10,11 +10,12 @@ import type { BpfProgram } from "../bpf/program.ts";
 import { LINKTYPE } from "../decode.ts";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../flows.ts";
 import { MAX_SNAPLEN } from "../options.ts";
-import { compileExpression, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, WORKERS } from "./flags.ts";
+import { compileExpression, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, userFlag, WORKERS } from "./flags.ts";
 
 export const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
-                    [-s SNAPLEN] [--workers N] [-B KiB] [--block-timeout MS] [--max-flows N] [EXPR]
-       ringcap flows -r FILE [--top N] [--json] [--max-flows N] [EXPR]
+                    [-s SNAPLEN] [--workers N] [-B KiB] [--block-timeout MS] [--max-flows N]
+                    [-Z USER] [EXPR]
+       ringcap flows -r FILE [--top N] [--json] [--max-flows N] [-Z USER] [EXPR]
 
 A live top-talkers table by 5-tuple (packets, bytes, rate), refreshed in place on a terminal,
 or one JSON line per interval when stdout is not a terminal (or with --json). With --workers, that
@@ -33,12 +34,16 @@ the merged table is exact). EXPR is a tcpdump filter.
                an entry of the table's hash map (default
                ${FLOW_TABLE_DEFAULTS.maxFlows}, at most ${MAX_FLOWS}; with --workers, per worker). Packets of flows
                beyond it are counted as untracked and the output says the table is
-               incomplete ("incomplete": true in JSON): the top list may then miss flows.`;
+               incomplete ("incomplete": true in JSON): the top list may then miss flows.
+-Z USER        once the sockets (or -r's file) are open, become USER for good: every thread
+               and worker, no capability left (as capture -Z, tcpdump's flag).`;
 
 /** `ringcap flows` as the command line asked for it, every flag checked. */
 export interface FlowsOptions {
   /** The interface (or "any", or several); "" with -r. */
   iface: CaptureInterfaces;
+  /** -Z: the user to become once the sockets (or the file) are open. */
+  user?: string;
   /** -r: a saved file's path, or "-" for standard input; the live-only fields then keep their defaults. */
   read?: string;
   /** With -r: EXPR, compiled once the file's link type is known. */
@@ -93,6 +98,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
       buffer: { type: "string", short: "B" },
       "block-timeout": { type: "string" },
       "max-flows": { type: "string" },
+      "relinquish-privileges": { type: "string", short: "Z" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -122,5 +128,6 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     workers: num(values.workers, "--workers", WORKERS, 1),
     ring: ringOptions(values.buffer, values["block-timeout"]),
     maxFlows: num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows),
+    user: userFlag(values["relinquish-privileges"]),
   };
 }

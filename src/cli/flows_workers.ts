@@ -6,6 +6,7 @@
  */
 
 import { openFanout } from "../fanout/pool.ts";
+import { relinquish } from "./flags.ts";
 import type { FlowsWorkerData, FlowsWorkerReport } from "./flows_handler.ts";
 import type { FlowsOptions } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
@@ -24,6 +25,12 @@ export async function flowsWithWorkers(o: FlowsOptions, io: CommandIO): Promise<
     ring: o.ring,
     reportIntervalMs: o.intervalMs,
   });
+  try {
+    relinquish(o.user); // -Z: every worker's socket is open
+  } catch (e) {
+    await pool.close().catch(() => {});
+    throw e;
+  }
   const latest: (FlowsWorkerReport | undefined)[] = new Array(o.workers);
   pool.on("report", (r) => (latest[r.workerIndex] = r.data));
   const printer = flowsPrinter(io, o);
