@@ -14,8 +14,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { main } from "../src/cli/main.ts";
-import { BUN, CLI, FILTER_CORPUS } from "./_cli.ts";
+import { BUN, CLI, FILTER_CORPUS, packetsOf, ringcapHere } from "./_cli.ts";
 import { BASE_SEC, type Framed, framesFor, LT, type NgInterface, pcapFile, pcapngFile } from "./_corpus.ts";
 
 const SNAPLEN = 128;
@@ -73,27 +72,7 @@ function tool(cmd: string, args: string[]): { code: number | null; out: Buffer; 
   return { code: r.status, out: r.stdout, err: r.stderr.toString() };
 }
 
-/** `ringcap ARGS` run in this process: exit code, stdout lines, stderr lines. */
-async function ringcapHere(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (l) => out.push(l), err: (l) => err.push(l), errIsTty: false });
-  return { code, out: out.length ? `${out.join("\n")}\n` : "", err: err.join("\n") };
-}
 
-/**
- * Printed output as one entry per packet: a line, and the lines that belong to it (a hex dump's,
- * starting with a tab; -v's, starting with a tab or blanks).
- */
-function packetsOf(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "") continue;
-    if (/^[\t ]/.test(line) && out.length) out[out.length - 1] += `\n${line}`;
-    else out.push(line);
-  }
-  return out;
-}
 
 /** The packet index (timestamp - BASE_SEC) of each record of a pcap file's bytes. */
 function indexesOf(pcap: Buffer): number[] {

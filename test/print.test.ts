@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCaptureArgs } from "../src/cli/capture_options.ts";
-import { main } from "../src/cli/main.ts";
+import { packetsOf, ringcapHere } from "./_cli.ts";
 import { BASE_SEC, LT, pcapFile } from "./_corpus.ts";
 
 const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
@@ -269,23 +269,7 @@ function tool(cmd: string, args: string[]): { code: number | null; out: string; 
   return { code: r.status, out: r.stdout.toString(), err: r.stderr.toString() };
 }
 
-async function ringcapHere(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { out: (l) => out.push(l), err: (l) => err.push(l), errIsTty: false });
-  return { code, out: out.length ? `${out.join("\n")}\n` : "", err: err.join("\n") };
-}
 
-/** Printed output as one entry per packet: its line, and the lines below it (starting with a tab or spaces). */
-function packetsOf(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "") continue;
-    if (/^[\t ]/.test(line) && out.length) out[out.length - 1] += `\n${line}`;
-    else out.push(line);
-  }
-  return out;
-}
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "ringcap-print-"));
