@@ -20,6 +20,7 @@ const FLOORS: [floor: number, pattern: RegExp][] = [
   [1, /^src\/bpf\//], // filters: program model, libpcap, VLAN rewrite
   [1, /^src\/(decode|packet|pcap|rotate|format|format_icmp|flows|file)\.ts$/], // zero-copy views, decoders, tcpdump-style lines, files (writing, rotating and reading)
   [2, /^src\/(capture|gen)\.ts$/], // the resources that own a socket
+  [2, /^src\/export\//], // flow records out of the machine: lifecycle, IPFIX / NetFlow v9, transport
   [3, /^src\/fanout\//], // the worker pool (and a saved file as its source: file_source.ts, file_feed.ts)
   [3, /^src\/testing\//], // the namespace bench (ringcap/testing)
   [4, /^src\/cli\//], // the command line, on top of everything
