@@ -29,6 +29,7 @@ export const MAX_TRACKED_FLOWS = 1 << 22;
 
 const DAY_MS = 86_400_000;
 
+/** How a {@link FlowTracker} times flows out and how many it keeps (all optional). */
 export interface FlowTrackerOptions {
   /** A flow without a packet for this long ends (reason idleTimeout). @default 30000 */
   idleTimeoutMs?: number;
@@ -110,9 +111,13 @@ const REASON_NAMES = Object.keys(FLOW_END_REASON) as (keyof typeof FLOW_END_REAS
  * ```
  */
 export class FlowTracker {
+  /** See {@link FlowTrackerOptions.idleTimeoutMs}. */
   readonly idleTimeoutMs: number;
+  /** See {@link FlowTrackerOptions.activeTimeoutMs}. */
   readonly activeTimeoutMs: number;
+  /** See {@link FlowTrackerOptions.maxFlows}. */
   readonly maxFlows: number;
+  /** See {@link FlowTrackerOptions.finLingerMs}. */
   readonly finLingerMs: number;
 
   #onRecord: ((record: FlowRecord) => void) | undefined;
@@ -145,6 +150,7 @@ export class FlowTracker {
   #evictions = 0;
   #byReason = new Float64Array(6);
 
+  /** Allocates the table for `maxFlows` flows at once (about 100 bytes a flow); throws RingcapError "invalid_argument" for an option out of range. */
   constructor(options: FlowTrackerOptions = {}) {
     const d = FLOW_TRACKER_DEFAULTS;
     this.idleTimeoutMs = intOption(options.idleTimeoutMs, "idleTimeoutMs", { min: 1, max: 7 * DAY_MS }, d.idleTimeoutMs);
@@ -276,6 +282,7 @@ export class FlowTracker {
     return out;
   }
 
+  /** The counters now (a copy). */
   stats(): FlowTrackerStats {
     const recordsByReason = {} as FlowTrackerStats["recordsByReason"];
     let records = 0;
