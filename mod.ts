@@ -72,6 +72,14 @@ export {
   TCP_FLAGS,
 } from "./src/decode.ts";
 export { FLOW_TABLE_DEFAULTS, type FlowCount, FlowTable, type FlowTableOptions, MAX_FLOWS } from "./src/flows.ts";
+export {
+  FLOW_TRACKER_DEFAULTS,
+  FlowTracker,
+  type FlowTrackerOptions,
+  type FlowTrackerStats,
+  MAX_TRACKED_FLOWS,
+} from "./src/export/records.ts";
+export { FLOW_END_REASON, type FlowEndReason, type FlowRecord } from "./src/export/record.ts";
 export { Generator, GENERATOR_DEFAULTS, GENERATOR_LIMITS, type GeneratorOptions, type SendResult } from "./src/gen.ts";
 export { ClosedError, InterfaceError, PermissionError, RingcapError } from "./src/errors.ts";
 export { compileFilter, type CompileFilterOptions } from "./src/bpf/compile.ts";
