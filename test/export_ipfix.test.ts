@@ -1,0 +1,222 @@
+// IPFIX / NetFlow v9 encoding (src/export/ipfix.ts) byte by byte against RFC 7011 / RFC 3954, and
+// IpfixExporter (src/export/exporter.ts) over UDP and TCP inside a namespace, decoded by tshark
+// (cflow) and received by nfcapd / read back by nfdump when installed.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ExportEncoder, FLOW_END_REASON, type FlowRecord, IE, recordLength, TEMPLATE_ID, templateFields } from "../mod.ts";
+import { type Bench, createBench, privileged } from "./_netns.ts";
+import { prng } from "./_prng.ts";
+
+const BUN = process.execPath;
+const CHILD = join(import.meta.dir, "_ipfix_child.ts");
+const U32 = 0x1_0000_0000;
+
+/** Deterministic records: IPv4 in 198.18.0.0/15 and IPv6 in 2001:db8::/32, mixed. */
+function makeRecords(n: number, seed: number, baseMs: number): FlowRecord[] {
+  const rnd = prng(seed);
+  const out: FlowRecord[] = [];
+  const reasons = Object.values(FLOW_END_REASON);
+  for (let i = 0; i < n; i++) {
+    const v6 = rnd() < 0.4;
+    const addr = (k: number) =>
+      v6
+        ? Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, ...Array.from({ length: 11 }, () => Math.floor(rnd() * 256)), k])
+        : Uint8Array.from([198, 18 + (k & 1), Math.floor(rnd() * 256), 1 + Math.floor(rnd() * 254)]);
+    const proto = [6, 17, 1][Math.floor(rnd() * 3)];
+    const startMs = baseMs + Math.floor(rnd() * 60_000);
+    out.push({
+      ipVersion: v6 ? 6 : 4,
+      protocol: proto === 1 && v6 ? 58 : proto,
+      srcAddress: addr(1),
+      dstAddress: addr(2),
+      srcPort: proto === 1 ? 0 : 1024 + Math.floor(rnd() * 60000),
+      dstPort: proto === 1 ? 8 * 256 : 1 + Math.floor(rnd() * 1000),
+      packets: 1 + Math.floor(rnd() * 5000),
+      octets: (1 + Math.floor(rnd() * 5000)) * 60 + (i === 0 ? 5 * U32 : 0), // one past 32 bits
+      startMs,
+      endMs: startMs + Math.floor(rnd() * 30_000),
+      tcpFlags: proto === 6 ? Math.floor(rnd() * 64) : 0,
+      ingressInterface: 1 + Math.floor(rnd() * 8),
+      vlanId: rnd() < 0.5 ? -1 : 1 + Math.floor(rnd() * 4094),
+      endReason: reasons[Math.floor(rnd() * reasons.length)],
+    });
+  }
+  return out;
+}
+
+const u16 = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];
+const u32 = (b: Uint8Array, at: number) => ((b[at] << 24) >>> 0) + (b[at + 1] << 16) + (b[at + 2] << 8) + b[at + 3];
+const u64 = (b: Uint8Array, at: number) => u32(b, at) * U32 + u32(b, at + 4);
+
+const R4: FlowRecord = {
+  ipVersion: 4,
+  protocol: 6,
+  srcAddress: Uint8Array.from([198, 18, 0, 1]),
+  dstAddress: Uint8Array.from([198, 19, 0, 2]),
+  srcPort: 40000,
+  dstPort: 443,
+  packets: 10,
+  octets: 4321,
+  startMs: 1_764_000_000_123,
+  endMs: 1_764_000_005_456,
+  tcpFlags: 0x1b,
+  ingressInterface: 3,
+  vlanId: 100,
+  endReason: FLOW_END_REASON.endOfFlowDetected,
+};
+const R6: FlowRecord = {
+  ...R4,
+  ipVersion: 6,
+  protocol: 17,
+  srcAddress: Uint8Array.from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+  dstAddress: Uint8Array.from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]),
+  tcpFlags: 0,
+  vlanId: -1,
+  endReason: FLOW_END_REASON.idleTimeout,
+};
+
+describe("IPFIX encoding (RFC 7011)", () => {
+  test("header, template set, data set and padding, field by field", () => {
+    const enc = new ExportEncoder({ observationDomainId: 0xdeadbeef });
+    const exportMs = 1_764_000_010_999;
+    const [m, ...rest] = enc.encode([R4], exportMs, true);
+    expect(rest.length).toBe(0);
+    // Message header (§3.1).
+    expect(u16(m, 0)).toBe(10);
+    expect(u16(m, 2)).toBe(m.length);
+    expect(u32(m, 4)).toBe(Math.floor(exportMs / 1000));
+    expect(u32(m, 8)).toBe(0); // no data record sent before
+    expect(u32(m, 12)).toBe(0xdeadbeef);
+    // Template set (§3.3.2, §3.4.1): set id 2, two templates with IANA ids and lengths.
+    let at = 16;
+    expect(u16(m, at)).toBe(2);
+    const tlen = u16(m, at + 2);
+    const templates: [number, [number, number][]][] = [];
+    let t = at + 4;
+    while (t < at + tlen) {
+      const id = u16(m, t), count = u16(m, t + 2);
+      const fields: [number, number][] = [];
+      for (let k = 0; k < count; k++) fields.push([u16(m, t + 4 + 4 * k), u16(m, t + 6 + 4 * k)]);
+      templates.push([id, fields]);
+      t += 4 + 4 * count;
+    }
+    expect(t).toBe(at + tlen);
+    expect(templates).toEqual([
+      [256, [[8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [6, 2], [1, 8], [2, 8], [152, 8], [153, 8], [10, 4], [58, 2], [136, 1]]],
+      [257, [[27, 16], [28, 16], [7, 2], [11, 2], [4, 1], [6, 2], [1, 8], [2, 8], [152, 8], [153, 8], [10, 4], [58, 2], [136, 1]]],
+    ]);
+    expect(templates[0][1]).toEqual(templateFields("ipfix", 4).map(([a, b]) => [a, b]));
+    // Data set: set id = template id, one 54-byte record, padded with zeros to 32 bits (§3.3.1).
+    at += tlen;
+    expect(u16(m, at)).toBe(TEMPLATE_ID.ipv4);
+    const dlen = u16(m, at + 2);
+    expect(recordLength("ipfix", 4)).toBe(54);
+    expect(dlen).toBe(4 + 56);
+    expect(at + dlen).toBe(m.length);
+    const r = at + 4;
+    expect([...m.subarray(r, r + 4)]).toEqual([198, 18, 0, 1]);
+    expect([...m.subarray(r + 4, r + 8)]).toEqual([198, 19, 0, 2]);
+    expect(u16(m, r + 8)).toBe(40000);
+    expect(u16(m, r + 10)).toBe(443);
+    expect(m[r + 12]).toBe(6);
+    expect(u16(m, r + 13)).toBe(0x1b);
+    expect(u64(m, r + 15)).toBe(4321);
+    expect(u64(m, r + 23)).toBe(10);
+    expect(u64(m, r + 31)).toBe(R4.startMs);
+    expect(u64(m, r + 39)).toBe(R4.endMs);
+    expect(u32(m, r + 47)).toBe(3);
+    expect(u16(m, r + 51)).toBe(100);
+    expect(m[r + 53]).toBe(FLOW_END_REASON.endOfFlowDetected);
+    expect([...m.subarray(r + 54, r + 56)]).toEqual([0, 0]);
+    // The next message: sequence number = data records sent before it in this domain; no templates.
+    const [m2] = enc.encode([R6, R4, R4], exportMs + 1000);
+    expect(u32(m2, 8)).toBe(1);
+    expect(u16(m2, 16)).toBe(TEMPLATE_ID.ipv6);
+    expect(u16(m2, 18)).toBe(4 + 78 + 2); // 78-byte record, 2 bytes of padding
+    expect(m2[20 + 78 - 1]).toBe(FLOW_END_REASON.idleTimeout);
+    expect(u16(m2, 20 + 78 - 3)).toBe(0); // no VLAN tag: 0
+    expect(u16(m2, 20 + 80)).toBe(TEMPLATE_ID.ipv4);
+    expect(u16(m2, 20 + 82)).toBe(4 + 2 * 54); // 112: no padding needed
+    expect(m2.length).toBe(16 + 84 + 112);
+    expect(u32(enc.encode([R4], exportMs)[0], 8)).toBe(4);
+  });
+
+  test("NetFlow v9: header, template flowset 0, FIRST/LAST_SWITCHED against sysUptime", () => {
+    const bootMs = 1_763_000_000_000;
+    const enc = new ExportEncoder({ protocol: "netflow9", observationDomainId: 7, bootMs });
+    const exportMs = 1_764_000_010_999;
+    const [m] = enc.encode([R4, R6], exportMs, true);
+    expect(u16(m, 0)).toBe(9);
+    expect(u16(m, 2)).toBe(2 + 2); // two template records and two data records
+    const secs = Math.floor(exportMs / 1000);
+    expect(u32(m, 4)).toBe(secs * 1000 - bootMs); // sysUptime
+    expect(u32(m, 8)).toBe(secs);
+    expect(u32(m, 12)).toBe(0); // packets sent before
+    expect(u32(m, 16)).toBe(7);
+    expect(u16(m, 20)).toBe(0);
+    const tlen = u16(m, 22);
+    expect(u16(m, 24)).toBe(256);
+    expect(u16(m, 26)).toBe(12);
+    const ids = Array.from({ length: 12 }, (_, k) => [u16(m, 28 + 4 * k), u16(m, 30 + 4 * k)]);
+    expect(ids).toEqual([[8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [6, 1], [1, 8], [2, 8], [22, 4], [21, 4], [10, 4], [58, 2]]);
+    let at = 20 + tlen;
+    expect(u16(m, at)).toBe(256);
+    expect(u16(m, at + 2)).toBe(4 + 44); // 44-byte record: already 32-bit aligned
+    const r = at + 4;
+    expect(m[r + 13]).toBe(0x1b);
+    expect(u32(m, r + 30)).toBe(R4.startMs - bootMs); // FIRST_SWITCHED
+    expect(u32(m, r + 34)).toBe(R4.endMs - bootMs); // LAST_SWITCHED
+    // A collector's view: boot = unix secs * 1000 - sysUptime; start = boot + FIRST_SWITCHED.
+    expect(u32(m, 8) * 1000 - u32(m, 4) + u32(m, r + 30)).toBe(R4.startMs);
+    at += 48;
+    expect(u16(m, at)).toBe(257);
+    expect(u16(m, at + 2)).toBe(4 + 68);
+    expect(at + 72).toBe(m.length);
+    expect(u32(enc.encode([R4], exportMs)[0], 12)).toBe(1);
+  });
+
+  test("no message exceeds the size given; every record once, in order, sequence numbers count them", () => {
+    for (const protocol of ["ipfix", "netflow9"] as const) {
+      for (const max of [1500 - 28, 1500 - 48, 576 - 28, 9000 - 28]) {
+        const records = makeRecords(500, max, 1_764_000_000_000);
+        const enc = new ExportEncoder({ protocol, maxMessageBytes: max, bootMs: 1_763_000_000_000 });
+        const messages = enc.encode(records, 1_764_000_100_000, true);
+        let seen = 0;
+        for (const [k, m] of messages.entries()) {
+          expect(m.length).toBeLessThanOrEqual(max);
+          expect(m.length % 4).toBe(0);
+          const hdr = protocol === "ipfix" ? 16 : 20;
+          expect(u32(m, protocol === "ipfix" ? 8 : 12)).toBe(protocol === "ipfix" ? seen : k);
+          let at = hdr;
+          while (at < m.length) {
+            const id = u16(m, at), len = u16(m, at + 2);
+            expect(len).toBeGreaterThanOrEqual(4);
+            if (id >= 256) {
+              const rl = recordLength(protocol, id === 256 ? 4 : 6);
+              const n = Math.floor((len - 4) / rl);
+              expect(len - 4 - n * rl).toBeLessThan(4); // padding only
+              for (let j = 0; j < n; j++) {
+                const rec = records[seen + j];
+                expect(rec.ipVersion).toBe(id === 256 ? 4 : 6);
+                expect([...m.subarray(at + 4 + j * rl, at + 4 + j * rl + rec.srcAddress.length)]).toEqual([...rec.srcAddress]);
+              }
+              seen += n;
+            }
+            at += len;
+          }
+          expect(at).toBe(m.length);
+        }
+        expect(seen).toBe(records.length);
+        expect(messages.length).toBeGreaterThan(500 * 54 / max);
+      }
+    }
+  });
+
+  test("sizes too small for the templates and one record are refused", () => {
+    expect(() => new ExportEncoder({ maxMessageBytes: 100 })).toThrow(/maxMessageBytes/);
+    expect(IE.flowEndReason).toBe(136);
+  });
+});
