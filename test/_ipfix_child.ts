@@ -7,7 +7,7 @@ import { IpfixExporter } from "../mod.ts";
 import type { FlowRecord } from "../src/export/record.ts";
 
 interface Job {
-  mode: "udp" | "tcp" | "unreachable";
+  mode: "udp" | "tcp" | "unreachable" | "external";
   protocol: "ipfix" | "netflow9";
   port: number;
   mtu?: number;
@@ -83,12 +83,16 @@ if (job.mode === "tcp") {
   for (let i = 0; i < 100 && exp.stats().connections === 0; i++) await sleep(20);
 }
 const half = job.dropAfter !== undefined ? Math.floor(records.length / 2) : records.length;
+if (job.dropAfter !== undefined) {
+  for (let i = 0; i < 100 && exp.stats().connected; i++) await sleep(5);
+}
 const t0 = performance.now();
 for (const r of records.slice(0, half)) exp.export(r);
 exp.flush();
 exportMs += performance.now() - t0;
 if (half < records.length) {
-  // Wait for the collector to drop us and the exporter to come back (bounded).
+  // The collector dropped us after the templates: records exported now are lost (counted); then
+  // wait for the exporter to come back (bounded).
   for (let i = 0; i < 150 && exp.stats().connections < 2; i++) await sleep(20);
   const t1 = performance.now();
   for (const r of records.slice(half)) exp.export(r);

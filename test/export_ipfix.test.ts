@@ -220,3 +220,220 @@ describe("IPFIX encoding (RFC 7011)", () => {
     expect(IE.flowEndReason).toBe(136);
   });
 });
+
+// ---- IpfixExporter over sockets, inside a namespace ----------------------------------------------
+
+type Wire = Omit<FlowRecord, "srcAddress" | "dstAddress"> & { srcAddress: number[]; dstAddress: number[] };
+const wire = (r: FlowRecord): Wire => ({ ...r, srcAddress: [...r.srcAddress], dstAddress: [...r.dstAddress] });
+
+interface ChildResult {
+  stats: { recordsSent: number; messagesSent: number; bytesSent: number; recordsLost: number; errors: number; connections: number; lastError?: string };
+  received: number[];
+  receivedBytes: number;
+  ticks: number;
+  maxGap: number;
+}
+
+/** Runs test/_ipfix_child.ts inside the namespace (exporter and collector on its 127.0.0.1). */
+function runChild(bench: Bench, job: Record<string, unknown>, records: FlowRecord[]): ChildResult {
+  const r = spawnSync("ip", ["netns", "exec", bench.name, BUN, CHILD, JSON.stringify({ ...job, records: records.map(wire) })], {
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+  if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+}
+
+/** tcpdump on the namespace's lo writing `path` (started once it listens). */
+async function captureLo(bench: Bench, path: string, filter: string) {
+  const p = spawn("ip", ["netns", "exec", bench.name, "tcpdump", "-Z", "root", "--immediate-mode", "-i", "lo", "-U", "-w", path, filter], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  p.stderr!.on("data", (d) => (err += d));
+  for (let i = 0; i < 250 && !err.includes("listening"); i++) await Bun.sleep(20);
+  if (!err.includes("listening")) throw new Error(`tcpdump did not start: ${err}`);
+  return async () => {
+    await Bun.sleep(200);
+    p.kill("SIGINT");
+    await new Promise((r) => p.once("exit", r));
+    if (process.env.KEEP_IPFIX) console.log(err);
+  };
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+/** tshark's absolute time ("Dec  3, 2026 11:53:24.369000000 UTC") as epoch ms. */
+function tsharkMs(s: string): number {
+  const m = /^(\w{3})\s+(\d+), (\d+) (\d+):(\d+):(\d+)\.(\d{3})\d* UTC$/.exec(s.trim());
+  if (!m) throw new Error(`unexpected tshark time ${JSON.stringify(s)}`);
+  return Date.UTC(+m[3], MONTHS.indexOf(m[1]), +m[2], +m[4], +m[5], +m[6], +m[7]);
+}
+
+type Tree = { [k: string]: string | Tree };
+interface Decoded {
+  udpLength?: number;
+  cflow: Tree;
+  flows: Tree[];
+}
+
+/** tshark's JSON decode of every cflow message in the capture, with its flows in order. */
+function tsharkDecode(path: string, decodeAs: string): Decoded[] {
+  const r = spawnSync("tshark", ["-r", path, "-d", decodeAs, "-Y", "cflow", "-T", "json"], {
+    encoding: "utf8", timeout: 30_000, maxBuffer: 256 << 20, env: { ...process.env, TZ: "UTC" },
+  });
+  expect(r.status).toBe(0);
+  const packets = JSON.parse(r.stdout) as { _source: { layers: Tree } }[];
+  return packets.map(({ _source: { layers } }) => {
+    const cflow = layers.cflow as Tree;
+    const flows: Tree[] = [];
+    const walk = (t: Tree) => {
+      for (const [k, v] of Object.entries(t)) {
+        if (typeof v !== "object") continue;
+        if (/^Flow \d+$/.test(k)) flows.push(v);
+        else walk(v);
+      }
+    };
+    walk(cflow);
+    const udp = layers.udp as Tree | undefined;
+    return { udpLength: udp ? Number(udp["udp.length"]) : undefined, cflow, flows };
+  });
+}
+
+/** A field anywhere inside a flow's tree. */
+function field(t: Tree, name: string): string | undefined {
+  for (const [k, v] of Object.entries(t)) {
+    if (k === name && typeof v === "string") return v;
+    if (typeof v === "object") {
+      const f = field(v, name);
+      if (f !== undefined) return f;
+    }
+  }
+  return undefined;
+}
+
+/** tshark's expert info for the capture: warnings and errors (malformed packets included). */
+function tsharkExpert(path: string, decodeAs: string): string[] {
+  const r = spawnSync("tshark", ["-r", path, "-d", decodeAs, "-q", "-z", "expert,warn"], { encoding: "utf8", timeout: 30_000 });
+  expect(r.status).toBe(0);
+  return r.stdout.split("\n").filter((l) => /^\s+\d+\s+\S+\s+\S+\s/.test(l) || /malformed/i.test(l));
+}
+
+const ip4 = (b: Uint8Array) => [...b].join(".");
+function ip6(b: Uint8Array): string {
+  const w = Array.from({ length: 8 }, (_, k) => (b[2 * k] << 8) | b[2 * k + 1]);
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8; i++) {
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(":");
+  return best < 0 ? hex(w) : `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+}
+
+/** Records as tshark shows them, against the records sent (in order). */
+function expectDecoded(messages: Decoded[], records: FlowRecord[], protocol: "ipfix" | "netflow9", bootMs = 0) {
+  const got = messages.flatMap((m) => {
+    const uptime = Number(field(m.cflow, "cflow.sysuptime") ?? 0) * 1000;
+    const secs = Number(field(m.cflow, "cflow.unix_secs") ?? 0);
+    return m.flows.map((f) => {
+      const time = (abs: string, rel: string) =>
+        protocol === "ipfix"
+          ? tsharkMs(field(f, abs)!)
+          // v9: tshark shows FIRST/LAST_SWITCHED as seconds of uptime; boot = unix secs - sysUptime.
+          : secs * 1000 - Math.round(uptime) + Math.round(Number(field(f, rel)!.split(" ")[0]) * 1000);
+      return [
+        field(f, "cflow.srcaddr") ?? field(f, "cflow.srcaddrv6"), field(f, "cflow.dstaddr") ?? field(f, "cflow.dstaddrv6"),
+        field(f, "cflow.srcport"), field(f, "cflow.dstport"), field(f, "cflow.protocol"), Number(field(f, "cflow.tcpflags")),
+        field(f, "cflow.octets"), field(f, "cflow.packets"), time("cflow.abstimestart", "cflow.timestart"),
+        time("cflow.abstimeend", "cflow.timeend"), field(f, "cflow.inputint"), field(f, "cflow.vlanid"),
+        field(f, "cflow.flow_end_reason") ?? "-",
+      ].join(" ");
+    });
+  });
+  const want = records.map((r) => [
+    r.ipVersion === 4 ? ip4(r.srcAddress) : ip6(r.srcAddress), r.ipVersion === 4 ? ip4(r.dstAddress) : ip6(r.dstAddress),
+    r.srcPort, r.dstPort, r.protocol, protocol === "ipfix" ? r.tcpFlags : r.tcpFlags & 0xff, r.octets, r.packets,
+    r.startMs, r.endMs, r.ingressInterface, r.vlanId < 0 ? 0 : r.vlanId, protocol === "ipfix" ? r.endReason : "-",
+  ].join(" "));
+  void bootMs;
+  expect(got).toEqual(want);
+}
+
+function hasTool(name: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
+}
+
+const canRun = privileged() && hasTool("tshark") && hasTool("tcpdump");
+
+describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () => {
+  let bench: Bench;
+  let dir: string;
+  beforeAll(() => {
+    bench = createBench();
+    dir = mkdtempSync(join(tmpdir(), "ringcap-ipfix-"));
+  });
+  afterAll(() => {
+    bench?.destroy();
+    if (!process.env.KEEP_IPFIX) rmSync(dir, { recursive: true, force: true });
+    else console.log(dir);
+  });
+
+  for (const [protocol, port, mtu] of [["ipfix", 4739, undefined], ["netflow9", 2055, 576]] as const) {
+    test(`${protocol} over UDP: every record decoded with its template, sequence numbers, no expert warnings, MTU ${mtu ?? 1500}`, async () => {
+      const records = makeRecords(150, port, Date.now() - 600_000);
+      const pcap = join(dir, `${protocol}.pcap`);
+      const stop = await captureLo(bench, pcap, `udp port ${port}`);
+      const out = runChild(bench, { mode: "udp", protocol, port, odid: 42, mtu }, records);
+      await stop();
+      expect(out.stats.recordsLost).toBe(0);
+      expect(out.stats.recordsSent).toBe(records.length);
+      expect(out.received.length).toBe(out.stats.messagesSent);
+      expect(out.receivedBytes).toBe(out.stats.bytesSent);
+      const messages = tsharkDecode(pcap, `udp.port==${port},cflow`);
+      expect(messages.length).toBe(out.stats.messagesSent);
+      expect(messages.length).toBeGreaterThan(2);
+      const limit = (mtu ?? 1500) - 28;
+      for (const m of messages) expect(m.udpLength! - 8).toBeLessThanOrEqual(limit);
+      expect(Math.max(...out.received)).toBeLessThanOrEqual(limit);
+      expectDecoded(messages, records, protocol);
+      // Sequence numbers: IPFIX counts data records before the message, v9 counts packets.
+      let before = 0;
+      for (const [k, m] of messages.entries()) {
+        expect(Number(field(m.cflow, "cflow.sequence"))).toBe(protocol === "ipfix" ? before : k);
+        expect(Number(field(m.cflow, protocol === "ipfix" ? "cflow.od_id" : "cflow.source_id"))).toBe(42);
+        before += m.flows.length;
+      }
+      expect(tsharkExpert(pcap, `udp.port==${port},cflow`)).toEqual([]);
+    }, 30_000);
+  }
+
+  test("unreachable UDP collector: records counted lost, nothing thrown, the loop keeps ticking", () => {
+    const records = makeRecords(20, 7, Date.now() - 600_000);
+    const out = runChild(bench, { mode: "unreachable", protocol: "ipfix", port: 4740, odid: 1 }, records);
+    // The child exports the records twice (one batch, then one message each); all are refused.
+    expect(out.stats.lastError).toBe("ECONNREFUSED");
+    expect(out.stats.recordsLost).toBe(2 * records.length);
+    expect(out.stats.recordsSent).toBe(0);
+    expect(out.ticks).toBeGreaterThan(10);
+    expect(out.maxGap).toBeLessThan(1000);
+  }, 30_000);
+
+  test("TCP: templates first on every connection, records lost while disconnected, reconnects", async () => {
+    const records = makeRecords(40, 11, Date.now() - 600_000);
+    const port = 4741;
+    const pcap = join(dir, "tcp.pcap");
+    const stop = await captureLo(bench, pcap, `tcp port ${port}`);
+    // The collector drops the first connection once the templates arrive; the child exports the
+    // first half while disconnected and the rest after the exporter reconnects.
+    const out = runChild(bench, { mode: "tcp", protocol: "ipfix", port, odid: 3, dropAfter: 1 }, records);
+    await stop();
+    expect(out.stats.connections).toBe(2);
+    expect(out.stats.recordsLost).toBe(20);
+    expect(out.stats.recordsSent).toBe(20);
+    expect(out.receivedBytes).toBe(out.stats.bytesSent);
+    const messages = tsharkDecode(pcap, `tcp.port==${port},cflow`);
+    const withTemplates = messages.filter((m) => JSON.stringify(m.cflow).includes('"cflow.template_id"'));
+    expect(withTemplates.length).toBe(2);
+    expectDecoded(messages, records.slice(20), "ipfix");
+    expect(tsharkExpert(pcap, `tcp.port==${port},cflow`).filter((l) => !/TCP/.test(l))).toEqual([]);
+  }, 30_000);
+});

@@ -53,6 +53,8 @@ export interface IpfixExporterStats {
   lastError?: string;
   /** TCP: connections made (the first and every reconnection). */
   connections: number;
+  /** TCP: connected now; UDP: the socket is connected to the collector's address. */
+  connected: boolean;
 }
 
 const DEFAULTS = Object.freeze({
@@ -63,7 +65,7 @@ const DEFAULTS = Object.freeze({
   maxQueuedBytes: 1 << 20,
 });
 
-const BACKOFF_MIN_MS = 100;
+const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5000;
 
 /**
@@ -91,11 +93,16 @@ export class IpfixExporter {
     recordsLost: 0,
     errors: 0,
     connections: 0,
+    connected: false,
   };
   #pending: FlowRecord[] = [];
   /** Records a message of the larger (IPv6) template holds, without templates: flush at this many. */
   readonly #batch: number;
   #udp?: UdpSocket;
+  /** UDP: recent accepted messages [records, ms], for refusals the runtime reports as events. */
+  #recent: [number, number][] = [];
+  /** UDP messages made before the socket finished connecting, with their record counts. */
+  #udpWaiting: [Uint8Array, (err?: Error | null) => void][] | undefined = [];
   #tcp?: TcpSocket;
   #tcpUp = false;
   #needTemplates = true;
@@ -212,11 +219,16 @@ export class IpfixExporter {
         this.#stats.recordsSent += records;
         this.#stats.messagesSent++;
         this.#stats.bytesSent += bytes;
+        if (this.#udp) {
+          this.#recent.push([records, Date.now()]);
+          if (this.#recent.length > 256) this.#recent.shift();
+        }
       }
       if (this.#inflight === 0) for (const f of this.#idle.splice(0)) f();
     };
     try {
-      if (this.#udp) this.#udp.send(message, done);
+      if (this.#udp && this.#udpWaiting) this.#udpWaiting.push([message, done]);
+      else if (this.#udp) this.#udp.send(message, done);
       else if (this.#tcp) this.#tcp.write(message, done);
       else done(new Error("no socket"));
     } catch (e) {
@@ -232,9 +244,34 @@ export class IpfixExporter {
 
   #openUdp(): void {
     const sock = createSocket(isIPv6(this.host) ? "udp6" : "udp4");
-    sock.on("error", (e) => this.#error(e));
+    sock.on("error", (e) => {
+      this.#error(e);
+      // Bun reports an ICMP-refused datagram as an "error" event after its send succeeded, one
+      // event per datagram: the oldest message accepted in the last second was not delivered.
+      if ((e as { code?: string }).code === "ECONNREFUSED") {
+        const now = Date.now();
+        while (this.#recent.length > 0 && now - this.#recent[0][1] > 1000) this.#recent.shift();
+        const refused = this.#recent.shift();
+        if (refused) {
+          this.#stats.recordsSent -= refused[0];
+          this.#stats.recordsLost += refused[0];
+        }
+      }
+      // Not connected (e.g. the name did not resolve): what waited is lost.
+      for (const [, done] of this.#udpWaiting?.splice(0) ?? []) done(e);
+    });
     // Connected, so the kernel reports an unreachable collector (ECONNREFUSED) on later sends.
-    sock.connect(this.port, this.host);
+    sock.connect(this.port, this.host, () => {
+      const waiting = this.#udpWaiting ?? [];
+      this.#udpWaiting = undefined;
+      for (const [m, done] of waiting) {
+        try {
+          sock.send(m, done);
+        } catch (e) {
+          done(e as Error);
+        }
+      }
+    });
     this.#udp = sock;
     unref(sock);
   }
@@ -265,7 +302,7 @@ export class IpfixExporter {
 
   /** A copy of the counters. */
   stats(): IpfixExporterStats {
-    return { ...this.#stats };
+    return { ...this.#stats, connected: this.transport === "tcp" ? this.#tcpUp : this.#udpWaiting === undefined && !this.#closed };
   }
 
   /** Sends what is queued, waits (at most `timeoutMs`) for the socket to take it, and closes. */
