@@ -5,7 +5,7 @@
 ZIG_VERSION  := 0.17.1
 BUN_VERSION  := 1.4.5
 DENO_VERSION := 2.9.6
-APT_PACKAGES := libpcap0.8 tcpdump tshark iproute2 procps chromium
+APT_PACKAGES := libpcap0.8 tcpdump tshark iproute2 procps chromium nfdump
 # Test-only npm packages (installed into .tools, never into the published package).
 NPM_TEST     := playwright-core@1.64.1 parse-prometheus-text-format@1.1.1
 

@@ -3,7 +3,7 @@
 // (cflow) and received by nfcapd / read back by nfdump when installed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExportEncoder, FLOW_END_REASON, type FlowRecord, IE, recordLength, TEMPLATE_ID, templateFields } from "../mod.ts";
@@ -159,22 +159,23 @@ describe("IPFIX encoding (RFC 7011)", () => {
     expect(u16(m, 20)).toBe(0);
     const tlen = u16(m, 22);
     expect(u16(m, 24)).toBe(256);
-    expect(u16(m, 26)).toBe(12);
-    const ids = Array.from({ length: 12 }, (_, k) => [u16(m, 28 + 4 * k), u16(m, 30 + 4 * k)]);
-    expect(ids).toEqual([[8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [6, 1], [1, 8], [2, 8], [22, 4], [21, 4], [10, 4], [58, 2]]);
+    expect(u16(m, 26)).toBe(13);
+    const ids = Array.from({ length: 13 }, (_, k) => [u16(m, 28 + 4 * k), u16(m, 30 + 4 * k)]);
+    expect(ids).toEqual([[8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [6, 1], [1, 8], [2, 8], [22, 4], [21, 4], [10, 4], [58, 2], [32, 2]]);
     let at = 20 + tlen;
     expect(u16(m, at)).toBe(256);
-    expect(u16(m, at + 2)).toBe(4 + 44); // 44-byte record: already 32-bit aligned
+    expect(u16(m, at + 2)).toBe(4 + 46 + 2); // 46-byte record, 2 bytes of padding
     const r = at + 4;
     expect(m[r + 13]).toBe(0x1b);
     expect(u32(m, r + 30)).toBe(R4.startMs - bootMs); // FIRST_SWITCHED
     expect(u32(m, r + 34)).toBe(R4.endMs - bootMs); // LAST_SWITCHED
     // A collector's view: boot = unix secs * 1000 - sysUptime; start = boot + FIRST_SWITCHED.
     expect(u32(m, 8) * 1000 - u32(m, 4) + u32(m, r + 30)).toBe(R4.startMs);
-    at += 48;
+    expect(u16(m, r + 44)).toBe(0); // ICMP_TYPE: 0 for TCP
+    at += 52;
     expect(u16(m, at)).toBe(257);
-    expect(u16(m, at + 2)).toBe(4 + 68);
-    expect(at + 72).toBe(m.length);
+    expect(u16(m, at + 2)).toBe(4 + 70 + 2);
+    expect(at + 76).toBe(m.length);
     expect(u32(enc.encode([R4], exportMs)[0], 12)).toBe(1);
   });
 
@@ -435,5 +436,40 @@ describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () =
     expect(withTemplates.length).toBe(2);
     expectDecoded(messages, records.slice(20), "ipfix");
     expect(tsharkExpert(pcap, `tcp.port==${port},cflow`).filter((l) => !/TCP/.test(l))).toEqual([]);
+  }, 30_000);
+
+  test.skipIf(!hasTool("nfcapd") || !hasTool("nfdump"))("nfcapd receives IPFIX and NetFlow v9; nfdump lists exactly the flows sent", async () => {
+    for (const [protocol, port] of [["ipfix", 4742], ["netflow9", 2056]] as const) {
+      const records = makeRecords(60, port, Date.now() - 600_000);
+      const flowdir = join(dir, `nfcapd-${protocol}`);
+      mkdirSync(flowdir);
+      const nfcapd = spawn("ip", ["netns", "exec", bench.name, "nfcapd", "-w", flowdir, "-p", String(port), "-b", "127.0.0.1"], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let log = "";
+      nfcapd.stdout!.on("data", (d) => (log += d));
+      nfcapd.stderr!.on("data", (d) => (log += d));
+      try {
+        for (let i = 0; i < 250 && !log.includes("Startup"); i++) await Bun.sleep(20);
+        expect(log).toContain("Startup");
+        const out = runChild(bench, { mode: "external", protocol, port, odid: 9 }, records);
+        expect(out.stats.recordsSent).toBe(records.length);
+      } finally {
+        nfcapd.kill("SIGTERM");
+        await new Promise((r) => nfcapd.once("exit", r));
+      }
+      const r = spawnSync("nfdump", ["-R", flowdir, "-q", "-N", "-6", "-o", "fmt:%ts|%te|%sa|%da|%sp|%dp|%pr|%pkt|%byt|%in"], {
+        encoding: "utf8", timeout: 30_000, env: { ...process.env, TZ: "UTC" },
+      });
+      expect(r.status).toBe(0);
+      const got = r.stdout.split("\n").filter((l) => l.trim() !== "").map((l) => l.split("|").map((c) => c.trim()).join("|")).sort();
+      const iso = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace("Z", "");
+      const want = records.map((x) => [
+        iso(x.startMs), iso(x.endMs), x.ipVersion === 4 ? ip4(x.srcAddress) : ip6(x.srcAddress),
+        x.ipVersion === 4 ? ip4(x.dstAddress) : ip6(x.dstAddress), x.srcPort, x.protocol === 1 || x.protocol === 58 ? "8.0" : x.dstPort,
+        x.protocol, x.packets, x.octets, x.ingressInterface,
+      ].join("|")).sort();
+      expect(got).toEqual(want);
+    }
   }, 30_000);
 });

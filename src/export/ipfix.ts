@@ -31,6 +31,8 @@ export const IE = Object.freeze({
   firstSwitched: 22,
   sourceIPv6Address: 27,
   destinationIPv6Address: 28,
+  /** NetFlow v9 ICMP_TYPE (type * 256 + code); IPFIX's icmpTypeCodeIPv4 has the same id. */
+  icmpType: 32,
   vlanId: 58,
   flowEndReason: 136,
   flowStartMilliseconds: 152,
@@ -60,8 +62,10 @@ export function templateFields(protocol: ExportProtocol, ipVersion: 4 | 6): read
     ? [[IE.flowStartMilliseconds, 8], [IE.flowEndMilliseconds, 8]]
     : [[IE.firstSwitched, 4], [IE.lastSwitched, 4]];
   const tail: FieldSpec[] = [[IE.ingressInterface, 4], [IE.vlanId, 2]];
-  // NetFlow v9 (RFC 3954) defines no end-reason field: IPFIX only.
+  // NetFlow v9 (RFC 3954) defines no end-reason field: IPFIX only. v9 collectors (nfdump) read
+  // ICMP type and code from ICMP_TYPE rather than the destination port: v9 carries both.
   if (protocol === "ipfix") tail.push([IE.flowEndReason, 1]);
+  else tail.push([IE.icmpType, 2]);
   return [...common, ...times, ...tail];
 }
 
@@ -275,6 +279,10 @@ export class ExportEncoder {
     v.setUint16(at + 4, r.vlanId < 0 ? 0 : r.vlanId & 0xfff);
     at += 6;
     if (this.protocol === "ipfix") buf[at++] = r.endReason;
+    else {
+      v.setUint16(at, r.protocol === 1 || r.protocol === 58 ? r.dstPort : 0);
+      at += 2;
+    }
     return at;
   }
 }
