@@ -327,6 +327,7 @@ export class IpfixExporter {
         } catch { /* already closed */ }
       }
       if (this.#tcp) this.#tcp.end();
+      this.#tcpUp = false;
     }
     return this.stats();
   }
