@@ -16,6 +16,7 @@ interface Job {
   records: (Omit<FlowRecord, "srcAddress" | "dstAddress"> & { srcAddress: number[]; dstAddress: number[] })[];
   /** TCP: drop the first connection after this many bytes arrived, to make the exporter reconnect. */
   dropAfter?: number;
+  templateRefreshMessages?: number;
 }
 
 const job: Job = JSON.parse(process.argv[2]);
@@ -75,6 +76,7 @@ const exp = new IpfixExporter({
   observationDomainId: job.odid,
   mtu: job.mtu,
   bootMs: job.bootMs,
+  templateRefreshMessages: job.templateRefreshMessages,
   flushIntervalMs: 50,
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

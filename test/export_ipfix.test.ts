@@ -3,7 +3,7 @@
 // (cflow) and received by nfcapd / read back by nfdump when installed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExportEncoder, FLOW_END_REASON, type FlowRecord, IE, recordLength, TEMPLATE_ID, templateFields } from "../mod.ts";
@@ -383,7 +383,7 @@ describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () =
       const records = makeRecords(150, port, Date.now() - 600_000);
       const pcap = join(dir, `${protocol}.pcap`);
       const stop = await captureLo(bench, pcap, `udp port ${port}`);
-      const out = runChild(bench, { mode: "udp", protocol, port, odid: 42, mtu }, records);
+      const out = runChild(bench, { mode: "udp", protocol, port, odid: 42, mtu, templateRefreshMessages: 4 }, records);
       await stop();
       expect(out.stats.recordsLost).toBe(0);
       expect(out.stats.recordsSent).toBe(records.length);
@@ -403,9 +403,21 @@ describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () =
         expect(Number(field(m.cflow, protocol === "ipfix" ? "cflow.od_id" : "cflow.source_id"))).toBe(42);
         before += m.flows.length;
       }
+      // Templates first, and again at least every 4 messages (UDP refresh).
+      const hasTemplates = messages.map((m) => JSON.stringify(m.cflow).includes('"cflow.template_id"'));
+      expect(hasTemplates[0]).toBe(true);
+      expect(hasTemplates.join("").split("true").every((run) => run.length <= 4 * "false".length)).toBe(true);
+      expect(hasTemplates.filter(Boolean).length).toBeGreaterThanOrEqual(2);
       expect(tsharkExpert(pcap, `udp.port==${port},cflow`)).toEqual([]);
     }, 30_000);
   }
+
+  test.skipIf(!hasTool("text2pcap"))("the expert check sees a malformed message (a template longer than its set)", () => {
+    const bad = join(dir, "bad.txt");
+    writeFileSync(bad, "0000 00 0a 00 1c 00 00 00 00 00 00 00 00 00 00 00 01 00 02 00 0c 01 00 00 05 00 08 00 04\n");
+    expect(spawnSync("text2pcap", ["-q", "-u", "1000,4739", bad, join(dir, "bad.pcap")]).status).toBe(0);
+    expect(tsharkExpert(join(dir, "bad.pcap"), "udp.port==4739,cflow").join("\n")).toMatch(/Malformed/);
+  });
 
   test("unreachable UDP collector: records counted lost, nothing thrown, the loop keeps ticking", () => {
     const records = makeRecords(20, 7, Date.now() - 600_000);
