@@ -3,7 +3,8 @@
 // (cflow) and received by nfcapd / read back by nfdump when installed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readFrames } from "./_cli.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExportEncoder, FLOW_END_REASON, type FlowRecord, IE, recordLength, TEMPLATE_ID, templateFields } from "../mod.ts";
@@ -245,15 +246,22 @@ function runChild(bench: Bench, job: Record<string, unknown>, records: FlowRecor
   return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
 }
 
-/** tcpdump on the namespace's lo writing `path` (started once it listens). */
+/** tcpdump on the namespace's lo writing `path` (started once it listens); a small snaplen so its ring holds many frames (at 256 KiB a frame, a burst of 26 messages overflows the default 2 MiB). */
 async function captureLo(bench: Bench, path: string, filter: string) {
-  const p = spawn("ip", ["netns", "exec", bench.name, "tcpdump", "-Z", "root", "--immediate-mode", "-i", "lo", "-U", "-w", path, filter], { stdio: ["ignore", "ignore", "pipe"] });
+  const p = spawn("ip", ["netns", "exec", bench.name, "tcpdump", "-Z", "root", "--immediate-mode", "-s", "2048", "-B", "8192", "-i", "lo", "-U", "-w", path, filter], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   p.stderr!.on("data", (d) => (err += d));
   for (let i = 0; i < 250 && !err.includes("listening"); i++) await Bun.sleep(20);
   if (!err.includes("listening")) throw new Error(`tcpdump did not start: ${err}`);
-  return async () => {
-    await Bun.sleep(200);
+  /** Stops it once the file holds `packets` frames (if given) and has stopped growing (bounded). */
+  return async (packets = 0) => {
+    let size = -1;
+    for (let i = 0; i < 50; i++) {
+      await Bun.sleep(100);
+      const now = statSync(path).size;
+      if (now === size && (packets === 0 || readFrames(path).length >= packets)) break;
+      size = now;
+    }
     p.kill("SIGINT");
     await new Promise((r) => p.once("exit", r));
     if (process.env.KEEP_IPFIX) console.log(err);
@@ -384,7 +392,7 @@ describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () =
       const pcap = join(dir, `${protocol}.pcap`);
       const stop = await captureLo(bench, pcap, `udp port ${port}`);
       const out = runChild(bench, { mode: "udp", protocol, port, odid: 42, mtu, templateRefreshMessages: 4 }, records);
-      await stop();
+      await stop(out.stats.messagesSent);
       expect(out.stats.recordsLost).toBe(0);
       expect(out.stats.recordsSent).toBe(records.length);
       expect(out.received.length).toBe(out.stats.messagesSent);
