@@ -17,6 +17,7 @@ interface Job {
   /** TCP: drop the first connection after this many bytes arrived, to make the exporter reconnect. */
   dropAfter?: number;
   templateRefreshMessages?: number;
+  maxQueuedBytes?: number;
 }
 
 const job: Job = JSON.parse(process.argv[2]);
@@ -77,6 +78,7 @@ const exp = new IpfixExporter({
   mtu: job.mtu,
   bootMs: job.bootMs,
   templateRefreshMessages: job.templateRefreshMessages,
+  maxQueuedBytes: job.maxQueuedBytes,
   flushIntervalMs: 50,
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

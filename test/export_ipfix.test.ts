@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs
 import { readFrames } from "./_cli.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExportEncoder, FLOW_END_REASON, type FlowRecord, IE, recordLength, TEMPLATE_ID, templateFields } from "../mod.ts";
+import { ExportEncoder, FLOW_END_REASON, IpfixExporter, RingcapError, type FlowRecord, IE, recordLength, TEMPLATE_ID, templateFields } from "../mod.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { prng } from "./_prng.ts";
 
@@ -215,6 +215,20 @@ describe("IPFIX encoding (RFC 7011)", () => {
         expect(messages.length).toBeGreaterThan(500 * 54 / max);
       }
     }
+  });
+
+  test("IpfixExporter: the message limit follows the collector's family; bad options are usage errors", async () => {
+    // No record is exported: the sockets are made and closed, nothing is sent.
+    const v4 = new IpfixExporter({ host: "192.0.2.1", port: 4739 });
+    const v6 = new IpfixExporter({ host: "2001:db8::1", port: 4739, mtu: 1280 });
+    expect(v4.encoder.maxMessageBytes).toBe(1500 - 28);
+    expect(v6.encoder.maxMessageBytes).toBe(1280 - 48);
+    expect((await v4.close()).messagesSent).toBe(0);
+    expect((await v6.close()).messagesSent).toBe(0);
+    expect(() => new IpfixExporter({ host: "192.0.2.1", port: 0 })).toThrow(/port must be 1-65535/);
+    expect(() => new IpfixExporter({ host: "", port: 4739 })).toThrow(/needs host/);
+    expect(() => new IpfixExporter({ host: "192.0.2.1", port: 4739, transport: "sctp" as "udp" })).toThrow(/transport/);
+    expect(() => new IpfixExporter({ host: "192.0.2.1", port: 4739, mtu: 200 })).toThrow(RingcapError);
   });
 
   test("sizes too small for the templates and one record are refused", () => {
@@ -426,6 +440,16 @@ describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () =
     expect(spawnSync("text2pcap", ["-q", "-u", "1000,4739", bad, join(dir, "bad.pcap")]).status).toBe(0);
     expect(tsharkExpert(join(dir, "bad.pcap"), "udp.port==4739,cflow").join("\n")).toMatch(/Malformed/);
   });
+
+  test("a bounded queue: beyond maxQueuedBytes records are dropped and counted, not queued", () => {
+    // 1 byte: the first message waits for the UDP socket to connect; every flush until then is dropped.
+    const records = makeRecords(200, 5, Date.now() - 600_000);
+    const out = runChild(bench, { mode: "udp", protocol: "ipfix", port: 4743, odid: 1, maxQueuedBytes: 1 }, records);
+    expect(out.stats.recordsLost).toBeGreaterThan(0);
+    expect(out.stats.recordsSent).toBeGreaterThan(0);
+    expect(out.stats.recordsSent + out.stats.recordsLost).toBe(records.length);
+    expect(out.received.length).toBe(out.stats.messagesSent);
+  }, 30_000);
 
   test("unreachable UDP collector: records counted lost, nothing thrown, the loop keeps ticking", () => {
     const records = makeRecords(20, 7, Date.now() - 600_000);

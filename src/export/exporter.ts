@@ -166,10 +166,15 @@ export class IpfixExporter {
     if (this.#pending.length >= this.#batch) this.flush();
   }
 
-  /** Sends every queued record now (and the templates, when due). */
+  /** Sends every queued record now (with the templates, when due); nothing when none is queued. */
   flush(): void {
+    this.#flush(false);
+  }
+
+  /** `templatesAlone`: send the templates even without records (a new TCP connection starts with them). */
+  #flush(templatesAlone: boolean): void {
     const records = this.#pending;
-    if (records.length === 0 && !this.#templatesDue()) return;
+    if (records.length === 0 && !(templatesAlone && this.#templatesDue())) return;
     this.#pending = [];
     if (this.transport === "tcp" && !this.#tcpUp) {
       this.#stats.recordsLost += records.length;
@@ -286,7 +291,7 @@ export class IpfixExporter {
       this.#backoff = BACKOFF_MIN_MS;
       this.#stats.connections++;
       this.#needTemplates = true; // every new connection starts with the templates
-      this.flush();
+      this.#flush(true);
     });
     sock.on("error", (e) => this.#error(e));
     sock.on("close", () => {
