@@ -71,6 +71,7 @@ const BACKOFF_MAX_MS = 5000;
 /**
  * Exports flow records to one collector. `export()` queues a record (never blocking, never
  * throwing); full messages go out at once, the rest every `flushIntervalMs` or on `flush()`.
+ * Within one flush the IPv4 records go before the IPv6 ones (one set each), otherwise in order.
  *
  * @example
  * ```ts
@@ -188,7 +189,12 @@ export class IpfixExporter {
     const withTemplates = this.#templatesDue(now);
     let messages: Uint8Array[];
     try {
-      messages = this.encoder.encode(records, now, withTemplates);
+      // IPv4 records first, then IPv6 (each in its order): one set per version, fewer messages.
+      const v4 = records.filter((r) => r.ipVersion === 4);
+      const grouped = v4.length === records.length || v4.length === 0
+        ? records
+        : v4.concat(records.filter((r) => r.ipVersion !== 4));
+      messages = this.encoder.encode(grouped, now, withTemplates);
     } catch (e) {
       this.#error(e);
       this.#stats.recordsLost += records.length;
