@@ -481,6 +481,12 @@ describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () =
     const withTemplates = messages.filter((m) => JSON.stringify(m.cflow).includes('"cflow.template_id"'));
     expect(withTemplates.length).toBe(2);
     expectDecoded(messages, records.slice(20), "ipfix");
+    // The second connection is a new stream: its sequence numbers start at 0 and count its records.
+    let before = 0;
+    for (const m of messages.slice(1)) {
+      expect(Number(field(m.cflow, "cflow.sequence"))).toBe(before);
+      before += m.flows.length;
+    }
     expect(tsharkExpert(pcap, `tcp.port==${port},cflow`).filter((l) => !/TCP/.test(l))).toEqual([]);
   }, 30_000);
 

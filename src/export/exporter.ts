@@ -297,6 +297,9 @@ export class IpfixExporter {
       this.#backoff = BACKOFF_MIN_MS;
       this.#stats.connections++;
       this.#needTemplates = true; // every new connection starts with the templates
+      // A new transport session: its sequence numbers count from 0 (RFC 7011 §3.1, "current stream").
+      this.encoder.recordsEncoded = 0;
+      this.encoder.messagesEncoded = 0;
       this.#flush(true);
     });
     sock.on("error", (e) => this.#error(e));
