@@ -97,3 +97,13 @@ export { type RotateOptions, RotatingWriter, rotatedName, ringDigits, strftime }
 export { CaptureFile, type FileFormat, type FileInterface, openFile, type OpenFileOptions } from "./src/file.ts";
 export { MAX_SNAPLEN } from "./src/options.ts";
 export { type DroppedTo, dropPrivileges, lookUpUser, threadsKeepingPrivileges } from "./src/privileges.ts";
+export {
+  ExportEncoder,
+  type ExportEncoderOptions,
+  type ExportProtocol,
+  IE,
+  recordLength,
+  TEMPLATE_ID,
+  templateFields,
+} from "./src/export/ipfix.ts";
+export { IpfixExporter, type IpfixExporterOptions, type IpfixExporterStats } from "./src/export/exporter.ts";
