@@ -281,7 +281,7 @@ export class Capture {
       generation: 0,
       closed: false,
       releaseHeld: (block) => this.#release(block),
-      interfaceName: (ifindex) => this.#interfaceName(ifindex),
+      interfaceName: (ifindex) => this.interfaceName(ifindex),
     };
     this.info = decodeInfo(config, out, ringBytes, options.fanout !== undefined, options.immediate === true);
     this.#ring.linkType = this.info.linkType;
@@ -297,10 +297,6 @@ export class Capture {
    * `interfaceName` says.
    */
   interfaceName(ifindex: number): string {
-    return this.#interfaceName(ifindex);
-  }
-
-  #interfaceName(ifindex: number): string {
     const known = this.#names.get(ifindex);
     if (known !== undefined || this.info.ifindexes.length > 0 || this.#ring.closed) return known ?? "";
     const buf = new Uint8Array(CONSTANTS.ifname_size);

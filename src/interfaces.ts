@@ -10,17 +10,7 @@ export function netnsPath(netns: string): string {
 
 /** Names of the interfaces in this (or the named) network namespace, for error messages. */
 export function interfaceNames(netns?: string): string[] {
-  try {
-    if (!netns) return readdirSync("/sys/class/net").sort();
-    const r = spawnSync("ip", ["-n", netns, "-o", "link", "show"], { encoding: "utf8", timeout: 5000 });
-    return String(r.stdout ?? "")
-      .split("\n")
-      .map((line) => line.split(": ")[1]?.split("@")[0])
-      .filter((n): n is string => !!n)
-      .sort();
-  } catch {
-    return [];
-  }
+  return [...interfacesByIndex(netns).values()].sort();
 }
 
 /**

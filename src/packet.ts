@@ -290,8 +290,7 @@ export class PacketView {
    */
   decode(): PacketDecoder {
     const view = this.#check();
-    const d = (this.#decoder ??= new PacketDecoder());
-    if (this.#owner.linkType !== undefined) d.linkType = this.#owner.linkType;
+    const d = (this.#decoder ??= this.#newDecoder());
     const w = this.#owner.words;
     const i = this.#hdr >>> 2;
     const interfaces = this.#owner.interfaces;
@@ -299,6 +298,13 @@ export class PacketView {
     const status = w[i + (TPACKET3_HDR.status >> 2)];
     if ((status & TP_STATUS.vlan_valid) === 0) return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen);
     return d.decode(this.#owner.bytes, view, this.#frame, this.#caplen, w[i + (TPACKET3_HDR.vlan_tci >> 2)] & 0xffff, this.vlanTpid);
+  }
+
+  /** The view's decoder, set once for its ring's link type (a file's is set per packet above). */
+  #newDecoder(): PacketDecoder {
+    const d = new PacketDecoder();
+    if (this.#owner.linkType !== undefined) d.linkType = this.#owner.linkType;
+    return d;
   }
 }
 

@@ -241,7 +241,7 @@ describe("openFanout({ file })", () => {
         swapped.set(f.subarray(l4, l4 + 2), l4 + 2);
       }
       for (const workers of [2, 3, 5]) {
-        expect(flowWorker(sv, 0, f.length, 1, workers)).toBe(flowWorker(view, 0, f.length, 1, workers));
+        expect(flowWorker(swapped, sv, 0, f.length, 1, workers)).toBe(flowWorker(f, view, 0, f.length, 1, workers));
       }
     }
   });

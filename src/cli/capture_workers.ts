@@ -8,7 +8,7 @@
  */
 
 import { type FanoutPool, openFanout } from "../fanout/pool.ts";
-import { LINKTYPE, PacketDecoder } from "../decode.ts";
+import { PacketDecoder } from "../decode.ts";
 import { interfacesByIndex } from "../interfaces.ts";
 import {
   type CaptureBatch,
@@ -166,11 +166,13 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
   const shared = sharedCounters(o.workers);
   // A worker that cannot start (its file cannot be opened: disk full) ends the command with its own error.
   const pool = await openWorkers(o, shared, paths);
+  // openFanout resolved once every worker had opened its capture: each says what it opened.
+  const info = pool.info[0]!;
   let writer: FileOutput | null = null;
   try {
     // -Z: every worker's socket is open (and its own file, given to the user first).
     relinquish(o.user, paths);
-    if (o.write !== undefined && !paths) writer = openOutput(o.write, o, pool.info.find((i) => i !== null) ?? { linkType: 1, interfaces: [String(o.iface)], ifindexes: [] }, io);
+    if (o.write !== undefined && !paths) writer = openOutput(o.write, o, info, io);
   } catch (e) {
     await pool.close().catch(() => {});
     throw e;
@@ -185,7 +187,7 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
     stop.stop();
   };
   const flusher = writer ? new TimedFlush(writer, o.flushMs, fail) : null;
-  const output = new MergedOutput(o, writer, flusher, io, shared, fail, pool.info.find((i) => i !== null)?.linkType ?? LINKTYPE.ETHERNET);
+  const output = new MergedOutput(o, writer, flusher, io, shared, fail, info.linkType);
   output.onFileLimit = () => {
     io.err(fileLimitLine(o));
     stop.stop();

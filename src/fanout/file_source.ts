@@ -10,6 +10,7 @@
  */
 
 import { BLOCK_DESC, CONSTANTS, SOCKADDR_LL, TP_STATUS } from "../native/abi.ts";
+import { FLOW_KEY_WORDS, PacketDecoder } from "../decode.ts";
 import { RingcapError } from "../errors.ts";
 import { type CaptureFile, openFile } from "../file.ts";
 import { intOption, MAX_SNAPLEN, snaplenOrMax } from "../options.ts";
@@ -96,88 +97,36 @@ function mix(h: number, v: number): number {
   return h ^ (h >>> 16);
 }
 
+/** The feeder's decoder and a flow key to write into: one each, reused for every packet. */
+const decoder = new PacketDecoder();
+const key = new Uint32Array(FLOW_KEY_WORDS);
+
 /**
- * Which of `workers` gets the frame at `at` (`caplen` bytes of link type `linkType`): a hash
- * of its protocol and its two endpoints (address and port) that is the same both ways, so a
- * flow's two directions meet in one worker. IPv4 and IPv6 (behind Ethernet with up to two
- * VLAN tags, raw IP, or Linux cooked headers); ports for TCP, UDP, SCTP and UDP-Lite, not
- * for fragments (which then all go where their addresses send them). Other Ethernet frames
- * by their two MAC addresses; anything else to worker 0.
+ * Which of `workers` gets the frame at `at` in `bytes`/`view` (`caplen` bytes of link type
+ * `linkType`), decoded as `PacketDecoder` decodes it (every link type it reads, VLAN tags, IPv6
+ * extension headers): a hash of its protocol and its two endpoints (address, and port for
+ * TCP, UDP, SCTP and UDP-Lite) that is the same both ways, so a flow's two directions meet in
+ * one worker. Fragments hash without ports, so all of a datagram's go where its addresses send
+ * them. Frames that are not IP go to worker 0.
  */
-export function flowWorker(view: DataView, at: number, caplen: number, linkType: number, workers: number): number {
+export function flowWorker(bytes: Uint8Array, view: DataView, at: number, caplen: number, linkType: number, workers: number): number {
   if (workers === 1) return 0;
-  const end = at + caplen;
-  let l3 = at;
-  let proto = -1;
-  if (linkType === 1) {
-    if (caplen < 14) return 0;
-    l3 = at + 14;
-    proto = view.getUint16(at + 12);
-    for (let tags = 0; tags < 2 && (proto === 0x8100 || proto === 0x88a8) && l3 + 4 <= end; tags++) {
-      proto = view.getUint16(l3 + 2);
-      l3 += 4;
-    }
-    if (proto !== 0x0800 && proto !== 0x86dd) {
-      // Not IP: the unordered pair of MAC addresses.
-      const a = mix(mix(0, view.getUint32(at)), view.getUint16(at + 4));
-      const b = mix(mix(0, view.getUint32(at + 6)), view.getUint16(at + 10));
-      return ((mix(a ^ b, proto) >>> 0) % workers);
-    }
-  } else if (linkType === 113) {
-    if (caplen < 16) return 0;
-    proto = view.getUint16(at + 14);
-    l3 = at + 16;
-  } else if (linkType === 276) {
-    if (caplen < 20) return 0;
-    proto = view.getUint16(at);
-    l3 = at + 20;
-  } else if (linkType === 101 || linkType === 12 || linkType === 14 || linkType === 228 || linkType === 229) {
-    if (caplen < 1) return 0;
-    const v = view.getUint8(at) >> 4;
-    proto = v === 4 ? 0x0800 : v === 6 ? 0x86dd : -1;
+  decoder.linkType = linkType;
+  const d = decoder.decode(bytes, view, at, caplen);
+  if (d.ipVersion === 0) return 0;
+  // Words 1-4 of the key are the source address, 5-8 the destination (IPv4 in the first).
+  d.writeFlowKey(key, 0);
+  let a = 0x2545f491;
+  let b = 0x2545f491;
+  for (let i = 1; i <= 4; i++) {
+    a = mix(a, key[i]);
+    b = mix(b, key[i + 4]);
   }
-  let a: number;
-  let b: number;
-  let next: number;
-  let l4: number;
-  let ports = true;
-  if (proto === 0x0800) {
-    if (l3 + 20 > end) return 0;
-    next = view.getUint8(l3 + 9);
-    a = mix(0x2545f491, view.getUint32(l3 + 12));
-    b = mix(0x2545f491, view.getUint32(l3 + 16));
-    if ((view.getUint16(l3 + 6) & 0x3fff) !== 0) ports = false; // more fragments, or an offset
-    l4 = l3 + ((view.getUint8(l3) & 15) << 2);
-  } else if (proto === 0x86dd) {
-    if (l3 + 40 > end) return 0;
-    a = 0x6a09e667;
-    b = 0x6a09e667;
-    for (let k = 8; k < 24; k += 4) {
-      a = mix(a, view.getUint32(l3 + k));
-      b = mix(b, view.getUint32(l3 + k + 16));
-    }
-    next = view.getUint8(l3 + 6);
-    l4 = l3 + 40;
-    // Hop-by-hop, routing and destination options headers are skipped; a fragment header ends the ports.
-    for (let hops = 0; hops < 4 && l4 + 8 <= end; hops++) {
-      if (next === 0 || next === 43 || next === 60) {
-        const len = (view.getUint8(l4 + 1) + 1) << 3;
-        next = view.getUint8(l4);
-        l4 += len;
-      } else if (next === 44) {
-        next = view.getUint8(l4);
-        ports = false;
-        l4 += 8;
-      } else break;
-    }
-  } else {
-    return 0;
+  if (!d.isFragment && d.srcPort >= 0) {
+    a = mix(a, d.srcPort);
+    b = mix(b, d.dstPort);
   }
-  if (ports && (next === 6 || next === 17 || next === 132 || next === 136) && l4 + 4 <= end) {
-    a = mix(a, view.getUint16(l4));
-    b = mix(b, view.getUint16(l4 + 2));
-  }
-  return (mix(a ^ b, next) >>> 0) % workers;
+  return (mix(a ^ b, d.ipProtocol) >>> 0) % workers;
 }
 
 /** One worker's shared memory and where the feeder is in it. */
@@ -324,7 +273,7 @@ export class FileFeeder {
       const c = block.cursor();
       while (c.next()) {
         const linkType = interfaces[c.ifindex - 1]?.linkType ?? -1;
-        const lane = lanes[flowWorker(view, c.offset, c.caplen, linkType, workers)];
+        const lane = lanes[flowWorker(source, view, c.offset, c.caplen, linkType, workers)];
         const caplen = c.caplen < snaplen ? c.caplen : snaplen;
         const head = c.offset - c.header;
         const size = (head + caplen + 15) & ~15;
