@@ -7,7 +7,7 @@
 
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect as tcpConnect, isIPv6, type Socket as TcpSocket } from "node:net";
-import { ExportEncoder, type ExportProtocol, recordLength, TEMPLATE_ID, UDP_OVERHEAD } from "./ipfix.ts";
+import { ExportEncoder, type ExportProtocol, recordLength, UDP_OVERHEAD } from "./ipfix.ts";
 import type { FlowRecord } from "./record.ts";
 import { RingcapError } from "../errors.ts";
 
@@ -188,13 +188,14 @@ export class IpfixExporter {
     const now = Date.now();
     const withTemplates = this.#templatesDue(now);
     let messages: Uint8Array[];
+    const counts: number[] = [];
     try {
       // IPv4 records first, then IPv6 (each in its order): one set per version, fewer messages.
       const v4 = records.filter((r) => r.ipVersion === 4);
       const grouped = v4.length === records.length || v4.length === 0
         ? records
         : v4.concat(records.filter((r) => r.ipVersion !== 4));
-      messages = this.encoder.encode(grouped, now, withTemplates);
+      messages = this.encoder.encode(grouped, now, withTemplates, counts);
     } catch (e) {
       this.#error(e);
       this.#stats.recordsLost += records.length;
@@ -206,7 +207,7 @@ export class IpfixExporter {
       this.#messagesSinceTemplates = 0;
     }
     this.#messagesSinceTemplates += messages.length;
-    for (const m of messages) this.#send(m, recordsIn(m, this.encoder.protocol));
+    messages.forEach((m, k) => this.#send(m, counts[k]));
   }
 
   #templatesDue(now = Date.now()): boolean {
@@ -349,23 +350,6 @@ export class IpfixExporter {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-}
-
-/** Data records in an encoded message (IPFIX: from the sets; NetFlow v9: header count less templates). */
-function recordsIn(m: Uint8Array, protocol: ExportProtocol): number {
-  const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
-  let at = protocol === "ipfix" ? 16 : 20;
-  let n = 0;
-  while (at + 4 <= m.length) {
-    const id = v.getUint16(at), len = v.getUint16(at + 2);
-    if (len < 4) break;
-    if (id >= 256) {
-      const recLen = recordLength(protocol, id === TEMPLATE_ID.ipv4 ? 4 : 6);
-      n += Math.floor((len - 4) / recLen);
-    }
-    at += len;
-  }
-  return n;
 }
 
 function unref(h: unknown): void {

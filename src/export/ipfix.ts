@@ -175,9 +175,10 @@ export class ExportEncoder {
   /**
    * Encodes `records` (in order) into as few messages as fit `maxMessageBytes`; the first message
    * starts with the template set when `withTemplates` is true (an empty `records` then still makes
-   * one message with only the templates). `exportMs` is the export time (epoch ms).
+   * one message with only the templates). `exportMs` is the export time (epoch ms). Each
+   * message's number of data records is pushed to `recordCounts`, when given.
    */
-  encode(records: readonly FlowRecord[], exportMs: number, withTemplates = false): Uint8Array[] {
+  encode(records: readonly FlowRecord[], exportMs: number, withTemplates = false, recordCounts?: number[]): Uint8Array[] {
     const messages: Uint8Array[] = [];
     let i = 0;
     let templates = withTemplates;
@@ -221,6 +222,7 @@ export class ExportEncoder {
       this.recordsEncoded += dataRecords;
       this.messagesEncoded++;
       messages.push(buf.subarray(0, at));
+      recordCounts?.push(dataRecords);
     }
     return messages;
   }
