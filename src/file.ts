@@ -11,6 +11,7 @@
  */
 
 import { closeSync, openSync, read as fsRead } from "node:fs";
+import { LINKTYPE } from "./decode.ts";
 import { ClosedError, RingcapError } from "./errors.ts";
 import { BLOCK_DESC, CONSTANTS, SOCKADDR_LL, TP_STATUS, TPACKET3_HDR } from "./native/abi.ts";
 import { intOption, MAX_SNAPLEN } from "./options.ts";
@@ -763,14 +764,14 @@ export class CaptureFile {
     w[i + 4] = p.length;
     w[i + 5] = TP_STATUS.user;
     dv.setUint16(at + TPACKET3_HDR.mac, MAC, true);
-    dv.setUint16(at + TPACKET3_HDR.net, linkType === 1 && caplen >= 14 ? MAC + 14 : MAC, true);
+    dv.setUint16(at + TPACKET3_HDR.net, linkType === LINKTYPE.ETHERNET && caplen >= 14 ? MAC + 14 : MAC, true);
     for (let k = 7; k < 17; k++) w[i + k] = 0; // rxhash, vlan, padding, and the sockaddr_ll's ifindex and address
     // sockaddr_ll
     const sll = at + SLL;
     let protocol = 0;
     let pkttype = PACKET_HOST;
     let halen = 0;
-    if (linkType === 1) {
+    if (linkType === LINKTYPE.ETHERNET) {
       if (caplen >= 14) {
         const t = (bytes[frame + 12] << 8) | bytes[frame + 13];
         if (t >= 0x600) protocol = t;
@@ -779,13 +780,13 @@ export class CaptureFile {
         halen = 6;
         bytes.copyWithin(sll + 12, frame + 6, frame + 12);
       }
-    } else if (linkType === 101 || linkType === 12 || linkType === 14 || linkType === 228 || linkType === 229) {
+    } else if (linkType === LINKTYPE.RAW || linkType === 12 || linkType === 14 || linkType === LINKTYPE.IPV4 || linkType === LINKTYPE.IPV6) {
       const v = caplen >= 1 ? bytes[frame] >> 4 : 0;
       protocol = v === 4 ? 0x0800 : v === 6 ? 0x86dd : 0;
-    } else if (linkType === 113 && caplen >= 16) {
+    } else if (linkType === LINKTYPE.LINUX_SLL && caplen >= 16) {
       protocol = (bytes[frame + 14] << 8) | bytes[frame + 15];
       pkttype = bytes[frame + 1];
-    } else if (linkType === 276 && caplen >= 20) {
+    } else if (linkType === LINKTYPE.LINUX_SLL2 && caplen >= 20) {
       protocol = (bytes[frame] << 8) | bytes[frame + 1];
       pkttype = bytes[frame + 10];
     }

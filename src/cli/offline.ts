@@ -21,8 +21,6 @@ import { MAX_SNAPLEN } from "../options.ts";
 import type { PacketView } from "../packet.ts";
 import { UsageError } from "./flags.ts";
 
-export const LINKTYPE_ETHERNET = LINKTYPE.ETHERNET;
-
 /** tcpdump's names for the usual link types (pcap_datalink_val_to_name / _description). */
 export const LINK_NAMES: Readonly<Record<number, string>> = {
   0: "NULL (BSD loopback)",
@@ -138,7 +136,7 @@ export class OfflineFilter {
   constructor(file: CaptureFile, source: OfflineFilterSource) {
     const first = file.interfaces[0];
     // A pcapng file with no interface (and so no packet) is read as libpcap would: nothing to do.
-    this.linkType = first ? first.linkType : LINKTYPE_ETHERNET;
+    this.linkType = first ? first.linkType : LINKTYPE.ETHERNET;
     this.snaplen = first && first.snaplen > 0 ? first.snaplen : MAX_SNAPLEN;
     this.#file = file;
     // libpcap fails on reading an interface of another link type, before the packets after it:
