@@ -1,7 +1,10 @@
 // `ringcap flows` when its flow table is full: the output says it is incomplete, and
 // --max-flows raises (or here, lowers) the limit. One ring and --workers, on a namespace bench.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../src/flows.ts";
 import { parseCollector, parseFlowsArgs } from "../src/cli/flows_options.ts";
 import { UsageError } from "../src/cli/flags.ts";
@@ -10,6 +13,7 @@ import { EXIT } from "../src/cli/main.ts";
 import { flowsPrinter, type FlowsSnapshot } from "../src/cli/flows_output.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { BUN, CLI, runGen } from "./_traffic.ts";
+import { until } from "./_cli.ts";
 
 interface Line {
   flows: number;
@@ -238,7 +242,7 @@ describe("flows --ipfix: the export's flags", () => {
   });
 });
 
-describe.skipIf(!privileged())("flows --ipfix when the collector is not there (namespace bench)", () => {
+describe.skipIf(!privileged())("flows --ipfix into nfcapd, or into nobody (namespace bench)", () => {
   let bench: Bench;
   beforeAll(() => (bench = createBench()));
   afterAll(() => bench?.destroy());
@@ -273,6 +277,35 @@ describe.skipIf(!privileged())("flows --ipfix when the collector is not there (n
     expect({ packets: last.packets, records: last.records, sent: last.recordsSent, lost: last.recordsLost }).toEqual({ packets: 400, records: 8, sent: 0, lost: 8 });
     expect(r.err).toContain("0 records sent to 127.0.0.1:4799 (IPFIX over UDP), 8 lost (last error: ECONNREFUSED)");
   }, 40_000);
+
+  test("30,000 flows flushed at once at the stop reach nfcapd whole: paced, no record lost, no sequence gap", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ringcap-burst-"));
+    const nfcapd = spawn("ip", ["netns", "exec", bench.name, "nfcapd", "-w", dir, "-p", "4739", "-b", "127.0.0.1"], { stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    nfcapd.stdout!.on("data", (d) => (log += d));
+    nfcapd.stderr!.on("data", (d) => (log += d));
+    try {
+      expect(await until(() => log.includes("Startup"), 5000)).toBe(true);
+      const run = inBench(["-i", bench.rx, "--ipfix", "127.0.0.1:4739", "--seconds", "4", "--json", "udp"]);
+      await Bun.sleep(1000);
+      const sent = await runGen(bench, ["--count", "30000", "--rate", "30000", "--flows", "30000"]);
+      expect(sent.sent).toBe(30000);
+      const r = await run;
+      expect(r.code).toBe(0);
+      const last = JSON.parse(r.out.trimEnd().split("\n").pop()!);
+      expect({ records: last.records, forced: last.recordsByReason.forcedEnd, sent: last.recordsSent, lost: last.recordsLost }).toEqual({ records: 30000, forced: 30000, sent: 30000, lost: 0 });
+    } finally {
+      nfcapd.kill("SIGTERM");
+      await new Promise((r) => nfcapd.once("exit", r));
+    }
+    const files = readdirSync(dir).filter((n) => n.startsWith("nfcapd."));
+    const listed = spawnSync("nfdump", ["-R", dir, "-q", "-o", "fmt:%pkt"], { encoding: "utf8", timeout: 30_000 });
+    const exporters = files.flatMap((f) => spawnSync("nfdump", ["-E", join(dir, f)], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.startsWith("SysID:")));
+    rmSync(dir, { recursive: true, force: true });
+    expect(listed.stdout.trim().split("\n").length).toBe(30000);
+    expect(exporters.length).toBe(1);
+    expect(exporters[0]).toMatch(/ID:\s+1, Sequence failures: 0, packets: \d+, flows: 30000$/);
+  }, 60_000);
 
   test("a collector name that does not resolve is a usage error before anything opens (exit 2)", async () => {
     const r = await inBench(["-i", bench.rx, "--ipfix", "collector.invalid:4739", "--seconds", "5"]);
