@@ -1,7 +1,8 @@
 /**
  * `ringcap flows`: a live top-talkers table counted on one ring. With `--workers N` (N > 1) fanout
  * workers count instead (flows_workers.ts, loaded only then); with `-r FILE` the same table
- * counts a saved file's packets, filtered as `capture -r` filters them (offline.ts).
+ * counts a saved file's packets, filtered as `capture -r` filters them (offline.ts). With
+ * `--ipfix` flows are exported to a collector instead (flows_export.ts, loaded only then).
  * @module
  */
 
@@ -20,6 +21,10 @@ export async function flows(args: string[], io: CommandIO): Promise<number> {
   if (!o) {
     io.out(FLOWS_HELP);
     return 0;
+  }
+  if (o.export) {
+    const { flowsExport } = await import("./flows_export.ts");
+    return flowsExport(o, io);
   }
   if (o.read !== undefined) return flowsFromFile(o, o.read, io);
   if (o.workers > 1) {

@@ -119,14 +119,14 @@ export class IpfixExporter {
 
   constructor(options: IpfixExporterOptions) {
     if (!options || typeof options.host !== "string" || options.host === "") {
-      throw new RingcapError("invalid_option", "IpfixExporter needs host: the collector's address");
+      throw new RingcapError("invalid_argument", "IpfixExporter needs host: the collector's address");
     }
     if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
-      throw new RingcapError("invalid_option", `port must be 1-65535, not ${options.port}: the collector's port (IPFIX 4739)`);
+      throw new RingcapError("invalid_argument", `port must be 1-65535, not ${options.port}: the collector's port (IPFIX 4739)`);
     }
     const transport = options.transport ?? "udp";
     if (transport !== "udp" && transport !== "tcp") {
-      throw new RingcapError("invalid_option", `transport must be "udp" or "tcp", not ${JSON.stringify(transport)}`);
+      throw new RingcapError("invalid_argument", `transport must be "udp" or "tcp", not ${JSON.stringify(transport)}`);
     }
     this.host = options.host;
     this.port = options.port;
@@ -147,7 +147,7 @@ export class IpfixExporter {
         bootMs: options.bootMs,
       });
     } catch (e) {
-      throw new RingcapError("invalid_option", (e as Error).message, { cause: e });
+      throw new RingcapError("invalid_argument", (e as Error).message, { cause: e });
     }
     const recLen = recordLength(this.encoder.protocol, 6);
     this.#batch = Math.max(1, Math.floor((this.encoder.maxMessageBytes - 20 - 4 - 3) / recLen));
@@ -313,6 +313,16 @@ export class IpfixExporter {
       this.#backoff = Math.min(this.#backoff * 2, BACKOFF_MAX_MS);
     });
     unref(sock);
+  }
+
+  /**
+   * Resolves once the socket has taken every message handed to it so far (at once when none is
+   * in flight): a sender that outruns the socket (a saved file replayed) waits here instead of
+   * losing records to the queue's bound.
+   */
+  drained(): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   /** A copy of the counters. */
