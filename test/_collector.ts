@@ -181,6 +181,8 @@ export interface Exporter {
   version: number;
   domain: number;
   ip: string;
+  /** Messages whose sequence number was not the one nfcapd expected. */
+  sequenceFailures: number;
 }
 
 /** The exporters nfcapd recorded in the files of `dir` (nfdump -E on each file). */
@@ -188,9 +190,13 @@ export function nfdumpExporters(dir: string): Exporter[] {
   const r = spawnSync("sh", ["-c", 'for f in "$1"/nfcapd.*; do nfdump -E "$f"; done', "sh", dir], { encoding: "utf8", timeout: 20_000 });
   if (r.status !== 0) throw new Error(`nfdump -E failed: ${r.stderr}`);
   const out = new Map<number, Exporter>();
-  // "SysID: 1, IP: 127.0.0.1, version: 10, ID: 1, Slot: 0" (one line per exporter)
-  for (const m of r.stdout.matchAll(/SysID:\s*(\d+),\s*IP:\s*([^,]+),\s*version:\s*(\d+),\s*ID:\s*(\d+)/g)) {
-    out.set(Number(m[1]), { sysid: Number(m[1]), ip: m[2].trim(), version: Number(m[3]), domain: Number(m[4]) });
+  // "SysID: 1, IP: 127.0.0.1, version: 10, ID:  1, Sequence failures: 0, packets: 1, flows: 16"
+  const re = /SysID:\s*(\d+),\s*IP:\s*([^,]+),\s*version:\s*(\d+),\s*ID:\s*(\d+),\s*Sequence failures:\s*(\d+)/g;
+  for (const m of r.stdout.matchAll(re)) {
+    const e = { sysid: Number(m[1]), ip: m[2].trim(), version: Number(m[3]), domain: Number(m[4]), sequenceFailures: Number(m[5]) };
+    // A file per interval: the same exporter in several files, its failures summed.
+    const seen = out.get(e.sysid);
+    out.set(e.sysid, seen ? { ...seen, sequenceFailures: seen.sequenceFailures + e.sequenceFailures } : e);
   }
   return [...out.values()];
 }

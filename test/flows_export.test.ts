@@ -11,7 +11,7 @@
 // the frames tcpdump saw.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -46,6 +46,8 @@ const canRun = missing.length === 0 && privileged();
 
 /** IPFIX flowEndReason values (RFC 7012, IE 136). */
 const REASON = { idle: 1, active: 2, endOfFlow: 3, forcedEnd: 4, lackOfResources: 5 } as const;
+/** The names the final JSON line counts records by, for each value. */
+const REASON_NAMES = { idleTimeout: REASON.idle, activeTimeout: REASON.active, endOfFlowDetected: REASON.endOfFlow, forcedEnd: REASON.forcedEnd, lackOfResources: REASON.lackOfResources } as const;
 const TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_ACK = 0x10;
 
 // ---- traffic --------------------------------------------------------------------------------------
@@ -136,6 +138,9 @@ function filler(afterMs: number): Timed[] {
 interface FinalLine {
   final: boolean;
   packets: number;
+  /** Frames counted into no flow (not IP). */
+  skipped: number;
+  recordsByReason: Record<keyof typeof REASON_NAMES, number>;
   flowsActive: number;
   records: number;
   recordsSent: number;
@@ -226,6 +231,8 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
       }
       await lo.stop();
       await nfcapd.stop("SIGTERM");
+      writeFileSync(join(base, "ringcap.out"), done.out);
+      writeFileSync(join(base, "ringcap.err"), done.err);
       const lines = done.out.trim().split("\n").map((l) => JSON.parse(l) as FinalLine);
       const frames = seenFrames(rx.path);
       return {
@@ -284,6 +291,8 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
       const where = `${r.key}: record ${r.startMs}..${r.endMs}, tcpdump ${first}..${last}`;
       expect(r.startMs >= first && r.startMs <= r.endMs && r.endMs <= last, where).toBe(true);
     }
+    // nfcapd found every message's sequence number (data records sent before it) as expected.
+    for (const e of run.exporters.filter((x) => domains.includes(x.domain))) expect(e.sequenceFailures).toBe(0);
     const msgs = run.messages.filter((m) => domains.includes(m.domain));
     expect(msgs.length).toBeGreaterThan(0);
     for (const m of msgs) expect(m.version).toBe(10);
@@ -302,6 +311,9 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
     expect(run.final.flowsActive).toBe(0);
     expect(run.final.packets).toBe(run.frames.length);
     expect(run.final.drops).toBe(0);
+    // Its records by reason are the reasons tshark decoded.
+    const byReason = Object.fromEntries(Object.entries(REASON_NAMES).map(([name, v]) => [name, flows.filter((f) => f.reason === v).length]));
+    expect(run.final.recordsByReason).toEqual(byReason);
   }
 
   test("one worker and softflowd in the same run: exact per-flow totals; softflowd counts frame length less 14", async () => {
@@ -318,6 +330,7 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
     expectExact(run, [1]);
     for (const f of decodedFlows(run, [1])) expect(f.reason).toBe(REASON.forcedEnd);
     expect(run.final.evictions).toBe(0);
+    expect(run.final.skipped).toBe(300); // the filler: seen, in no flow
 
     // softflowd: the same packets per flow. Its octets are each frame's length less its 14-byte
     // Ethernet header, not the IP length: padding and trailers count. Both read from the frames
@@ -388,11 +401,16 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
       expect(reasons.filter((r) => r === REASON.active).length).toBeGreaterThanOrEqual(1);
       expect(reasons.filter((r) => r !== REASON.active)).toEqual(reasons.at(-1) === REASON.active ? [] : [REASON.forcedEnd]);
     }
+    // The long UDP flow's first active-timeout record, made about 1 s in.
+    const firstActive = flows.find((f) => f.key === key(longUdp) && f.reason === REASON.active)!;
     for (const [w] of fins) {
       const mine = flows.filter((f) => f.key === key(w));
       expect(mine.map((f) => f.reason)).toEqual([REASON.endOfFlow]);
       // It left while ringcap still ran: not flushed by the stop.
       expect(mine[0].frameNs < run.stopNs).toBe(true);
+      // Made at the FIN (200 ms in), not when the flow's 2 s linger ended: the exporter sends
+      // records in the order made, so it left in the same message as that record or before.
+      expect(mine[0].frameNs <= firstActive.frameNs).toBe(true);
     }
   }, 30_000);
 
