@@ -5,7 +5,8 @@
 // tcpdump saw. From --workers 2 the collector sees two exporters (domains 1 and 2); tshark
 // decodes every export message as IPFIX with its templates and no expert warning; an active
 // timeout splits long flows, FIN and RST end flows at once (endOfFlowDetected), a full table
-// evicts (lackOfResources) and the collector's totals stay exact. softflowd on the same interface,
+// evicts (lackOfResources) and the collector's totals stay exact; `flows -r FILE --ipfix` exports a
+// saved file's flows in the file's time. softflowd on the same interface,
 // in the same run, into the same collector, counts the same packets; its octets are the frames'
 // lengths less the 14-byte Ethernet header (padding and trailers included), not the IP length,
 // which the test checks from the frames tcpdump saw.
@@ -134,6 +135,36 @@ function filler(afterMs: number): Timed[] {
   }));
 }
 
+/** The flow key of `w`'s frames. */
+function keyOf(w: Way): FlowKey {
+  return frameFlow(frame(w, 0))!.key;
+}
+
+/**
+ * Two flows paced over 3.5 s (IPv4 UDP every 100 ms, IPv6 TCP every 150 ms) and two short TCP
+ * flows early (SYN, data, then FIN at 200 ms, or RST).
+ */
+function longAndEnded() {
+  const rnd = prng(3);
+  const [longUdp] = conversation(40, false, 17);
+  const [longTcp] = conversation(41, true, 6);
+  const [fin] = conversation(42, false, 6);
+  const [rst] = conversation(43, true, 6);
+  const schedule: Timed[] = [];
+  for (let t = 0; t <= 3500; t += 50) {
+    if (t % 100 === 0) schedule.push({ data: frame(longUdp, size(rnd)), atMs: t });
+    if (t % 150 === 0) schedule.push({ data: frame(longTcp, size(rnd)), atMs: t + 1 });
+  }
+  const fins: [Way, number][] = [[fin, TCP_FIN | TCP_ACK], [rst, TCP_RST | TCP_ACK]];
+  for (const [k, [w, last]] of fins.entries()) {
+    schedule.push({ data: frame(w, 0, TCP_SYN), atMs: 20 + k });
+    for (let i = 1; i <= 4; i++) schedule.push({ data: frame(w, size(rnd)), atMs: 20 + k + 30 * i });
+    schedule.push({ data: frame(w, 0, last), atMs: 200 + k });
+  }
+  schedule.sort((a, b) => a.atMs - b.atMs);
+  return { schedule, longUdp, longTcp, fins };
+}
+
 // ---- one export run ---------------------------------------------------------------------------------
 
 interface FinalLine {
@@ -192,9 +223,11 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
    * nfcapd on 127.0.0.1:PORT, tcpdump on lo (the export) and on rx (the traffic), softflowd if
    * asked, then `ringcap flows -i rx --ipfix 127.0.0.1:PORT --json ARGS`; the schedule is sent,
    * ringcap is stopped with SIGTERM (it flushes), softflowd shut down (it expires and exports
-   * every flow), nfcapd stopped (it writes its file), and everything read back.
+   * every flow), nfcapd stopped (it writes its file), and everything read back. With `fromFile`
+   * nothing is sent: `ringcap flows -r SCHEDULE --ipfix ...` reads the schedule's pcap to its end
+   * (the frames' times are then the file's).
    */
-  async function exportRun(name: string, port: number, schedule: Timed[], args: string[], withSoftflowd = false): Promise<Run> {
+  async function exportRun(name: string, port: number, schedule: Timed[], args: string[], mode: "live" | "softflowd" | "fromFile" = "live"): Promise<Run> {
     const base = join(dir, name);
     const flowsDir = join(base, "nfcapd");
     mkdirSync(flowsDir, { recursive: true });
@@ -207,22 +240,29 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
     try {
       const lo = await record(bench, "lo", join(base, "export.pcap"), ["udp", "dst", "port", String(port)]);
       procs.push(lo);
-      const rx = await record(bench, bench.rx, join(base, "rx.pcap"), ["ip", "or", "ip6"]);
-      procs.push(rx);
-      const softflowd = withSoftflowd ? await startSoftflowd(bench, bench.rx, port, base) : undefined;
+      const rx = mode === "fromFile" ? undefined : await record(bench, bench.rx, join(base, "rx.pcap"), ["ip", "or", "ip6"]);
+      if (rx) procs.push(rx);
+      const softflowd = mode === "softflowd" ? await startSoftflowd(bench, bench.rx, port, base) : undefined;
       if (softflowd) procs.push(softflowd);
-      const ringcap = new Proc("ip", ["netns", "exec", bench.name, BUN, CLI, "flows", "-i", bench.rx, "--ipfix", `127.0.0.1:${port}`,
-        "--json", "--interval", "0.2", ...args], /(?!)/, 40_000);
+      const source = rx ? ["-i", bench.rx, "--interval", "0.2"] : ["-r", sched];
+      const ringcap = new Proc("ip", ["netns", "exec", bench.name, BUN, CLI, "flows", ...source, "--ipfix", `127.0.0.1:${port}`, "--json", ...args], /(?!)/, 40_000);
       procs.push({ kill: () => ringcap.running && ringcap.child.kill("SIGKILL") });
-      // Its first interval line: the capture is open.
-      for (let i = 0; i < 500 && ringcap.outLines === 0 && ringcap.running; i++) await Bun.sleep(20);
-      if (ringcap.outLines === 0) throw new Error(`ringcap did not start: ${ringcap.err}`);
-      expect(await replay(bench, sched)).toBe(schedule.length);
-      await rx.stop(ipFrames);
-      // Both rings' last blocks are handed over by their block timeouts by now.
-      await Bun.sleep(300);
-      const stopNs = BigInt(Date.now()) * 1_000_000n;
-      const done = await ringcap.stop("SIGTERM");
+      let stopNs: bigint;
+      if (rx) {
+        // Its first interval line: the capture is open.
+        for (let i = 0; i < 500 && ringcap.outLines === 0 && ringcap.running; i++) await Bun.sleep(20);
+        if (ringcap.outLines === 0) throw new Error(`ringcap did not start: ${ringcap.err}`);
+        expect(await replay(bench, sched)).toBe(schedule.length);
+        await rx.stop(ipFrames);
+        // Both rings' last blocks are handed over by their block timeouts by now.
+        await Bun.sleep(300);
+        stopNs = BigInt(Date.now()) * 1_000_000n;
+        ringcap.child.kill("SIGTERM");
+      }
+      const done = await ringcap.done;
+      stopNs ??= BigInt(Date.now()) * 1_000_000n;
+      writeFileSync(join(base, "ringcap.out"), done.out);
+      writeFileSync(join(base, "ringcap.err"), done.err);
       expect({ code: done.code, err: done.err }).toEqual({ code: 0, err: done.err });
       let softflowdLog: string | undefined;
       if (softflowd) {
@@ -232,10 +272,8 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
       }
       await lo.stop();
       await nfcapd.stop("SIGTERM");
-      writeFileSync(join(base, "ringcap.out"), done.out);
-      writeFileSync(join(base, "ringcap.err"), done.err);
       const lines = done.out.trim().split("\n").map((l) => JSON.parse(l) as FinalLine);
-      const frames = seenFrames(rx.path);
+      const frames = seenFrames(rx ? rx.path : sched);
       return {
         sent,
         frames,
@@ -317,13 +355,31 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
     expect(run.final.recordsByReason).toEqual(byReason);
   }
 
+  /**
+   * The long flows came in several records, each at the active timeout but for at most one
+   * more at the end (none when the last active timeout came after the flow's last packet); the
+   * FIN and RST flows in one record each, reason endOfFlowDetected. Returns tshark's records.
+   */
+  function expectSplitAndEnded(run: Run, longUdp: Way, longTcp: Way, fins: [Way, number][]) {
+    const counts = sumByKey(run.records);
+    const flows = decodedFlows(run, [1]);
+    for (const w of [longUdp, longTcp]) {
+      expect(counts.get(keyOf(w))!.records).toBeGreaterThan(1);
+      const reasons = flows.filter((f) => f.key === keyOf(w)).map((f) => f.reason);
+      expect(reasons.filter((r) => r === REASON.active).length).toBeGreaterThanOrEqual(1);
+      expect(reasons.filter((r) => r !== REASON.active)).toEqual(reasons.at(-1) === REASON.active ? [] : [REASON.forcedEnd]);
+    }
+    for (const [w] of fins) expect(flows.filter((f) => f.key === keyOf(w)).map((f) => f.reason)).toEqual([REASON.endOfFlow]);
+    return flows;
+  }
+
   test("one worker and softflowd in the same run: exact per-flow totals; softflowd counts frame length less 14", async () => {
     const convs = [
       conversation(1, false, 6), conversation(2, false, 17), conversation(3, true, 6), conversation(4, true, 17),
       conversation(5, false, 6), conversation(6, false, 17), conversation(7, true, 6), conversation(8, true, 17),
     ];
     const traffic = mixed(convs, 1, 2);
-    const run = await exportRun("one", 4801, [...traffic, ...filler(traffic.at(-1)!.atMs)], [], true);
+    const run = await exportRun("one", 4801, [...traffic, ...filler(traffic.at(-1)!.atMs)], [], "softflowd");
     expect(kinds(run.sent)).toEqual(ALL_KINDS);
     // Two exporters at the collector, told apart by their observation domains: ringcap's 1 (the
     // default --domain-id), softflowd's 0 (it sends no other).
@@ -369,50 +425,29 @@ describe.skipIf(!canRun)("ringcap flows --ipfix into nfcapd, checked by tcpdump,
   }, 30_000);
 
   test("--active-timeout 1 splits long flows; FIN and RST end a flow at once (endOfFlowDetected)", async () => {
-    const rnd = prng(3);
-    const [longUdp] = conversation(40, false, 17);
-    const [longTcp] = conversation(41, true, 6);
-    const [fin] = conversation(42, false, 6);
-    const [rst] = conversation(43, true, 6);
-    const schedule: Timed[] = [];
-    // Two flows paced over 3.5 s, one packet every 100 ms / 150 ms.
-    for (let t = 0; t <= 3500; t += 50) {
-      if (t % 100 === 0) schedule.push({ data: frame(longUdp, size(rnd)), atMs: t });
-      if (t % 150 === 0) schedule.push({ data: frame(longTcp, size(rnd)), atMs: t + 1 });
-    }
-    // Two short TCP flows early: SYN, data, then FIN (or RST).
-    const fins: [Way, number][] = [[fin, TCP_FIN | TCP_ACK], [rst, TCP_RST | TCP_ACK]];
-    for (const [k, [w, last]] of fins.entries()) {
-      schedule.push({ data: frame(w, 0, TCP_SYN), atMs: 20 + k });
-      for (let i = 1; i <= 4; i++) schedule.push({ data: frame(w, size(rnd)), atMs: 20 + k + 30 * i });
-      schedule.push({ data: frame(w, 0, last), atMs: 200 + k });
-    }
-    schedule.sort((a, b) => a.atMs - b.atMs);
+    const { schedule, longUdp, longTcp, fins } = longAndEnded();
     const run = await exportRun("timeouts", 4803, schedule, ["--active-timeout", "1", "--idle-timeout", "10"]);
     expectExact(run, [1]);
-    const counts = sumByKey(run.records);
-    const key = (w: Way) => [...tally([{ data: frame(w, 0) }]).keys()][0];
-    expect(counts.get(key(longUdp))!.records).toBeGreaterThan(1);
-    expect(counts.get(key(longTcp))!.records).toBeGreaterThan(1);
-    const flows = decodedFlows(run, [1]);
-    for (const w of [longUdp, longTcp]) {
-      const reasons = flows.filter((f) => f.key === key(w)).map((f) => f.reason);
-      // Records at the active timeout, and at most one more at the stop (none when the last
-      // active timeout came after the flow's last packet).
-      expect(reasons.filter((r) => r === REASON.active).length).toBeGreaterThanOrEqual(1);
-      expect(reasons.filter((r) => r !== REASON.active)).toEqual(reasons.at(-1) === REASON.active ? [] : [REASON.forcedEnd]);
-    }
+    const flows = expectSplitAndEnded(run, longUdp, longTcp, fins);
     // The long UDP flow's first active-timeout record, made about 1 s in.
-    const firstActive = flows.find((f) => f.key === key(longUdp) && f.reason === REASON.active)!;
+    const firstActive = flows.find((f) => f.key === keyOf(longUdp) && f.reason === REASON.active)!;
     for (const [w] of fins) {
-      const mine = flows.filter((f) => f.key === key(w));
-      expect(mine.map((f) => f.reason)).toEqual([REASON.endOfFlow]);
+      const mine = flows.filter((f) => f.key === keyOf(w));
       // It left while ringcap still ran: not flushed by the stop.
       expect(mine[0].frameNs < run.stopNs).toBe(true);
       // Made at the FIN (200 ms in), not when the flow's 2 s linger ended: the exporter sends
       // records in the order made, so it left in the same message as that record or before.
       expect(mine[0].frameNs <= firstActive.frameNs).toBe(true);
     }
+  }, 30_000);
+
+  test("-r FILE --ipfix: the same flows from a saved file, in the file's time", async () => {
+    const { schedule, longUdp, longTcp, fins } = longAndEnded();
+    const run = await exportRun("file", 4805, schedule, ["--active-timeout", "1", "--idle-timeout", "10"], "fromFile");
+    // The file's times are 2023's (writeSchedule's base), not now: the records carry them.
+    expect(Math.max(...run.records.map((r) => r.endMs))).toBeLessThan(Date.now() - 86_400_000);
+    expectExact(run, [1]);
+    expectSplitAndEnded(run, longUdp, longTcp, fins);
   }, 30_000);
 
   test("--max-flows 4 with 12 concurrent flows: evictions (lackOfResources), exact totals", async () => {
