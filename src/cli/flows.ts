@@ -10,7 +10,7 @@ import { type Capture, openCapture } from "../capture.ts";
 import { openFile } from "../file.ts";
 import { FlowTable } from "../flows.ts";
 import { relinquish } from "./flags.ts";
-import { FLOWS_HELP, type FlowsOptions, parseFlowsArgs } from "./flows_options.ts";
+import { FLOWS_HELP, type FlowsOptions, liveCaptureOf, parseFlowsArgs } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
 import { OfflineFilter, requireDecodable } from "./offline.ts";
@@ -35,7 +35,7 @@ export async function flows(args: string[], io: CommandIO): Promise<number> {
 }
 
 async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
-  using cap: Capture = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, ring: o.ring });
+  using cap: Capture = openCapture(o.iface, liveCaptureOf(o));
   relinquish(o.user); // -Z: the socket is open, and no blocks() loop has started
   const table = new FlowTable({ maxFlows: o.maxFlows });
   const print = flowsPrinter(io, o);

@@ -19,7 +19,7 @@ import { FlowTracker, type FlowTrackerStats } from "../export/records.ts";
 import { RingcapError } from "../errors.ts";
 import { relinquish, UsageError } from "./flags.ts";
 import type { FlowExportBatch, FlowExportWorkerData } from "./flows_export_handler.ts";
-import type { FlowExportSettings, FlowsOptions } from "./flows_options.ts";
+import { type FlowExportSettings, type FlowsOptions, liveCaptureOf } from "./flows_options.ts";
 import { type CommandIO, RunStop, unwrapWorkerFailure } from "./io.ts";
 import { OfflineFilter, requireDecodable } from "./offline.ts";
 
@@ -50,7 +50,7 @@ function exporterFor(e: FlowExportSettings, address: string, domainId: number, b
 }
 
 async function exportOnOneRing(o: FlowsOptions, e: FlowExportSettings, address: string, io: CommandIO): Promise<number> {
-  using cap: Capture = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, ring: o.ring });
+  using cap: Capture = openCapture(o.iface, liveCaptureOf(o));
   const exporter = exporterFor(e, address, e.domainId);
   const tracker = new FlowTracker({ ...timeouts(e), maxFlows: o.maxFlows, onRecord: (r) => exporter.export(r) });
   relinquish(o.user); // -Z: the capture socket and the exporter's are open
@@ -85,12 +85,9 @@ async function exportWithWorkers(o: FlowsOptions, e: FlowExportSettings, address
     pool = await openFanout<FlowExportWorkerData, FlowTrackerStats>(o.iface, {
       worker: new URL("./flows_export_handler.ts", import.meta.url),
       workerData: { ...timeouts(e), maxFlows: o.maxFlows },
+      ...liveCaptureOf(o),
       workers: o.workers,
       mode: "hash",
-      netns: o.netns,
-      snaplen: o.snaplen,
-      filter: o.filter,
-      ring: o.ring,
       // The workers end idle flows at their reports: once a second, whatever the status interval.
       reportIntervalMs: EXPIRE_EVERY_MS,
     });

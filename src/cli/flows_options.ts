@@ -139,6 +139,11 @@ export function parseCollector(text: string, defaultPort: number): { host: strin
   return { host, port: Number(port) };
 }
 
+/** What the flows command opens its capture with: the one ring's, or each fanout worker's. */
+export function liveCaptureOf(o: FlowsOptions) {
+  return { netns: o.netns, snaplen: o.snaplen, filter: o.filter, ring: o.ring };
+}
+
 /** Headers are all a flow table needs. */
 const DEFAULT_SNAPLEN = 128;
 
