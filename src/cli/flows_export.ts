@@ -162,7 +162,7 @@ async function exportFile(o: FlowsOptions, e: FlowExportSettings, address: strin
   tracker.flush();
   await exporter?.close();
   const s = exporter?.stats();
-  status.finish(snapshotOf(true, [tracker.stats()], s ? [s] : [], 0, 0), s?.lastError);
+  status.finish(snapshotOf(true, [tracker.stats()], s ? [s] : [], 0, 0), s?.lastError, false);
   if (failure) throw failure;
   return 0;
 }
@@ -256,7 +256,8 @@ class ExportStatus {
     } else this.#io.err(line);
   }
 
-  finish(s: ExportSnapshot, lastError: string | undefined): void {
+  /** `live`: the summary says what the kernel dropped (a saved file has no kernel drops). */
+  finish(s: ExportSnapshot, lastError: string | undefined, live = true): void {
     if (this.#drawn) process.stderr.write("\r\x1b[2K");
     if (this.#json) this.update(s);
     const r = s.recordsByReason;
@@ -267,7 +268,7 @@ class ExportStatus {
         `${s.records} flow records: ${r.idleTimeout} idle, ${r.activeTimeout} active timeout, ${r.endOfFlowDetected} end of flow, ` +
         `${r.lackOfResources} evicted (table full), ${r.forcedEnd} at stop`,
         `${s.recordsSent} records sent to ${this.#target}${lost}`,
-        `${s.drops} packets dropped by kernel`,
+        ...(live ? [`${s.drops} packets dropped by kernel`] : []),
       ].join("\n"),
     );
   }
