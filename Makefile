@@ -6,6 +6,10 @@ ZIG_VERSION  := 0.17.1
 BUN_VERSION  := 1.4.5
 DENO_VERSION := 2.9.6
 APT_PACKAGES := libpcap0.8 tcpdump tshark iproute2 procps chromium nfdump softflowd
+# A second real collector for the flow export tests and the README's recipe, built with Go
+# (on the machine: /usr/local/go) from the Go module proxy into .tools/goflow2.
+GOFLOW2_VERSION := v2.2.6
+GO           ?= $(shell command -v go || echo /usr/local/go/bin/go)
 # Test-only npm packages (installed into .tools, never into the published package).
 NPM_TEST     := playwright-core@1.64.1 parse-prometheus-text-format@1.1.1
 
@@ -25,7 +29,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(PATH)
 
 all: build
 
-tools: $(TOOLS)/.zig-$(ZIG_VERSION) $(TOOLS)/.js-$(BUN_VERSION)-$(DENO_VERSION) $(NPM_TEST_STAMP) apt
+tools: $(TOOLS)/.zig-$(ZIG_VERSION) $(TOOLS)/.js-$(BUN_VERSION)-$(DENO_VERSION) $(NPM_TEST_STAMP) $(TOOLS)/.goflow2-$(GOFLOW2_VERSION) apt
 
 $(TOOLS)/.zig-$(ZIG_VERSION):
 	rm -rf $(TOOLS)/zig
@@ -42,6 +46,15 @@ $(TOOLS)/.js-$(BUN_VERSION)-$(DENO_VERSION):
 
 $(NPM_TEST_STAMP): $(TOOLS)/.js-$(BUN_VERSION)-$(DENO_VERSION)
 	cd $(TOOLS) && npm install --silent --no-audit --no-fund --save-exact $(NPM_TEST)
+	touch $@
+
+$(TOOLS)/.goflow2-$(GOFLOW2_VERSION):
+	@test -x "$(GO)" || { echo "GoFlow2 (a test collector) is built with Go: install Go (https://go.dev/dl) or set GO=/path/to/go"; exit 1; }
+	rm -rf $(TOOLS)/goflow2
+	GOBIN=$(TOOLS)/goflow2/bin GOPATH=$(TOOLS)/goflow2/go GOMODCACHE=$(TOOLS)/goflow2/mod GOCACHE=$(TOOLS)/goflow2/cache GOFLAGS=-modcacherw \
+	  $(GO) install github.com/netsampler/goflow2/v2/cmd/goflow2@$(GOFLOW2_VERSION)
+	rm -rf $(TOOLS)/goflow2/cache $(TOOLS)/goflow2/mod
+	test -x $(TOOLS)/goflow2/bin/goflow2
 	touch $@
 
 # Installs only what is missing, so a machine that has everything never touches the network.

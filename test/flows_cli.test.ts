@@ -1,13 +1,19 @@
 // `ringcap flows` when its flow table is full: the output says it is incomplete, and
 // --max-flows raises (or here, lowers) the limit. One ring and --workers, on a namespace bench.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../src/flows.ts";
-import { parseFlowsArgs } from "../src/cli/flows_options.ts";
+import { parseCollector, parseFlowsArgs } from "../src/cli/flows_options.ts";
+import { UsageError } from "../src/cli/flags.ts";
+import { FLOW_TRACKER_DEFAULTS, MAX_TRACKED_FLOWS } from "../src/export/records.ts";
 import { EXIT } from "../src/cli/main.ts";
 import { flowsPrinter, type FlowsSnapshot } from "../src/cli/flows_output.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { BUN, CLI, runGen } from "./_traffic.ts";
+import { until } from "./_cli.ts";
 
 interface Line {
   flows: number;
@@ -189,4 +195,121 @@ describe.skipIf(!privileged())("ringcap flows when the interface goes down or aw
     expect(new Set(Object.values(codes)).size).toBe(1);
     expect(Object.values(codes)[0]).toBe(EXIT.interfaceDown);
   });
+});
+
+describe("flows --ipfix: the export's flags", () => {
+  test("HOST[:PORT] is read in every form; the port defaults to IPFIX's (NetFlow's with --netflow9)", () => {
+    expect(parseCollector("192.0.2.10", 4739)).toEqual({ host: "192.0.2.10", port: 4739 });
+    expect(parseCollector("192.0.2.10:9995", 4739)).toEqual({ host: "192.0.2.10", port: 9995 });
+    expect(parseCollector("collector.example", 2055)).toEqual({ host: "collector.example", port: 2055 });
+    expect(parseCollector("[2001:db8::10]:4740", 4739)).toEqual({ host: "2001:db8::10", port: 4740 });
+    expect(parseCollector("[2001:db8::10]", 4739)).toEqual({ host: "2001:db8::10", port: 4739 });
+    expect(parseCollector("2001:db8::10", 4739)).toEqual({ host: "2001:db8::10", port: 4739 });
+    for (const bad of ["", ":4739", "host:0", "host:65536", "host:http", "[2001:db8::1]:x", "a b:1"]) {
+      expect(() => parseCollector(bad, 4739)).toThrow(UsageError);
+    }
+    const o = parseFlowsArgs(["-i", "eth0", "--ipfix", "198.18.0.9", "--netflow9", "--workers", "2", "--domain-id", "7", "--active-timeout", "60", "--idle-timeout", "0.5"])!;
+    expect(o.export).toEqual({ host: "198.18.0.9", port: 2055, transport: "udp", protocol: "netflow9", domainId: 7, activeTimeoutMs: 60_000, idleTimeoutMs: 500 });
+    expect(o.maxFlows).toBe(FLOW_TRACKER_DEFAULTS.maxFlows);
+    const d = parseFlowsArgs(["-i", "eth0", "--ipfix", "198.18.0.9", "--ipfix-tcp"])!;
+    expect(d.export).toEqual({
+      host: "198.18.0.9", port: 4739, transport: "tcp", protocol: "ipfix", domainId: 1,
+      activeTimeoutMs: FLOW_TRACKER_DEFAULTS.activeTimeoutMs, idleTimeoutMs: FLOW_TRACKER_DEFAULTS.idleTimeoutMs,
+    });
+    expect(parseFlowsArgs(["-r", "x.pcap", "--ipfix", "198.18.0.9", "udp"])!.export?.port).toBe(4739);
+    expect(parseFlowsArgs(["-i", "eth0"])!.export).toBeUndefined();
+  });
+
+  test("export flags without --ipfix, --top with it, and values out of range are refused with the reason", () => {
+    const refused = (args: string[]) => {
+      try {
+        parseFlowsArgs(args);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsageError);
+        return (e as Error).message;
+      }
+      return "accepted";
+    };
+    for (const flag of [["--ipfix-tcp"], ["--netflow9"], ["--domain-id", "2"], ["--active-timeout", "5"], ["--idle-timeout", "5"]]) {
+      expect(refused(["-i", "eth0", ...flag])).toBe(`${flag[0]} needs --ipfix HOST[:PORT]: it shapes the flow export`);
+    }
+    expect(refused(["-i", "eth0", "--ipfix", "198.18.0.9", "--top", "3"])).toContain("--top cannot apply with --ipfix");
+    expect(refused(["-i", "eth0", "--ipfix", "198.18.0.9", "--idle-timeout", "0"])).toContain("--idle-timeout must be a number from 0.001 to 604800");
+    expect(refused(["-i", "eth0", "--ipfix", "198.18.0.9", "--active-timeout", "1e3"])).toContain("--active-timeout must be");
+    expect(refused(["-i", "eth0", "--ipfix", "198.18.0.9", "--workers", "4", "--domain-id", String(0xffff_ffff - 2)])).toContain("--domain-id must be a whole number from 0 to 4294967292");
+    expect(refused(["-i", "eth0", "--ipfix", "198.18.0.9", "--max-flows", String(MAX_TRACKED_FLOWS + 1)])).toContain(`--max-flows must be a whole number from 1 to ${MAX_TRACKED_FLOWS}`);
+    expect(refused(["-i", "eth0", "--ipfix", "host:99999"])).toContain("the port must be 1-65535");
+  });
+});
+
+describe.skipIf(!privileged())("flows --ipfix into nfcapd, or into nobody (namespace bench)", () => {
+  let bench: Bench;
+  beforeAll(() => (bench = createBench()));
+  afterAll(() => bench?.destroy());
+
+  /** `ringcap flows ARGS` run inside the bench's namespace, where 127.0.0.1 is the namespace's own. */
+  function inBench(args: string[], maxMs = 30_000) {
+    const child = spawn("ip", ["netns", "exec", bench.name, BUN, CLI, "flows", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const killer = setTimeout(() => child.kill("SIGKILL"), maxMs);
+    return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      child.on("close", (code) => {
+        clearTimeout(killer);
+        resolve({ code, out, err });
+      });
+    });
+  }
+
+  test("nobody listening: every record is counted lost with the reason, the capture runs on, exit 0", async () => {
+    const run = inBench(["-i", bench.rx, "--ipfix", "127.0.0.1:4799", "--idle-timeout", "0.5", "--seconds", "4", "--json", "udp"]);
+    await Bun.sleep(1000);
+    const sent = await runGen(bench, ["--count", "400", "--rate", "2000", "--flows", "8"]);
+    expect(sent.sent).toBe(400);
+    const r = await run;
+    expect(r.code).toBe(0);
+    const lines = r.out.trimEnd().split("\n").map((l) => JSON.parse(l));
+    const last = lines[lines.length - 1];
+    expect(last.final).toBe(true);
+    expect(lines.slice(0, -1).every((l) => l.final === false)).toBe(true);
+    expect({ packets: last.packets, records: last.records, sent: last.recordsSent, lost: last.recordsLost }).toEqual({ packets: 400, records: 8, sent: 0, lost: 8 });
+    expect(r.err).toContain("0 records sent to 127.0.0.1:4799 (IPFIX over UDP), 8 lost (last error: ECONNREFUSED)");
+  }, 40_000);
+
+  test("30,000 flows flushed at once at the stop reach nfcapd whole: paced, no record lost, no sequence gap", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ringcap-burst-"));
+    const nfcapd = spawn("ip", ["netns", "exec", bench.name, "nfcapd", "-w", dir, "-p", "4739", "-b", "127.0.0.1"], { stdio: ["ignore", "pipe", "pipe"] });
+    let log = "";
+    nfcapd.stdout!.on("data", (d) => (log += d));
+    nfcapd.stderr!.on("data", (d) => (log += d));
+    try {
+      expect(await until(() => log.includes("Startup"), 5000)).toBe(true);
+      const run = inBench(["-i", bench.rx, "--ipfix", "127.0.0.1:4739", "--seconds", "4", "--json", "udp"]);
+      await Bun.sleep(1000);
+      const sent = await runGen(bench, ["--count", "30000", "--rate", "30000", "--flows", "30000"]);
+      expect(sent.sent).toBe(30000);
+      const r = await run;
+      expect(r.code).toBe(0);
+      const last = JSON.parse(r.out.trimEnd().split("\n").pop()!);
+      expect({ records: last.records, forced: last.recordsByReason.forcedEnd, sent: last.recordsSent, lost: last.recordsLost }).toEqual({ records: 30000, forced: 30000, sent: 30000, lost: 0 });
+    } finally {
+      nfcapd.kill("SIGTERM");
+      await new Promise((r) => nfcapd.once("exit", r));
+    }
+    const files = readdirSync(dir).filter((n) => n.startsWith("nfcapd."));
+    const listed = spawnSync("nfdump", ["-R", dir, "-q", "-o", "fmt:%pkt"], { encoding: "utf8", timeout: 30_000 });
+    const exporters = files.flatMap((f) => spawnSync("nfdump", ["-E", join(dir, f)], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.startsWith("SysID:")));
+    rmSync(dir, { recursive: true, force: true });
+    expect(listed.stdout.trim().split("\n").length).toBe(30000);
+    expect(exporters.length).toBe(1);
+    expect(exporters[0]).toMatch(/ID:\s+1, Sequence failures: 0, packets: \d+, flows: 30000$/);
+  }, 60_000);
+
+  test("a collector name that does not resolve is a usage error before anything opens (exit 2)", async () => {
+    const r = await inBench(["-i", bench.rx, "--ipfix", "collector.invalid:4739", "--seconds", "5"]);
+    expect({ code: r.code, out: r.out }).toEqual({ code: 2, out: "" });
+    expect(r.err).toContain("--ipfix collector.invalid: the collector's name does not resolve");
+  }, 40_000);
 });

@@ -20,6 +20,8 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
 const BUN = process.execPath;
 const DENO = join(ROOT, ".tools/node_modules/.bin/deno");
+/** GoFlow2, built by the Makefile, for the README's collector recipe. */
+const GOFLOW2_BIN = join(ROOT, ".tools/goflow2/bin");
 
 interface Snippet {
   kind: "bun" | "deno" | "sh" | "bun-server";
@@ -153,6 +155,15 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
     expect(out.packets).toBeGreaterThan(0);
   }, 10_000);
   afterAll(() => {
+    // A collector a recipe started and did not stop (it failed half-way): by the PID it wrote.
+    for (const name of readdirSync(dir).filter((n) => n.endsWith(".pid"))) {
+      const pid = Number(readFileSync(join(dir, name), "utf8").trim());
+      if (Number.isInteger(pid) && pid > 1) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch { /* it has ended */ }
+      }
+    }
     clearInterval(sending);
     gen?.close();
     tcp?.close();
@@ -181,11 +192,11 @@ describe.skipIf(!privileged())("README examples on the namespace bench", () => {
         let output = "";
         for (const line of s.code.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))) {
           const cmd = line.replace(/^bunx ringcap /, `${BUN} ${join(ROOT, "src/cli/main.ts")} `);
-          const r = await run(inNetns(["bash", "-c", cmd]), { timeoutMs: 30_000, cwd: dir });
+          const r = await run(inNetns(["env", `PATH=${GOFLOW2_BIN}:${process.env.PATH}`, "bash", "-c", cmd]), { timeoutMs: 30_000, cwd: dir });
           expect({ line, code: r.code, err: r.code === 0 ? "" : r.err }).toEqual({ line, code: 0, err: "" });
           output += r.out + r.err;
           // A file the line wrote is one tcpdump reads.
-          const written = / -w '?([^\s']+)'?/.exec(line)?.[1];
+          const written = line.startsWith("bunx ringcap ") ? / -w '?([^\s']+)'?/.exec(line)?.[1] : undefined;
           if (written) {
             // Rotated (-C, -G): every file named from the -w name (its part before any strftime pattern).
             const prefix = written.split("%")[0];

@@ -1,7 +1,8 @@
 /**
  * `ringcap flows`: a live top-talkers table counted on one ring. With `--workers N` (N > 1) fanout
  * workers count instead (flows_workers.ts, loaded only then); with `-r FILE` the same table
- * counts a saved file's packets, filtered as `capture -r` filters them (offline.ts).
+ * counts a saved file's packets, filtered as `capture -r` filters them (offline.ts). With
+ * `--ipfix` flows are exported to a collector instead (flows_export.ts, loaded only then).
  * @module
  */
 
@@ -9,7 +10,7 @@ import { type Capture, openCapture } from "../capture.ts";
 import { openFile } from "../file.ts";
 import { FlowTable } from "../flows.ts";
 import { relinquish } from "./flags.ts";
-import { FLOWS_HELP, type FlowsOptions, parseFlowsArgs } from "./flows_options.ts";
+import { FLOWS_HELP, type FlowsOptions, liveCaptureOf, parseFlowsArgs } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
 import { type CommandIO, RunStop } from "./io.ts";
 import { OfflineFilter, requireDecodable } from "./offline.ts";
@@ -21,6 +22,10 @@ export async function flows(args: string[], io: CommandIO): Promise<number> {
     io.out(FLOWS_HELP);
     return 0;
   }
+  if (o.export) {
+    const { flowsExport } = await import("./flows_export.ts");
+    return flowsExport(o, io);
+  }
   if (o.read !== undefined) return flowsFromFile(o, o.read, io);
   if (o.workers > 1) {
     const { flowsWithWorkers } = await import("./flows_workers.ts");
@@ -30,7 +35,7 @@ export async function flows(args: string[], io: CommandIO): Promise<number> {
 }
 
 async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
-  using cap: Capture = openCapture(o.iface, { netns: o.netns, snaplen: o.snaplen, filter: o.filter, ring: o.ring });
+  using cap: Capture = openCapture(o.iface, liveCaptureOf(o));
   relinquish(o.user); // -Z: the socket is open, and no blocks() loop has started
   const table = new FlowTable({ maxFlows: o.maxFlows });
   const print = flowsPrinter(io, o);

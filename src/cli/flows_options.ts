@@ -9,13 +9,18 @@ import { type CaptureInterfaces, type RingOptions } from "../capture.ts";
 import type { BpfProgram } from "../bpf/program.ts";
 import { LINKTYPE } from "../decode.ts";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../flows.ts";
+import { FLOW_TRACKER_DEFAULTS, MAX_TRACKED_FLOWS } from "../export/records.ts";
+import type { ExportProtocol } from "../export/ipfix.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import { compileExpression, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, userFlag, WORKERS } from "./flags.ts";
 
 export const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
                     [-s SNAPLEN] [--workers N] [-B KiB] [--block-timeout MS] [--max-flows N]
                     [-Z USER] [EXPR]
+       ringcap flows -i IFACE --ipfix HOST[:PORT] [--ipfix-tcp] [--netflow9] [--domain-id N]
+                    [--active-timeout S] [--idle-timeout S] [--max-flows N] [--workers N] ...
        ringcap flows -r FILE [--top N] [--json] [--max-flows N] [-Z USER] [EXPR]
+       ringcap flows -r FILE --ipfix HOST[:PORT] [...as above] [EXPR]
 
 A live top-talkers table by 5-tuple (packets, bytes, rate), refreshed in place on a terminal,
 or one JSON line per interval when stdout is not a terminal (or with --json). With --workers, that
@@ -35,6 +40,28 @@ the merged table is exact). EXPR is a tcpdump filter.
                ${FLOW_TABLE_DEFAULTS.maxFlows}, at most ${MAX_FLOWS}; with --workers, per worker). Packets of flows
                beyond it are counted as untracked and the output says the table is
                incomplete ("incomplete": true in JSON): the top list may then miss flows.
+Flow export (instead of the table): each flow's record goes to a collector (nfcapd, nfacctd,
+GoFlow2, ...) when the flow ends: idle for --idle-timeout, TCP FIN or RST (at once), evicted
+from a full table (--max-flows, reported, never dropped), at shutdown; a flow still active
+after --active-timeout is reported then and counted afresh. Counts are IP bytes (header and
+payload, RFC 7012's octetDeltaCount), times the packets' own (ms).
+--ipfix HOST[:PORT]
+               the collector (an address or a name; [v6]:port); PORT defaults to 4739
+               (2055 with --netflow9). IPFIX (RFC 7011) over UDP, templates sent again every
+               60 s; records the collector cannot take (unreachable, queue full) are counted
+               as lost, never wait. The socket is opened in the namespace ringcap runs in:
+               --netns moves only the capture (\`ip netns exec NS ringcap ...\` moves both).
+--ipfix-tcp    over TCP instead (reconnects; records made while disconnected are lost).
+--netflow9     NetFlow v9 instead of IPFIX, for older collectors.
+--domain-id D  the observation domain id (NetFlow v9: source id), default 1; with --workers,
+               worker k (from 0) exports as D + k, so a collector keeps their streams apart.
+--active-timeout S  (default ${FLOW_TRACKER_DEFAULTS.activeTimeoutMs / 1000}) and --idle-timeout S (default ${FLOW_TRACKER_DEFAULTS.idleTimeoutMs / 1000}), in seconds.
+               With --ipfix, --max-flows defaults to ${FLOW_TRACKER_DEFAULTS.maxFlows} (at most ${MAX_TRACKED_FLOWS}, per worker).
+               A status line (flows active, records sent and lost) is redrawn on stderr; with
+               --json, or when stdout is not a terminal, one JSON line per interval instead,
+               and a last one ("final": true) once every flow is flushed and sent. -r FILE
+               exports a saved file's flows in packet time, as fast as the socket takes them.
+
 -Z USER        once the sockets (or -r's file) are open, become USER for good: every thread
                and worker, no capability left (as capture -Z, tcpdump's flag).`;
 
@@ -63,6 +90,58 @@ export interface FlowsOptions {
   ring: RingOptions;
   /** Flows each table keeps apart (one table, or one per worker with --workers). */
   maxFlows: number;
+  /** --ipfix: flows are exported to a collector instead of shown as a table. */
+  export?: FlowExportSettings;
+}
+
+/** Where and how `flows --ipfix` exports. */
+export interface FlowExportSettings {
+  host: string;
+  port: number;
+  transport: "udp" | "tcp";
+  protocol: ExportProtocol;
+  /** The observation domain id of one ring, and of worker 0 (worker k: domainId + k). */
+  domainId: number;
+  activeTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+/** IPFIX's port (RFC 7011 §10.3.1) and NetFlow's usual one. */
+export const COLLECTOR_PORTS = Object.freeze({ ipfix: 4739, netflow9: 2055 });
+
+/** Flags that shape an export, and so mean nothing without --ipfix. */
+const EXPORT_ONLY = [
+  ["ipfix-tcp", "--ipfix-tcp"],
+  ["netflow9", "--netflow9"],
+  ["domain-id", "--domain-id"],
+  ["active-timeout", "--active-timeout"],
+  ["idle-timeout", "--idle-timeout"],
+] as const;
+
+/** Seconds a flow timeout may take: at most a week, as FlowTracker allows. */
+const TIMEOUT_SECONDS = { min: 0.001, max: 7 * 86_400, fractions: true };
+
+/**
+ * `--ipfix HOST[:PORT]`: a name or IPv4 address with an optional port, or an IPv6 address in
+ * brackets (`[2001:db8::1]:4739`); a bare IPv6 address (no port) is taken whole.
+ */
+export function parseCollector(text: string, defaultPort: number): { host: string; port: number } {
+  const fail = (why: string) => new UsageError(`--ipfix ${JSON.stringify(text)}: ${why} (HOST[:PORT], e.g. 192.0.2.10:4739 or [2001:db8::1]:4739)`);
+  let host = text;
+  let port: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
+  if (bracketed) [, host, port] = bracketed;
+  else if ((text.match(/:/g) ?? []).length === 1) [host, port] = text.split(":");
+  if (host === "") throw fail("no host");
+  if (/[\s/]/.test(host)) throw fail("not a host name or address");
+  if (port === undefined) return { host, port: defaultPort };
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw fail("the port must be 1-65535");
+  return { host, port: Number(port) };
+}
+
+/** What the flows command opens its capture with: the one ring's, or each fanout worker's. */
+export function liveCaptureOf(o: FlowsOptions) {
+  return { netns: o.netns, snaplen: o.snaplen, filter: o.filter, ring: o.ring };
 }
 
 /** Headers are all a flow table needs. */
@@ -98,6 +177,12 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
       buffer: { type: "string", short: "B" },
       "block-timeout": { type: "string" },
       "max-flows": { type: "string" },
+      ipfix: { type: "string" },
+      "ipfix-tcp": { type: "boolean" },
+      netflow9: { type: "boolean" },
+      "domain-id": { type: "string" },
+      "active-timeout": { type: "string" },
+      "idle-timeout": { type: "string" },
       "relinquish-privileges": { type: "string", short: "Z" },
       help: { type: "boolean", short: "h" },
     },
@@ -114,6 +199,15 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
   const snaplen = num(values.snaplen, "-s", { max: MAX_SNAPLEN }, DEFAULT_SNAPLEN);
   const expr = positionals.join(" ").trim();
   const read = values.read;
+  const exporting = values.ipfix !== undefined;
+  if (!exporting) {
+    for (const [key, flag] of EXPORT_ONLY) if (values[key] !== undefined) throw new UsageError(`${flag} needs --ipfix HOST[:PORT]: it shapes the flow export`);
+  } else if (values.top !== undefined) {
+    throw new UsageError("--top cannot apply with --ipfix: flows are exported to the collector, no table is shown");
+  }
+  const protocol: ExportProtocol = values.netflow9 ? "netflow9" : "ipfix";
+  const workers = num(values.workers, "--workers", WORKERS, 1);
+  const seconds = (v: string | undefined, flag: string, fallbackMs: number) => Math.round(num(v, flag, TIMEOUT_SECONDS, fallbackMs / 1000) * 1000);
   return {
     iface: iface ?? "",
     read,
@@ -125,9 +219,21 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     json: values.json || !process.stdout.isTTY,
     snaplen,
     filter: expr && read === undefined ? compileExpression(expr, snaplen, iface === "any" ? LINKTYPE.LINUX_SLL2 : undefined) : undefined,
-    workers: num(values.workers, "--workers", WORKERS, 1),
+    workers,
     ring: ringOptions(values.buffer, values["block-timeout"]),
-    maxFlows: num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows),
+    maxFlows: exporting
+      ? num(values["max-flows"], "--max-flows", { min: 1, max: MAX_TRACKED_FLOWS }, FLOW_TRACKER_DEFAULTS.maxFlows)
+      : num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows),
     user: userFlag(values["relinquish-privileges"]),
+    export: exporting
+      ? {
+        ...parseCollector(values.ipfix!, COLLECTOR_PORTS[protocol]),
+        transport: values["ipfix-tcp"] ? "tcp" : "udp",
+        protocol,
+        domainId: num(values["domain-id"], "--domain-id", { min: 0, max: 0xffff_ffff - (workers - 1) }, 1),
+        activeTimeoutMs: seconds(values["active-timeout"], "--active-timeout", FLOW_TRACKER_DEFAULTS.activeTimeoutMs),
+        idleTimeoutMs: seconds(values["idle-timeout"], "--idle-timeout", FLOW_TRACKER_DEFAULTS.idleTimeoutMs),
+      }
+      : undefined,
   };
 }

@@ -8,7 +8,7 @@
 import { openFanout } from "../fanout/pool.ts";
 import { relinquish } from "./flags.ts";
 import type { FlowsWorkerData, FlowsWorkerReport } from "./flows_handler.ts";
-import type { FlowsOptions } from "./flows_options.ts";
+import { type FlowsOptions, liveCaptureOf } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
 import { type CommandIO, RunStop, unwrapWorkerFailure } from "./io.ts";
 
@@ -17,12 +17,9 @@ export async function flowsWithWorkers(o: FlowsOptions, io: CommandIO): Promise<
   const pool = await openFanout<FlowsWorkerData, FlowsWorkerReport>(o.iface, {
     worker: new URL("./flows_handler.ts", import.meta.url),
     workerData: { top: o.top, maxFlows: o.maxFlows },
+    ...liveCaptureOf(o),
     workers: o.workers,
     mode: "hash",
-    netns: o.netns,
-    snaplen: o.snaplen,
-    filter: o.filter,
-    ring: o.ring,
     reportIntervalMs: o.intervalMs,
   });
   try {

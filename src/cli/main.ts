@@ -49,7 +49,8 @@ const HELP = `usage: ringcap <command> [options]
 
 commands:
   capture   capture packets like tcpdump: print them, or write pcap/pcapng (-w)
-  flows     top-talkers table by 5-tuple: live, or of a saved file (-r)
+  flows     top-talkers table by 5-tuple: live, or of a saved file (-r); or
+            flow records to an IPFIX / NetFlow v9 collector (--ipfix HOST:PORT)
   gen       send synthetic frames (for testing a setup)
   bench     run the benchmark in a namespace of its own (see BENCHMARKS.md)
   help      this text

@@ -46,3 +46,55 @@ for (const mode of ["udp", "tcp"] as const) {
     else assertEquals(out.received.length, out.stats.messagesSent);
   });
 }
+
+// `ringcap flows --ipfix --workers 2` under Deno, into nfcapd in the namespace: nfdump gets every
+// flow the generator sent, with its packets and IP bytes (46 per 60-byte frame), from two
+// observation domains.
+Deno.test("Deno: ringcap flows --ipfix --workers 2 into nfcapd, nfdump lists every flow sent", async () => {
+  using bench = createBench();
+  const dir = Deno.makeTempDirSync({ prefix: "ringcap-deno-nfcapd-" });
+  const CLI = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+  const deno = [Deno.execPath(), "run", "--allow-all", "--no-check", "--no-lock", CLI];
+  const nfcapd = new Deno.Command("ip", {
+    args: ["netns", "exec", bench.name, "nfcapd", "-w", dir, "-p", "4739", "-b", "127.0.0.1"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const flows = new Deno.Command("ip", {
+    args: ["netns", "exec", bench.name, ...deno, "flows", "-i", bench.rx, "--ipfix", "127.0.0.1:4739", "--workers", "2", "--json", "--seconds", "6", "udp"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    await new Promise((r) => setTimeout(r, 2500)); // Deno's workers start slower than Bun's
+    const gen = spawnSync("ip", ["netns", "exec", bench.name, ...deno, "gen", "-i", bench.tx, "--count", "3000", "--rate", "3000", "--flows", "12", "--json"], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    assertEquals(gen.status, 0, gen.stderr);
+    const out = await flows.output();
+    const text = new TextDecoder().decode(out.stdout);
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    const last = JSON.parse(text.trim().split("\n").at(-1)!);
+    assertEquals([last.final, last.packets, last.records, last.recordsSent, last.recordsLost], [true, 3000, 12, 12, 0]);
+  } finally {
+    try {
+      flows.kill("SIGKILL");
+    } catch { /* ended */ }
+    nfcapd.kill("SIGTERM");
+    await nfcapd.status;
+  }
+  const r = spawnSync("nfdump", ["-R", dir, "-q", "-o", "fmt:%sa|%pkt|%byt"], { encoding: "utf8", timeout: 30_000 });
+  // nfcapd's own view of its exporters: one per worker's domain, no gap in either's sequence numbers.
+  const exporters = Array.from(Deno.readDirSync(dir)).filter((e) => e.name.startsWith("nfcapd.")).flatMap((e) => {
+    const x = spawnSync("nfdump", ["-E", `${dir}/${e.name}`], { encoding: "utf8", timeout: 30_000 });
+    return x.stdout.split("\n").filter((l) => l.startsWith("SysID:")).map((l) => /version: (\d+), ID:\s*(\d+), Sequence failures: (\d+)/.exec(l)!.slice(1).join(" "));
+  });
+  Deno.removeSync(dir, { recursive: true });
+  assertEquals(exporters.sort(), ["10 1 0", "10 2 0"]);
+  assertEquals(r.status, 0, r.stderr);
+  const rows = r.stdout.trim().split("\n").map((l) => l.split("|").map((c) => c.trim()));
+  assertEquals(rows.length, 12);
+  assertEquals(new Set(rows.map((x) => x[0])).size, 12);
+  for (const [, packets, bytes] of rows) assertEquals([Number(packets), Number(bytes)], [250, 250 * 46]);
+});
