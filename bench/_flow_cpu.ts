@@ -5,7 +5,11 @@
  * (bench/run.ts keeps its own meter of the same kind inside the harness; it exports nothing.)
  */
 
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+
+/** Clock ticks per second, the unit of utime/stime in /proc/PID/stat. */
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 interface Reading {
   name: string;
@@ -18,6 +22,9 @@ export class ThreadCpu {
   #last = new Map<string, Reading>();
   #mark = new Map<string, number>();
   #timer: ReturnType<typeof setInterval>;
+  #ticks = { user: 0, system: 0 };
+  /** User and system milliseconds of the whole process over the interval (/proc/PID/stat, clock-tick resolution). */
+  split = { userMs: NaN, systemMs: NaN };
 
   constructor(pid: number) {
     this.#pid = pid;
@@ -43,8 +50,17 @@ export class ThreadCpu {
     }
   }
 
+  /** utime and stime of the process (every thread, ended ones included), in clock ticks. */
+  #readTicks(): { user: number; system: number } {
+    const stat = readFileSync(`/proc/${this.#pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { user: Number(f[11]), system: Number(f[12]) };
+  }
+
   /** Starts the measured interval here. */
   start(): void {
+    this.#ticks = this.#readTicks();
     this.#sample();
     this.#mark = new Map([...this.#last].map(([tid, r]) => [tid, r.ns]));
   }
@@ -53,6 +69,8 @@ export class ThreadCpu {
   stop(): Map<string, number> {
     clearInterval(this.#timer);
     this.#sample();
+    const t = this.#readTicks();
+    this.split = { userMs: ((t.user - this.#ticks.user) * 1000) / CLK_TCK, systemMs: ((t.system - this.#ticks.system) * 1000) / CLK_TCK };
     const out = new Map<string, number>();
     for (const [tid, r] of this.#last) out.set(r.name, (out.get(r.name) ?? 0) + r.ns - (this.#mark.get(tid) ?? 0));
     return out;

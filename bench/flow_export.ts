@@ -308,6 +308,9 @@ interface Sample {
   /** Records exported during the measured part (softflowd: softflowctl at its ends; ringcap: its JSON lines a second apart). */
   windowRecords: number;
   cpuMs: number;
+  /** The same interval split into user and system time (clock-tick resolution, so their sum differs a little from cpuMs). */
+  userMs: number;
+  systemMs: number;
   /** CPU ns per packet the exporter handled in the measured part (sent minus drops), every thread. */
   nsPerPacket: number;
   threads: Record<string, number>;
@@ -450,6 +453,8 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
       recordsLost,
       windowRecords,
       cpuMs: Math.round(cpuNs / 1e5) / 10,
+      userMs: meter.split.userMs,
+      systemMs: meter.split.systemMs,
       nsPerPacket: cpuNs / handled,
       threads: Object.fromEntries([...threads].map(([n, ns]) => [n, Math.round((ns / handled) * 10) / 10] as const).filter(([, v]) => v >= 0.5)),
       collected,
@@ -479,7 +484,7 @@ const samples: Sample[] = [];
       for (const config of configs) {
         const s = await runOne(bench, config, setup, run);
         samples.push(s);
-        console.error(`  ${setup} #${run} ${config}: ${s.nsPerPacket.toFixed(1)} ns/pkt (${JSON.stringify(s.threads)}), ` +
+        console.error(`  ${setup} #${run} ${config}: ${s.nsPerPacket.toFixed(1)} ns/pkt (${JSON.stringify(s.threads)}; user ${s.userMs} ms, system ${s.systemMs} ms), ` +
           `${s.sent} sent at ${s.offeredPps} pps, ${s.drops} drops, ${s.windowRecords} records in the window, ` +
           `collector ${s.collected.packets} packets in ${s.collected.flows} records (exported - sent = ${s.exportedMinusSent}), ` +
           `seq errors ${s.collected.sequenceErrors}`);
@@ -501,8 +506,8 @@ interface Ratio {
 }
 const ratios: Ratio[] = [];
 const lines = [
-  "| setup | config | offered pps | CPU ns/packet, median (min..max) | / softflowd, per run | median | drops | records in window | records at collector | packets exported - sent | nfcapd sequence errors | RSS MiB |",
-  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  "| setup | config | offered pps | CPU ns/packet, median (min..max) | of which system | / softflowd, per run | median | drops | records in window | records at collector | packets exported - sent | nfcapd sequence errors | RSS MiB |",
+  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ];
 for (const setup of setups) {
   for (const config of configs) {
@@ -515,6 +520,7 @@ for (const setup of setups) {
     }
     if (perRun.length) ratios.push({ setup, config, perRun, median: median(perRun) });
     lines.push(`| ${setup} | ${config} | ${Math.round(median(ss.map((s) => s.offeredPps)))} | ${spread(ss.map((s) => s.nsPerPacket))} | ` +
+      `${Math.round(100 * median(ss.map((s) => s.systemMs / (s.userMs + s.systemMs))))}% | ` +
       `${perRun.length ? perRun.map((r) => r.toFixed(2)).join(", ") : "-"} | ${perRun.length ? `${median(perRun).toFixed(2)}x` : "-"} | ` +
       `${range(ss.map((s) => s.drops))} | ${range(ss.map((s) => s.windowRecords))} | ${range(ss.map((s) => s.collected.flows))} | ` +
       `${range(ss.map((s) => s.exportedMinusSent))} | ${range(ss.map((s) => s.collected.sequenceErrors))} | ` +
