@@ -496,6 +496,11 @@ const loadAfter = loadavg();
 
 const spread = (xs: number[], digits = 1) =>
   `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}..${Math.max(...xs).toFixed(digits)})`;
+/** The median share of system time in the CPU of `ss` ("-" when the interval was too short for clock ticks). */
+const sysShare = (ss: Sample[]) => {
+  const shares = ss.filter((s) => s.userMs + s.systemMs > 0).map((s) => s.systemMs / (s.userMs + s.systemMs));
+  return shares.length ? `${Math.round(100 * median(shares))}%` : "-";
+};
 const range = (xs: number[]) => (Math.min(...xs) === Math.max(...xs) ? `${xs[0]}` : `${Math.min(...xs)}..${Math.max(...xs)}`);
 
 interface Ratio {
@@ -520,7 +525,7 @@ for (const setup of setups) {
     }
     if (perRun.length) ratios.push({ setup, config, perRun, median: median(perRun) });
     lines.push(`| ${setup} | ${config} | ${Math.round(median(ss.map((s) => s.offeredPps)))} | ${spread(ss.map((s) => s.nsPerPacket))} | ` +
-      `${Math.round(100 * median(ss.map((s) => s.systemMs / (s.userMs + s.systemMs))))}% | ` +
+      `${sysShare(ss)} | ` +
       `${perRun.length ? perRun.map((r) => r.toFixed(2)).join(", ") : "-"} | ${perRun.length ? `${median(perRun).toFixed(2)}x` : "-"} | ` +
       `${range(ss.map((s) => s.drops))} | ${range(ss.map((s) => s.windowRecords))} | ${range(ss.map((s) => s.collected.flows))} | ` +
       `${range(ss.map((s) => s.exportedMinusSent))} | ${range(ss.map((s) => s.collected.sequenceErrors))} | ` +
