@@ -276,6 +276,7 @@ describe.skipIf(!privileged())("flows --ipfix into nfcapd, or into nobody (names
     expect(lines.slice(0, -1).every((l) => l.final === false)).toBe(true);
     expect({ packets: last.packets, records: last.records, sent: last.recordsSent, lost: last.recordsLost }).toEqual({ packets: 400, records: 8, sent: 0, lost: 8 });
     expect(r.err).toContain("0 records sent to 127.0.0.1:4799 (IPFIX over UDP), 8 lost (last error: ECONNREFUSED)");
+    expect(r.err).toStartWith(`ringcap flows: exporting the flows of ${bench.rx} to 127.0.0.1:4799 (IPFIX over UDP) as observation domain 1; Ctrl-C to stop\n`);
   }, 40_000);
 
   test("30,000 flows flushed at once at the stop reach nfcapd whole: paced, no record lost, no sequence gap", async () => {

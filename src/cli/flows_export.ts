@@ -55,6 +55,7 @@ async function exportOnOneRing(o: FlowsOptions, e: FlowExportSettings, address: 
   const tracker = new FlowTracker({ ...timeouts(e), maxFlows: o.maxFlows, onRecord: (r) => exporter.export(r) });
   relinquish(o.user); // -Z: the capture socket and the exporter's are open
   const status = new ExportStatus(io, o, e);
+  status.started(o, e);
   const snapshot = (final = false): ExportSnapshot => {
     const s = cap.stats();
     return snapshotOf(final, [tracker.stats()], [exporter.stats()], s.drops, s.interfaceDrops);
@@ -108,6 +109,7 @@ async function exportWithWorkers(o: FlowsOptions, e: FlowExportSettings, address
     for (const r of (m.data as FlowExportBatch).records) exporters[m.workerIndex].export(r);
   });
   const status = new ExportStatus(io, o, e);
+  status.started(o, e);
   const snapshot = (final = false): ExportSnapshot => {
     const total = pool.stats().total;
     const trackers = latest.filter((t): t is FlowTrackerStats => t !== undefined);
@@ -241,6 +243,16 @@ class ExportStatus {
     this.#json = o.json;
     const host = e.host.includes(":") ? `[${e.host}]` : e.host;
     this.#target = `${host}:${e.port} (${e.protocol === "ipfix" ? "IPFIX" : "NetFlow v9"} over ${e.transport.toUpperCase()})`;
+  }
+
+  /**
+   * Says, once the capture is open, what is exported where: a script can wait for this line
+   * before it sends traffic (the first status line comes an interval later).
+   */
+  started(o: Pick<FlowsOptions, "iface" | "workers">, e: FlowExportSettings): void {
+    const iface = Array.isArray(o.iface) ? o.iface.join(", ") : o.iface;
+    const domains = o.workers > 1 ? `domains ${e.domainId}-${e.domainId + o.workers - 1} (one per worker)` : `domain ${e.domainId}`;
+    this.#io.err(`ringcap flows: exporting the flows of ${iface} to ${this.#target} as observation ${domains}; Ctrl-C to stop`);
   }
 
   update(s: ExportSnapshot): void {
