@@ -40,7 +40,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createBench } from "../testing.ts";
 import { median } from "./_stats.ts";
-import { ThreadCpu } from "./_flow_cpu.ts";
+import { ThreadCpu } from "./_cpu.ts";
 
 const USAGE = `usage: bun bench/flow_export.ts [--runs N] [--rate PPS] [--count N] [--warmup N] [--flows N]
                                 [--active-timeout S] [--setups paced,full] [--configs a,b,...]
@@ -375,12 +375,12 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
 
     const before = config === "softflowd" ? softflowdStats(bench.name, ctl) : undefined;
     const linesBefore = config === "softflowd" ? 0 : ringcapLines(exp.out()).length;
-    meter.start();
+    meter.checkpoint();
     const rate = setup === "full" ? 0 : RATE;
     const sent = await sendMix(bench.name, bench.tx, COUNT, rate);
     // Let the exporter finish what it has (the ring's block timeout, softflowd's poll).
     await sleep(SETTLE_MS);
-    const threads = meter.stop();
+    const threads = meter.stop().measured;
     const rss = rssMiB(pid);
     const after = config === "softflowd" ? softflowdStats(bench.name, ctl) : undefined;
     const linesAfter = ringcapLines(exp.out());

@@ -29,13 +29,14 @@
 
 import { parseArgs } from "node:util";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createBench } from "../testing.ts";
 import { benchLibraryBuilt } from "./native.ts";
 import { median, quantile } from "./_stats.ts";
+import { ThreadCpu } from "./_cpu.ts";
 
 const USAGE = `usage: ringcap bench [--runs N] [--count N] [--paced-rate PPS] [--paced-count N]
                      [--configs a,b,...] [--setups full,paced,latency,idle] [--block-timeout-ms MS]
@@ -253,73 +254,6 @@ interface IdleSample {
 /** JavaScriptCore's compiler threads: a one-time cost per hot function, not per packet. */
 const JIT_THREADS = /^(JITWorker|JSCWarmUp|FTL|DFG)/;
 
-/**
- * The on-CPU time (user + system, nanoseconds) of every thread of a process, from the
- * scheduler's own accounting. It samples every 50 ms so a thread that ends in the middle
- * (JSC's compiler threads end when idle) still counts, up to its last sample.
- */
-class CpuMeter {
-  #pid: number;
-  #base = new Map<string, number>();
-  #mark: Map<string, number> | null = null;
-  #last = new Map<string, { name: string; ns: number }>();
-  #timer: ReturnType<typeof setInterval>;
-
-  constructor(pid: number) {
-    this.#pid = pid;
-    for (const [tid, t] of this.#read()) this.#base.set(tid, t.ns);
-    this.#timer = setInterval(() => this.#sample(), 50);
-  }
-
-  #read(): Map<string, { name: string; ns: number }> {
-    const out = new Map<string, { name: string; ns: number }>();
-    let tids: string[] = [];
-    try {
-      tids = readdirSync(`/proc/${this.#pid}/task`);
-    } catch {
-      return out; // The process ended.
-    }
-    for (const tid of tids) {
-      try {
-        const ns = Number(readFileSync(`/proc/${this.#pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-        const name = readFileSync(`/proc/${this.#pid}/task/${tid}/comm`, "utf8").trim();
-        out.set(tid, { name, ns });
-      } catch {
-        // The thread ended between the listing and the read.
-      }
-    }
-    return out;
-  }
-
-  #sample(): void {
-    for (const [tid, t] of this.#read()) this.#last.set(tid, t);
-  }
-
-  /** Marks the start of the measured part (the meter itself started at READY). */
-  checkpoint(): void {
-    this.#sample();
-    this.#mark = new Map([...this.#last].map(([tid, t]) => [tid, t.ns]));
-  }
-
-  /**
-   * Stops sampling; returns nanoseconds per thread name since the checkpoint (`measured`; since
-   * the start without one) and since the meter was made (`all`). A thread born after the
-   * checkpoint counts from 0.
-   */
-  stop(): { measured: Map<string, number>; all: Map<string, number> } {
-    clearInterval(this.#timer);
-    this.#sample();
-    const all = new Map<string, number>();
-    const measured = new Map<string, number>();
-    const mark = this.#mark ?? this.#base;
-    for (const [tid, t] of this.#last) {
-      all.set(t.name, (all.get(t.name) ?? 0) + t.ns - (this.#base.get(tid) ?? 0));
-      measured.set(t.name, (measured.get(t.name) ?? 0) + t.ns - (mark.get(tid) ?? 0));
-    }
-    return { measured, all };
-  }
-}
-
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -404,7 +338,7 @@ async function runOne(bench: { name: string; tx: string; rx: string }, config: s
     else await waitForLine(child, "stdout", /READY/, 10_000);
     const pid = child.pid!;
     // The cold figure counts from here: READY, the JIT's start-up and the warm-up included.
-    const meter = new CpuMeter(pid);
+    const meter = new ThreadCpu(pid);
     // Warm-up: the same frames at the same rate before the measured part, so the JIT has
     // compiled the paths this traffic takes (per packet and per block: at a paced rate blocks
     // are handed over by the timeout, not full) and the ring's pages have been touched once.
@@ -509,7 +443,7 @@ async function runIdle(bench: { name: string; rx: string }, runtime: "bun" | "de
   child.stdin!.on("error", () => {}); // It may have gone already; its exit code says how.
   try {
     await waitForLine(child, "stdout", /READY/, 30_000);
-    const meter = new CpuMeter(child.pid!);
+    const meter = new ThreadCpu(child.pid!);
     await sleep(IDLE_MS);
     const { all } = meter.stop();
     child.stdin!.write("stop\n");

@@ -35,6 +35,7 @@ import {
   tsharkMessages,
 } from "./_collector.ts";
 import { BUN, CLI, Proc } from "./_cli.ts";
+import type { ExportSnapshot } from "../src/cli/flows_export.ts";
 import { buildFrame } from "./_frames.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
 import { prng } from "./_prng.ts";
@@ -167,20 +168,8 @@ function longAndEnded() {
 
 // ---- one export run ---------------------------------------------------------------------------------
 
-interface FinalLine {
-  final: boolean;
-  packets: number;
-  /** Frames counted into no flow (not IP). */
-  skipped: number;
-  recordsByReason: Record<keyof typeof REASON_NAMES, number>;
-  flowsActive: number;
-  records: number;
-  recordsSent: number;
-  recordsLost: number;
-  evictions: number;
-  drops: number;
-  interfaceDrops: number;
-}
+/** ringcap's JSON line (`flows --ipfix --json`): what the CLI writes. */
+type FinalLine = ExportSnapshot;
 
 interface Run {
   /** Per flow, what was sent (from the schedule). */
