@@ -55,8 +55,8 @@ const hardStop = setTimeout(() => stop.abort(), 70_000);
 for await (const block of cap.blocks({ signal: stop.signal })) {
   for (const p of block) {
     packets++;
-    bytes += p.length;
-    flows.add(p.decode(), p.length);
+    bytes += p.wireLength;
+    flows.add(p.decode(), p.wireLength);
   }
 }
 clearInterval(ticker);

@@ -37,7 +37,7 @@ export interface FlowTableOptions {
  * using cap = openCapture("eth0", { snaplen: 128 });
  * const table = new FlowTable();
  * for await (const block of cap.blocks({ signal: AbortSignal.timeout(10_000) })) {
- *   for (const p of block) table.add(p.decode(), p.length);
+ *   for (const p of block) table.add(p.decode(), p.wireLength);
  * }
  * for (const f of table.top(5)) console.log(f.flow, f.packets, f.bytes);
  * ```

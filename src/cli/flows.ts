@@ -53,7 +53,7 @@ async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
   const ticker = setInterval(report, o.intervalMs);
   try {
     for await (const block of cap.blocks({ signal: stop.signal })) {
-      for (const p of block) table.add(p.decode(), p.length);
+      for (const p of block) table.add(p.decode(), p.wireLength);
     }
   } finally {
     clearInterval(ticker);
@@ -85,7 +85,7 @@ async function flowsFromFile(o: FlowsOptions, path: string, io: CommandIO): Prom
         const t = p.sec + p.nsec / 1e9;
         if (Number.isNaN(first)) first = t;
         last = t;
-        table.add(p.decode(), p.length);
+        table.add(p.decode(), p.wireLength);
       }
     }
   } catch (e) {

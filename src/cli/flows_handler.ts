@@ -31,7 +31,7 @@ export function createHandler(ctx: FanoutHandlerContext<FlowsWorkerData>) {
   let markedAt = performance.now();
   return {
     onBlock(block: Block): void {
-      for (const p of block) table.add(p.decode(), p.length);
+      for (const p of block) table.add(p.decode(), p.wireLength);
     },
     report(): FlowsWorkerReport {
       const now = performance.now();
