@@ -8,7 +8,7 @@
  */
 
 import { type FanoutPool, openFanout } from "../fanout/pool.ts";
-import { PacketDecoder } from "../decode.ts";
+import { LINKTYPE, PacketDecoder } from "../decode.ts";
 import { interfacesByIndex } from "../interfaces.ts";
 import {
   type CaptureBatch,
@@ -169,7 +169,11 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
   // openFanout resolved once every worker had opened its capture: each says what it opened.
   const info = pool.info[0]!;
   let writer: FileOutput | null = null;
+  let knownNames = new Map<number, string>();
   try {
+    // Printing an "any" capture names interfaces by index: listed now, while the namespace can
+    // still be entered (after -Z, \`ip -n\` cannot).
+    if (o.write === undefined && info.linkType === LINKTYPE.LINUX_SLL2) knownNames = interfacesByIndex(o.netns);
     // -Z: every worker's socket is open (and its own file, given to the user first).
     relinquish(o.user, paths);
     if (o.write !== undefined && !paths) writer = openOutput(o.write, o, info, io);
@@ -187,7 +191,7 @@ export async function captureWithWorkers(o: CaptureOptions, io: CommandIO): Prom
     stop.stop();
   };
   const flusher = writer ? new TimedFlush(writer, o.flushMs, fail) : null;
-  const output = new MergedOutput(o, writer, flusher, io, shared, fail, info.linkType);
+  const output = new MergedOutput(o, writer, flusher, io, shared, fail, info.linkType, knownNames);
   output.onFileLimit = () => {
     io.err(fileLimitLine(o));
     stop.stop();
@@ -308,6 +312,7 @@ class MergedOutput {
     shared: Int32Array,
     onFailure: (e: unknown) => void,
     linkType: number,
+    knownNames: Map<number, string>,
   ) {
     this.#merger = new BatchMerger(o.workers, (w, bytes) => {
       Atomics.sub(shared, unconsumedSlot(w), bytes);
@@ -315,14 +320,15 @@ class MergedOutput {
     });
     this.#writer = writer;
     this.#flusher = flusher;
-    // The workers' captures name interfaces in their namespace; here, the namespace is listed
-    // (again, at most once a second, for an index not seen: an interface may come later).
-    let names = new Map<number, string>();
+    // The workers' captures name interfaces in their namespace; here, the namespace was listed
+    // before any -Z (\`knownNames\`) and is listed again, at most once a second, for an index not
+    // seen: an interface may come later. A listing that fails (no privilege left) keeps the names known.
+    const names = new Map(knownNames);
     let listedAt = -Infinity;
     const interfaceName = (ifindex: number) => {
       const name = names.get(ifindex);
       if (name !== undefined || performance.now() - listedAt < 1000) return name;
-      names = interfacesByIndex(o.netns);
+      for (const [index, listed] of interfacesByIndex(o.netns)) names.set(index, listed);
       listedAt = performance.now();
       return names.get(ifindex);
     };
