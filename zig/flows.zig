@@ -948,3 +948,183 @@ test "LINUX_SLL2 and raw IP frames give the key an Ethernet frame gives" {
     try testing.expectEqualSlices(u32, &eth.key, &parse(buf[14..n], LinkType.raw, -1, 3).?.key);
     try testing.expect(parse(sll[0..19], LinkType.linux_sll2, -1, 3) == null);
 }
+
+fn testCache(max_flows: u32, fin_linger_ms: u32) !Cache {
+    return Cache.init(&.{ .idle_timeout_ms = 1000, .active_timeout_ms = 5000, .max_flows = max_flows, .fin_linger_ms = fin_linger_ms, .link_type = LinkType.ethernet });
+}
+
+fn feed(c: *Cache, o: Build, t: f64) void {
+    var buf: [256]u8 = undefined;
+    const n = o.frame(&buf);
+    c.addFrame(buf[0..n], -1, 3, t);
+}
+
+fn takeAll(c: *Cache, out: []abi.FlowRecord) []abi.FlowRecord {
+    return out[0..c.take(out)];
+}
+
+test "idle timeout ends a flow with its first and last timestamps, truncated" {
+    var c = try testCache(8, 2000);
+    defer c.deinit();
+    feed(&c, .{}, 100.75);
+    feed(&c, .{}, 300.5);
+    feed(&c, .{ .last_octet = 2 }, 900);
+    try testing.expectEqual(Progress.done, c.expire(1300.4));
+    var out: [8]abi.FlowRecord = undefined;
+    try testing.expectEqual(@as(usize, 0), takeAll(&c, &out).len);
+    try testing.expectEqual(Progress.done, c.expire(1300.5));
+    const r = takeAll(&c, &out);
+    try testing.expectEqual(@as(usize, 1), r.len);
+    try testing.expectEqual(EndReason.idle_timeout, r[0].end_reason);
+    try testing.expectEqual(@as(u64, 2), r[0].packets);
+    try testing.expectEqual(@as(u64, 2 * 46), r[0].octets);
+    try testing.expectEqual(@as(f64, 100), r[0].start_ms);
+    try testing.expectEqual(@as(f64, 300), r[0].end_ms);
+    try testing.expectEqualSlices(u8, &.{ 198, 18, 0, 1, 0, 0 }, r[0].src_address[0..6]);
+    try testing.expectEqual(@as(i32, -1), r[0].vlan_id);
+    try testing.expectEqual(@as(u32, 3), r[0].ingress_interface);
+    try testing.expectEqual(@as(u64, 1), c.stats().active_flows);
+}
+
+test "active timeout: checked before the packet is counted, then counted afresh" {
+    var c = try testCache(8, 2000);
+    defer c.deinit();
+    for (0..11) |i| feed(&c, .{ .protocol = proto_icmp, .icmp_type = 0 }, @floatFromInt(i * 500));
+    var out: [8]abi.FlowRecord = undefined;
+    var r = takeAll(&c, &out);
+    try testing.expectEqual(@as(usize, 1), r.len);
+    try testing.expectEqual(EndReason.active_timeout, r[0].end_reason);
+    try testing.expectEqual(@as(u64, 10), r[0].packets);
+    try testing.expectEqual(@as(f64, 4500), r[0].end_ms);
+    try testing.expectEqual(@as(u16, 0), r[0].dst_port); // echo reply: type 0, code 0
+    // expire reports it too, once the record is as old, and the flow stays.
+    for (1..10) |i| feed(&c, .{ .protocol = proto_icmp, .icmp_type = 0 }, @floatFromInt(5000 + i * 500));
+    try testing.expectEqual(Progress.done, c.expire(9999));
+    try testing.expectEqual(@as(usize, 0), takeAll(&c, &out).len);
+    try testing.expectEqual(Progress.done, c.expire(10000));
+    r = takeAll(&c, &out);
+    try testing.expectEqual(@as(usize, 1), r.len);
+    try testing.expectEqual(EndReason.active_timeout, r[0].end_reason);
+    try testing.expectEqual(@as(u64, 10), r[0].packets);
+    try testing.expectEqual(@as(u64, 1), c.stats().active_flows);
+    try testing.expectEqual(@as(f64, 5000), r[0].start_ms);
+    try testing.expectEqual(@as(u16, 0), r[0].src_port);
+    try testing.expectEqual(@as(u16, 0), r[0].dst_port);
+    try testing.expectEqual(@as(u8, 1), r[0].protocol);
+}
+
+test "FIN reports at once, lingers, and a SYN-only packet starts a new flow" {
+    var c = try testCache(8, 2000);
+    defer c.deinit();
+    feed(&c, .{ .protocol = proto_tcp, .tcp_flags = 0x02 }, 0);
+    feed(&c, .{ .protocol = proto_tcp, .tcp_flags = 0x11 }, 10);
+    var out: [8]abi.FlowRecord = undefined;
+    var r = takeAll(&c, &out);
+    try testing.expectEqual(@as(usize, 1), r.len);
+    try testing.expectEqual(EndReason.end_of_flow_detected, r[0].end_reason);
+    try testing.expectEqual(@as(u16, 0x13), r[0].tcp_flags);
+    feed(&c, .{ .protocol = proto_tcp, .tcp_flags = 0x10 }, 20); // the last ACK lingers
+    feed(&c, .{ .protocol = proto_tcp, .tcp_flags = 0x02 }, 30); // a new connection
+    r = takeAll(&c, &out);
+    try testing.expectEqual(@as(usize, 1), r.len);
+    try testing.expectEqual(@as(u64, 1), r[0].packets);
+    try testing.expectEqual(@as(u16, 0x10), r[0].tcp_flags);
+    try testing.expectEqual(EndReason.end_of_flow_detected, r[0].end_reason);
+    feed(&c, .{ .protocol = proto_tcp, .tcp_flags = 0x04 }, 40); // RST
+    feed(&c, .{ .protocol = proto_tcp, .tcp_flags = 0x10 }, 50);
+    _ = takeAll(&c, &out);
+    try testing.expectEqual(Progress.done, c.expire(2049));
+    try testing.expectEqual(@as(usize, 0), takeAll(&c, &out).len);
+    try testing.expectEqual(Progress.done, c.expire(2050));
+    r = takeAll(&c, &out);
+    try testing.expectEqual(@as(usize, 1), r.len);
+    try testing.expectEqual(EndReason.end_of_flow_detected, r[0].end_reason);
+    try testing.expectEqual(@as(u64, 0), c.stats().active_flows);
+}
+
+test "a FIN with no linger forgets the flow at once" {
+    var c = try testCache(8, 0);
+    defer c.deinit();
+    feed(&c, .{ .protocol = proto_tcp, .tcp_flags = 0x11 }, 0);
+    try testing.expectEqual(@as(u64, 0), c.stats().active_flows);
+    feed(&c, .{ .protocol = proto_tcp, .tcp_flags = 0x10 }, 1);
+    try testing.expectEqual(@as(u64, 1), c.stats().active_flows);
+}
+
+test "a full table evicts the least recently seen flow; flush ends the rest" {
+    var c = try testCache(2, 2000);
+    defer c.deinit();
+    feed(&c, .{ .last_octet = 1 }, 0);
+    feed(&c, .{ .last_octet = 2 }, 1);
+    feed(&c, .{ .last_octet = 1 }, 2);
+    feed(&c, .{ .last_octet = 3 }, 3);
+    var out: [8]abi.FlowRecord = undefined;
+    var r = takeAll(&c, &out);
+    try testing.expectEqual(@as(usize, 1), r.len);
+    try testing.expectEqual(EndReason.lack_of_resources, r[0].end_reason);
+    try testing.expectEqual(@as(u8, 2), r[0].src_address[3]);
+    try testing.expectEqual(@as(u64, 1), c.stats().evictions);
+    try testing.expectEqual(Progress.done, c.flush());
+    r = takeAll(&c, &out);
+    try testing.expectEqual(@as(usize, 2), r.len);
+    try testing.expectEqual(@as(u8, 1), r[0].src_address[3]);
+    try testing.expectEqual(@as(u8, 3), r[1].src_address[3]);
+    for (r) |x| try testing.expectEqual(EndReason.forced_end, x.end_reason);
+    const s = c.stats();
+    try testing.expectEqual(@as(u64, 2), s.records_by_reason[EndReason.forced_end]);
+    try testing.expectEqual(@as(u64, 4), s.packets);
+    try testing.expectEqual(@as(u64, 0), s.active_flows);
+}
+
+test "a sweep that fills the queue goes on where it stopped" {
+    var c = try testCache(queue_capacity + 10, 2000);
+    defer c.deinit();
+    for (0..queue_capacity + 10) |i| {
+        feed(&c, .{ .last_octet = @truncate(i), .src_port = @intCast(i >> 8) }, 0);
+    }
+    try testing.expectEqual(Progress.more, c.flush());
+    const out = try testing.allocator.alloc(abi.FlowRecord, queue_capacity);
+    defer testing.allocator.free(out);
+    try testing.expectEqual(@as(u32, queue_capacity), c.take(out));
+    try testing.expectEqual(Progress.done, c.flush());
+    try testing.expectEqual(@as(u32, 10), c.take(out));
+    try testing.expectEqual(@as(u64, queue_capacity + 10), c.stats().records_by_reason[EndReason.forced_end]);
+}
+
+test "a block walk gives every frame its timestamp, stripped tag and ifindex" {
+    var c = try testCache(8, 2000);
+    defer c.deinit();
+    var block: [4096]u8 align(8) = @splat(0);
+    const bd: *linux.tpacket_block_desc = @ptrCast(&block);
+    bd.hdr.bh1.num_pkts = 2;
+    bd.hdr.bh1.offset_to_first_pkt = 48;
+    var at: usize = 48;
+    for (0..2) |i| {
+        const hdr: *linux.tpacket3_hdr = @ptrCast(@alignCast(&block[at]));
+        const mac: u16 = 96;
+        const n = (Build{ .protocol = proto_tcp }).frame(block[at + mac ..]);
+        hdr.mac = mac;
+        hdr.snaplen = @intCast(n);
+        hdr.len = @intCast(n);
+        hdr.sec = 1000;
+        hdr.nsec = @intCast(250_000 * (i + 1));
+        if (i == 1) {
+            hdr.status = abi.TpStatus.vlan_valid;
+            hdr.variant.hv1.vlan_tci = 42;
+        }
+        const ll: *linux.sockaddr.ll = @ptrCast(@alignCast(&block[at + abi.sockaddr_ll_offset]));
+        ll.ifindex = 7;
+        hdr.next_offset = if (i == 0) 512 else 0;
+        at += 512;
+    }
+    try testing.expectEqual(Progress.done, c.addBlock(&block, 1, 0));
+    try testing.expectEqual(Progress.done, c.flush());
+    var out: [8]abi.FlowRecord = undefined;
+    const r = takeAll(&c, &out);
+    try testing.expectEqual(@as(usize, 2), r.len);
+    try testing.expectEqual(@as(i32, -1), r[0].vlan_id);
+    try testing.expectEqual(@as(i32, 42), r[1].vlan_id);
+    try testing.expectEqual(@as(u32, 7), r[1].ingress_interface);
+    try testing.expectEqual(@as(f64, 1_000_000), r[0].start_ms);
+    try testing.expectEqual(@as(f64, 1_000_000.5), c.stats().latest_ms);
+}
