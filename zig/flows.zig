@@ -348,7 +348,7 @@ pub const Cache = struct {
     /// Where an expire or flush stopped: its kind and the slot to go on from.
     sweep: ?Sweep = null,
 
-    const BlockWalk = struct { capture: u32, index: u32, at: usize, left: u32 };
+    const BlockWalk = struct { capture: u32, index: u32, sequence: u64, at: usize, left: u32 };
     const Sweep = struct { flush: bool, slot: i32 };
 
     /// Allocates the table for `cfg.max_flows` flows (page_allocator); `invalid_argument` for an
@@ -671,27 +671,23 @@ pub const Cache = struct {
     /// Counts every frame of a TPACKET_V3 block (`block`: the whole block, as the ring holds
     /// it), as PacketView.decode and FlowTracker.add would one by one. `.more` when the queue
     /// filled: take the records and call again with the same block; the walk goes on from
-    /// where it stopped. `key` names the block (capture handle, index) for that resumption.
+    /// where it stopped. The block is known again by `capture` (a handle), `index` (its place
+    /// in the ring) and its sequence number; any other block starts a walk afresh.
     pub fn addBlock(c: *Cache, block: []const u8, capture: u32, index: u32) Progress {
         c.sweep = null;
-        var at: usize = undefined;
-        var left: u32 = undefined;
-        if (c.walk) |w| if (w.capture == capture and w.index == index) {
+        if (block.len < @sizeOf(linux.tpacket_block_desc)) return .done;
+        const bd: *align(1) const linux.tpacket_block_desc = @ptrCast(block.ptr);
+        const sequence = bd.hdr.bh1.seq_num;
+        var at: usize = bd.hdr.bh1.offset_to_first_pkt;
+        var left: u32 = bd.hdr.bh1.num_pkts;
+        if (c.walk) |w| if (w.capture == capture and w.index == index and w.sequence == sequence) {
             at = w.at;
             left = w.left;
-        } else {
-            c.walk = null;
         };
-        if (c.walk == null) {
-            if (block.len < @sizeOf(linux.tpacket_block_desc)) return .done;
-            const bd: *align(1) const linux.tpacket_block_desc = @ptrCast(block.ptr);
-            at = bd.hdr.bh1.offset_to_first_pkt;
-            left = bd.hdr.bh1.num_pkts;
-        }
         c.walk = null;
         while (left > 0) {
             if (c.room() < records_per_packet) {
-                c.walk = .{ .capture = capture, .index = index, .at = at, .left = left };
+                c.walk = .{ .capture = capture, .index = index, .sequence = sequence, .at = at, .left = left };
                 return .more;
             }
             if (at + abi.sockaddr_ll_offset + @sizeOf(linux.sockaddr.ll) > block.len) return .done;
@@ -1127,4 +1123,46 @@ test "a block walk gives every frame its timestamp, stripped tag and ifindex" {
     try testing.expectEqual(@as(u32, 7), r[1].ingress_interface);
     try testing.expectEqual(@as(f64, 1_000_000), r[0].start_ms);
     try testing.expectEqual(@as(f64, 1_000_000.5), c.stats().latest_ms);
+}
+
+test "a block walk that fills the queue goes on where it stopped, and only for the same block" {
+    var c = try testCache(8, 0);
+    defer c.deinit();
+    const frames = queue_capacity + 100;
+    const stride = 160;
+    const block = try testing.allocator.alignedAlloc(u8, .@"16", 48 + frames * stride);
+    defer testing.allocator.free(block);
+    @memset(block, 0);
+    const bd: *linux.tpacket_block_desc = @ptrCast(@alignCast(block.ptr));
+    bd.hdr.bh1.num_pkts = frames;
+    bd.hdr.bh1.offset_to_first_pkt = 48;
+    bd.hdr.bh1.seq_num = 7;
+    for (0..frames) |i| {
+        const at = 48 + i * stride;
+        const hdr: *linux.tpacket3_hdr = @ptrCast(@alignCast(&block[at]));
+        // Each a flow of its own, ended at once by its FIN: one record per frame.
+        const n = (Build{ .protocol = proto_tcp, .tcp_flags = 0x11, .payload = 0, .src_port = @intCast(i) }).frame(block[at + 96 ..][0..64]);
+        hdr.* = std.mem.zeroes(linux.tpacket3_hdr);
+        hdr.mac = 96;
+        hdr.snaplen = @intCast(n);
+        hdr.len = @intCast(n);
+        hdr.next_offset = stride;
+    }
+    const out = try testing.allocator.alloc(abi.FlowRecord, queue_capacity);
+    defer testing.allocator.free(out);
+    try testing.expectEqual(Progress.more, c.addBlock(block, 1, 0));
+    const first = c.take(out);
+    try testing.expect(first >= queue_capacity - 1);
+    try testing.expectEqual(@as(u16, @intCast(first - 1)), out[first - 1].src_port);
+    try testing.expectEqual(Progress.done, c.addBlock(block, 1, 0));
+    const rest = c.take(out);
+    try testing.expectEqual(@as(u32, frames), first + rest);
+    try testing.expectEqual(@as(u16, @intCast(frames - 1)), out[rest - 1].src_port);
+    try testing.expectEqual(@as(u64, frames), c.stats().packets);
+    // A walk left unfinished is not resumed by another block (another sequence number).
+    try testing.expectEqual(Progress.more, c.addBlock(block, 1, 0));
+    _ = c.take(out);
+    bd.hdr.bh1.seq_num = 8;
+    try testing.expectEqual(Progress.more, c.addBlock(block, 1, 0));
+    try testing.expectEqual(@as(u64, frames + 2 * (queue_capacity - 1)), c.stats().packets);
 }
