@@ -308,6 +308,34 @@ const state_closing: u8 = 2;
 /// Whether a call finished or stopped for want of room in the record queue.
 pub const Progress = enum { done, more };
 
+/// One flow: its key and hash (what a lookup compares), its place in the least recently seen
+/// list, and its counts since its last record. 96 bytes: two cache lines at most.
+const Flow = struct {
+    key: [slot_words]u32,
+    hash: u32,
+    prev: i32,
+    next: i32,
+    flags: u16,
+    state: u8,
+    packets: u64,
+    octets: u64,
+    start_ms: f64,
+    last_ms: f64,
+};
+
+/// An open-addressing bucket: the flow's hash beside its slot, so a probe compares hashes
+/// without touching the flows (-1: empty).
+const Bucket = struct { hash: u32, slot: i32 };
+
+/// Frames a block walk reads ahead of the one it counts: it parses them and prefetches their
+/// bucket, then their flow, then the flows beside it in the recency list, so that counting a
+/// packet seldom waits for memory. What it prefetches is only a hint: each packet is counted
+/// from the table as it is then.
+const lookahead = 8;
+/// How far ahead of the packet counted a flow, and the flows beside it, are prefetched.
+const flow_distance = 5;
+const neighbour_distance = 2;
+
 pub const Cache = struct {
     idle_timeout_ms: f64,
     active_timeout_ms: f64,
@@ -315,19 +343,10 @@ pub const Cache = struct {
     max_flows: u32,
     link_type: u32,
 
-    keys: []u32,
-    hashes: []u32,
-    state: []u8,
-    start_ms: []f64,
-    last_ms: []f64,
-    packets: []u64,
-    octets: []u64,
-    flags: []u16,
-    prev: []i32,
-    next: []i32,
+    flows: []Flow,
     free: []i32,
     free_top: u32,
-    buckets: []i32,
+    buckets: []Bucket,
     mask: u32,
     head: i32 = -1,
     tail: i32 = -1,
@@ -343,7 +362,7 @@ pub const Cache = struct {
     queue_head: u32 = 0,
     queue_len: u32 = 0,
 
-    /// Where a block walk stopped (`Progress.more`): the capture, block, next frame and frames left.
+    /// Where a block walk stopped (`Progress.more`): the block and the next frame to count.
     walk: ?BlockWalk = null,
     /// Where an expire or flush stopped: its kind and the slot to go on from.
     sweep: ?Sweep = null,
@@ -372,16 +391,7 @@ pub const Cache = struct {
             .fin_linger_ms = @floatFromInt(cfg.fin_linger_ms),
             .max_flows = max,
             .link_type = cfg.link_type,
-            .keys = &.{},
-            .hashes = &.{},
-            .state = &.{},
-            .start_ms = &.{},
-            .last_ms = &.{},
-            .packets = &.{},
-            .octets = &.{},
-            .flags = &.{},
-            .prev = &.{},
-            .next = &.{},
+            .flows = &.{},
             .free = &.{},
             .free_top = max,
             .buckets = &.{},
@@ -389,25 +399,13 @@ pub const Cache = struct {
             .queue = &.{},
         };
         errdefer c.deinit();
-        c.keys = try alloc(u32, a, slot_words * @as(usize, max));
-        c.hashes = try alloc(u32, a, max);
-        c.state = try alloc(u8, a, max);
-        c.start_ms = try alloc(f64, a, max);
-        c.last_ms = try alloc(f64, a, max);
-        c.packets = try alloc(u64, a, max);
-        c.octets = try alloc(u64, a, max);
-        c.flags = try alloc(u16, a, max);
-        c.prev = try alloc(i32, a, max);
-        c.next = try alloc(i32, a, max);
+        c.flows = try alloc(Flow, a, max);
         c.free = try alloc(i32, a, max);
-        c.buckets = try alloc(i32, a, buckets);
+        c.buckets = try alloc(Bucket, a, buckets);
         c.queue = try alloc(abi.FlowRecord, a, queue_capacity);
-        @memset(c.state, state_free);
-        @memset(c.packets, 0);
-        @memset(c.prev, -1);
-        @memset(c.next, -1);
+        @memset(c.flows, std.mem.zeroInit(Flow, .{ .prev = -1, .next = -1 }));
         for (c.free, 0..) |*f, i| f.* = @intCast(max - 1 - i);
-        @memset(c.buckets, -1);
+        @memset(c.buckets, .{ .hash = 0, .slot = -1 });
         return c;
     }
 
@@ -417,16 +415,7 @@ pub const Cache = struct {
 
     pub fn deinit(c: *Cache) void {
         const a = std.heap.page_allocator;
-        a.free(c.keys);
-        a.free(c.hashes);
-        a.free(c.state);
-        a.free(c.start_ms);
-        a.free(c.last_ms);
-        a.free(c.packets);
-        a.free(c.octets);
-        a.free(c.flags);
-        a.free(c.prev);
-        a.free(c.next);
+        a.free(c.flows);
         a.free(c.free);
         a.free(c.buckets);
         a.free(c.queue);
@@ -444,16 +433,16 @@ pub const Cache = struct {
             c.skipped += 1;
             return;
         };
-        c.add(&p, t);
+        c.add(&p, hashOf(&p.key), t);
     }
 
-    pub fn add(c: *Cache, p: *const Packet, t: f64) void {
+    /// FlowTracker.add for a packet parsed (not IP: not here) whose key hashes to `h`.
+    pub fn add(c: *Cache, p: *const Packet, h: u32, t: f64) void {
         std.debug.assert(c.room() >= records_per_packet);
         if (t > c.latest_ms) c.latest_ms = t;
-        const h = hashOf(&p.key);
         const flags = p.flags;
         var found = c.find(&p.key, h);
-        if (found) |s| if (c.state[s] == state_closing and flags & (tcp_syn | tcp_ack) == tcp_syn) {
+        if (found) |s| if (c.flows[s].state == state_closing and flags & (tcp_syn | tcp_ack) == tcp_syn) {
             // The ports are used again: report what lingered and start a new flow.
             c.end(s, EndReason.end_of_flow_detected);
             found = null;
@@ -461,24 +450,26 @@ pub const Cache = struct {
         var slot: u32 = undefined;
         if (found) |s| {
             slot = s;
-            if (c.packets[s] > 0 and t - c.start_ms[s] >= c.active_timeout_ms and c.state[s] == state_active) {
+            const f = &c.flows[s];
+            if (f.packets > 0 and t - f.start_ms >= c.active_timeout_ms and f.state == state_active) {
                 c.report(s, EndReason.active_timeout);
             }
         } else slot = c.insert(&p.key, h);
-        if (c.packets[slot] == 0) {
-            c.start_ms[slot] = t;
-            c.last_ms[slot] = t;
-        } else if (t > c.last_ms[slot]) {
-            c.last_ms[slot] = t;
-        } else if (t < c.start_ms[slot]) c.start_ms[slot] = t;
-        c.packets[slot] += 1;
-        c.octets[slot] += p.octets;
-        c.flags[slot] |= flags;
+        const f = &c.flows[slot];
+        if (f.packets == 0) {
+            f.start_ms = t;
+            f.last_ms = t;
+        } else if (t > f.last_ms) {
+            f.last_ms = t;
+        } else if (t < f.start_ms) f.start_ms = t;
+        f.packets += 1;
+        f.octets += p.octets;
+        f.flags |= flags;
         c.counted += 1;
         c.touch(slot);
         if (flags & (tcp_fin | tcp_rst) != 0) {
             c.report(slot, EndReason.end_of_flow_detected);
-            c.state[slot] = state_closing;
+            f.state = state_closing;
             if (c.fin_linger_ms == 0) c.remove(slot);
         }
     }
@@ -497,13 +488,14 @@ pub const Cache = struct {
                 return .more;
             }
             const u: u32 = @intCast(slot);
-            const next = c.next[u];
-            const idle = now - c.last_ms[u];
-            if (c.state[u] == state_closing) {
+            const f = &c.flows[u];
+            const next = f.next;
+            const idle = now - f.last_ms;
+            if (f.state == state_closing) {
                 if (idle >= c.fin_linger_ms) c.end(u, EndReason.end_of_flow_detected);
             } else if (idle >= c.idle_timeout_ms) {
                 c.end(u, EndReason.idle_timeout);
-            } else if (c.packets[u] > 0 and now - c.start_ms[u] >= c.active_timeout_ms) {
+            } else if (f.packets > 0 and now - f.start_ms >= c.active_timeout_ms) {
                 c.report(u, EndReason.active_timeout);
             }
             slot = next;
@@ -524,8 +516,8 @@ pub const Cache = struct {
                 return .more;
             }
             const u: u32 = @intCast(slot);
-            const next = c.next[u];
-            c.end(u, if (c.state[u] == state_closing) EndReason.end_of_flow_detected else EndReason.forced_end);
+            const next = c.flows[u].next;
+            c.end(u, if (c.flows[u].state == state_closing) EndReason.end_of_flow_detected else EndReason.forced_end);
             slot = next;
         }
         return .done;
@@ -557,33 +549,45 @@ pub const Cache = struct {
     fn find(c: *const Cache, key: *const [slot_words]u32, h: u32) ?u32 {
         var i = h & c.mask;
         while (true) : (i = (i + 1) & c.mask) {
-            const s = c.buckets[i];
-            if (s < 0) return null;
-            const u: u32 = @intCast(s);
-            if (c.hashes[u] == h and std.mem.eql(u32, c.keys[u * slot_words ..][0..slot_words], key)) return u;
+            const b = c.buckets[i];
+            if (b.slot < 0) return null;
+            if (b.hash != h) continue;
+            const u: u32 = @intCast(b.slot);
+            if (std.mem.eql(u32, &c.flows[u].key, key)) return u;
+        }
+    }
+
+    /// The first flow in the packet's probe chain with its hash (most likely its own), or -1:
+    /// for prefetching only.
+    fn candidate(c: *const Cache, h: u32) i32 {
+        var i = h & c.mask;
+        while (true) : (i = (i + 1) & c.mask) {
+            const b = c.buckets[i];
+            if (b.slot < 0 or b.hash == h) return b.slot;
         }
     }
 
     fn insert(c: *Cache, key: *const [slot_words]u32, h: u32) u32 {
         if (c.used == c.max_flows) {
             const victim: u32 = @intCast(c.head);
-            if (c.packets[victim] > 0) c.evictions += 1;
+            if (c.flows[victim].packets > 0) c.evictions += 1;
             c.end(victim, EndReason.lack_of_resources);
         }
         c.free_top -= 1;
         const slot: u32 = @intCast(c.free[c.free_top]);
-        @memcpy(c.keys[slot * slot_words ..][0..slot_words], key);
-        c.hashes[slot] = h;
-        c.state[slot] = state_active;
-        c.packets[slot] = 0;
-        c.octets[slot] = 0;
-        c.flags[slot] = 0;
+        const f = &c.flows[slot];
+        f.key = key.*;
+        f.hash = h;
+        f.state = state_active;
+        f.packets = 0;
+        f.octets = 0;
+        f.flags = 0;
         var i = h & c.mask;
-        while (c.buckets[i] >= 0) i = (i + 1) & c.mask;
-        c.buckets[i] = @intCast(slot);
-        c.prev[slot] = c.tail;
-        c.next[slot] = -1;
-        if (c.tail >= 0) c.next[@intCast(c.tail)] = @intCast(slot) else c.head = @intCast(slot);
+        while (c.buckets[i].slot >= 0) i = (i + 1) & c.mask;
+        c.buckets[i] = .{ .hash = h, .slot = @intCast(slot) };
+        f.prev = c.tail;
+        f.next = -1;
+        if (c.tail >= 0) c.flows[@intCast(c.tail)].next = @intCast(slot) else c.head = @intCast(slot);
         c.tail = @intCast(slot);
         c.used += 1;
         return slot;
@@ -592,17 +596,17 @@ pub const Cache = struct {
     fn touch(c: *Cache, slot: u32) void {
         if (c.tail == @as(i32, @intCast(slot))) return;
         c.unlink(slot);
-        c.prev[slot] = c.tail;
-        c.next[slot] = -1;
-        c.next[@intCast(c.tail)] = @intCast(slot);
+        c.flows[slot].prev = c.tail;
+        c.flows[slot].next = -1;
+        c.flows[@intCast(c.tail)].next = @intCast(slot);
         c.tail = @intCast(slot);
     }
 
     fn unlink(c: *Cache, slot: u32) void {
-        const p = c.prev[slot];
-        const n = c.next[slot];
-        if (p >= 0) c.next[@intCast(p)] = n else c.head = n;
-        if (n >= 0) c.prev[@intCast(n)] = p else c.tail = p;
+        const p = c.flows[slot].prev;
+        const n = c.flows[slot].next;
+        if (p >= 0) c.flows[@intCast(p)].next = n else c.head = n;
+        if (n >= 0) c.flows[@intCast(n)].prev = p else c.tail = p;
     }
 
     fn end(c: *Cache, slot: u32, reason: u32) void {
@@ -612,45 +616,46 @@ pub const Cache = struct {
 
     fn remove(c: *Cache, slot: u32) void {
         c.unlink(slot);
-        c.state[slot] = state_free;
+        c.flows[slot].state = state_free;
         c.free[c.free_top] = @intCast(slot);
         c.free_top += 1;
         c.used -= 1;
         // Backward-shift deletion keeps every probe chain unbroken.
         const mask = c.mask;
-        var i = c.hashes[slot] & mask;
-        while (c.buckets[i] != @as(i32, @intCast(slot))) i = (i + 1) & mask;
+        var i = c.flows[slot].hash & mask;
+        while (c.buckets[i].slot != @as(i32, @intCast(slot))) i = (i + 1) & mask;
         var j = (i + 1) & mask;
-        while (c.buckets[j] >= 0) : (j = (j + 1) & mask) {
-            const home = c.hashes[@intCast(c.buckets[j])] & mask;
+        while (c.buckets[j].slot >= 0) : (j = (j + 1) & mask) {
+            const home = c.buckets[j].hash & mask;
             const stays = if (i <= j) home > i and home <= j else home > i or home <= j;
             if (stays) continue;
             c.buckets[i] = c.buckets[j];
             i = j;
         }
-        c.buckets[i] = -1;
+        c.buckets[i] = .{ .hash = 0, .slot = -1 };
     }
 
     /// Queues a record of the slot's counts since its last one, then counts afresh.
     fn report(c: *Cache, slot: u32, reason: u32) void {
-        if (c.packets[slot] == 0) return;
+        const f = &c.flows[slot];
+        if (f.packets == 0) return;
         std.debug.assert(c.queue_len < queue_capacity);
-        const k = c.keys[slot * slot_words ..][0..slot_words];
+        const k = &f.key;
         const version: u8 = @intCast(k[0] >> 24);
         const has_ports = k[0] & key_has_ports != 0;
         const extra = k[key_words];
         var r: abi.FlowRecord = .{
-            .packets = c.packets[slot],
-            .octets = c.octets[slot],
-            .start_ms = @floor(c.start_ms[slot]),
-            .end_ms = @floor(c.last_ms[slot]),
+            .packets = f.packets,
+            .octets = f.octets,
+            .start_ms = @floor(f.start_ms),
+            .end_ms = @floor(f.last_ms),
             .src_address = @splat(0),
             .dst_address = @splat(0),
             .ingress_interface = k[key_words + 1],
             .vlan_id = @as(i32, @intCast(extra >> 16)) - 1,
             .src_port = if (has_ports) @intCast(k[9] >> 16) else 0,
             .dst_port = if (has_ports) @intCast(k[9] & 0xffff) else @intCast(extra & 0xffff),
-            .tcp_flags = c.flags[slot],
+            .tcp_flags = f.flags,
             .ip_version = version,
             .protocol = @intCast((k[0] >> 16) & 0xff),
             .end_reason = reason,
@@ -660,12 +665,50 @@ pub const Cache = struct {
             std.mem.writeInt(u32, r.src_address[4 * i ..][0..4], k[1 + i], .big);
             std.mem.writeInt(u32, r.dst_address[4 * i ..][0..4], k[5 + i], .big);
         }
-        c.packets[slot] = 0;
-        c.octets[slot] = 0;
-        c.flags[slot] = 0;
+        f.packets = 0;
+        f.octets = 0;
+        f.flags = 0;
         c.by_reason[reason] += 1;
         c.queue[(c.queue_head + c.queue_len) % queue_capacity] = r;
         c.queue_len += 1;
+    }
+
+    /// A frame read ahead of the one counted: where it is, what it is, and its flow if known.
+    const Ahead = struct {
+        at: usize,
+        ip: bool,
+        packet: Packet,
+        hash: u32,
+        t: f64,
+        /// The flow prefetched for it (`candidate`), or -1.
+        flow: i32,
+    };
+
+    /// Reads the frame whose tpacket3_hdr is at `at` in `block`; null when it runs past the block.
+    fn readFrame(c: *const Cache, block: []const u8, at: usize, out: *Ahead) ?usize {
+        if (at + abi.sockaddr_ll_offset + @sizeOf(linux.sockaddr.ll) > block.len) return null;
+        const hdr: *align(1) const linux.tpacket3_hdr = @ptrCast(block.ptr + at);
+        const ll: *align(1) const linux.sockaddr.ll = @ptrCast(block.ptr + at + abi.sockaddr_ll_offset);
+        const mac = at + @as(u16, @truncate(hdr.mac));
+        const caplen: usize = if (mac < block.len) @min(hdr.snaplen, block.len - mac) else 0;
+        const tci: i32 = if (hdr.status & abi.TpStatus.vlan_valid != 0) @intCast(hdr.variant.hv1.vlan_tci & 0xffff) else -1;
+        out.at = at;
+        out.t = @as(f64, @floatFromInt(hdr.sec)) * 1000 + @as(f64, @floatFromInt(hdr.nsec)) / 1e6;
+        out.flow = -1;
+        if (parse(block[mac..][0..caplen], c.link_type, tci, @bitCast(ll.ifindex))) |p| {
+            out.ip = true;
+            out.packet = p;
+            out.hash = hashOf(&p.key);
+            @prefetch(&c.buckets[out.hash & c.mask], .{});
+        } else out.ip = false;
+        return at + hdr.next_offset;
+    }
+
+    fn prefetchFlow(c: *const Cache, slot: i32) void {
+        if (slot < 0) return;
+        const bytes: [*]const u8 = @ptrCast(&c.flows[@intCast(slot)]);
+        @prefetch(bytes, .{});
+        @prefetch(bytes + @sizeOf(Flow) - 1, .{});
     }
 
     /// Counts every frame of a TPACKET_V3 block (`block`: the whole block, as the ring holds
@@ -685,21 +728,46 @@ pub const Cache = struct {
             left = w.left;
         };
         c.walk = null;
-        while (left > 0) {
+        // ahead[(i) % lookahead] holds frame i of this call once read; frames are read up to
+        // `lookahead` ahead of the one counted.
+        var ahead: [lookahead]Ahead = undefined;
+        var read: u32 = 0;
+        var next_at: ?usize = at;
+        while (read < left and read < lookahead) {
+            next_at = c.readFrame(block, next_at orelse break, &ahead[read]);
+            if (next_at == null) break;
+            read += 1;
+        }
+        var i: u32 = 0;
+        while (i < read) : (i += 1) {
+            const cur = &ahead[i % lookahead];
             if (c.room() < records_per_packet) {
-                c.walk = .{ .capture = capture, .index = index, .sequence = sequence, .at = at, .left = left };
+                c.walk = .{ .capture = capture, .index = index, .sequence = sequence, .at = cur.at, .left = left - i };
                 return .more;
             }
-            if (at + abi.sockaddr_ll_offset + @sizeOf(linux.sockaddr.ll) > block.len) return .done;
-            const hdr: *align(1) const linux.tpacket3_hdr = @ptrCast(block.ptr + at);
-            const ll: *align(1) const linux.sockaddr.ll = @ptrCast(block.ptr + at + abi.sockaddr_ll_offset);
-            const mac = at + @as(u16, @truncate(hdr.mac));
-            const caplen: usize = if (mac < block.len) @min(hdr.snaplen, block.len - mac) else 0;
-            const tci: i32 = if (hdr.status & abi.TpStatus.vlan_valid != 0) @intCast(hdr.variant.hv1.vlan_tci & 0xffff) else -1;
-            const t = @as(f64, @floatFromInt(hdr.sec)) * 1000 + @as(f64, @floatFromInt(hdr.nsec)) / 1e6;
-            c.addFrame(block[mac..][0..caplen], tci, @bitCast(ll.ifindex), t);
-            left -= 1;
-            at += hdr.next_offset;
+            if (i + flow_distance < read) {
+                const a = &ahead[(i + flow_distance) % lookahead];
+                if (a.ip) {
+                    a.flow = c.candidate(a.hash);
+                    c.prefetchFlow(a.flow);
+                }
+            }
+            if (i + neighbour_distance < read) {
+                const a = &ahead[(i + neighbour_distance) % lookahead];
+                if (a.flow >= 0) {
+                    const f = &c.flows[@intCast(a.flow)];
+                    c.prefetchFlow(f.prev);
+                    c.prefetchFlow(f.next);
+                }
+            }
+            if (cur.ip) c.add(&cur.packet, cur.hash, cur.t) else c.skipped += 1;
+            // The slot just counted is free again: read the frame `lookahead` on into it.
+            if (read < left) {
+                if (next_at) |n| {
+                    next_at = c.readFrame(block, n, &ahead[read % lookahead]);
+                    if (next_at != null) read += 1;
+                }
+            }
         }
         return .done;
     }
