@@ -335,8 +335,6 @@ const lookahead = 8;
 /// How far ahead of the packet counted a flow, and the flows beside it, are prefetched.
 const flow_distance = 5;
 const neighbour_distance = 2;
-/// How far past the frame it reads a block walk fetches the ring (about five short frames).
-const ring_prefetch_bytes = 1024;
 
 pub const Cache = struct {
     idle_timeout_ms: f64,
@@ -689,11 +687,6 @@ pub const Cache = struct {
     /// Reads the frame whose tpacket3_hdr is at `at` in `block`; null when it runs past the block.
     fn readFrame(c: *const Cache, block: []const u8, at: usize, out: *Ahead) ?usize {
         if (at + abi.sockaddr_ll_offset + @sizeOf(linux.sockaddr.ll) > block.len) return null;
-        // The frames lie one after the other: fetch the ring a few frames further on (the
-        // kernel wrote it from another CPU, and the hardware prefetcher starts late).
-        if (at + ring_prefetch_bytes + 256 <= block.len) {
-            inline for (0..4) |line| @prefetch(block.ptr + at + ring_prefetch_bytes + 64 * line, .{});
-        }
         const hdr: *align(1) const linux.tpacket3_hdr = @ptrCast(block.ptr + at);
         const ll: *align(1) const linux.sockaddr.ll = @ptrCast(block.ptr + at + abi.sockaddr_ll_offset);
         const mac = at + @as(u16, @truncate(hdr.mac));
