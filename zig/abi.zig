@@ -8,7 +8,7 @@ const std = @import("std");
 const linux = std.os.linux;
 
 /// Bumped whenever an export or a struct that crosses the boundary changes.
-pub const version: u32 = 8;
+pub const version: u32 = 9;
 
 /// Every exported function returns one of these. Zero and positive values are success
 /// (some calls return a block index); negative values are listed here and nowhere else.
@@ -302,6 +302,56 @@ pub const GenResult = extern struct {
     _reserved: u32 = 0,
 };
 
+/// What TypeScript fills to open a native flow cache (`ringcap_flows_open`): FlowTracker's
+/// options (src/export/records.ts), already defaulted and range-checked, and the pcap link type
+/// of the frames it will read (1 Ethernet, 101 raw IP, 276 LINUX_SLL2).
+pub const FlowConfig = extern struct {
+    idle_timeout_ms: u32,
+    active_timeout_ms: u32,
+    max_flows: u32,
+    fin_linger_ms: u32,
+    link_type: u32,
+    _reserved: u32 = 0,
+};
+
+/// One flow record, as FlowTracker makes a FlowRecord (src/export/record.ts).
+pub const FlowRecord = extern struct {
+    packets: u64,
+    octets: u64,
+    /// The first and last packet's timestamps, ms since the epoch, truncated (whole numbers).
+    start_ms: f64,
+    end_ms: f64,
+    /// IPv4 in the first 4 bytes, the rest zero.
+    src_address: [16]u8,
+    dst_address: [16]u8,
+    ingress_interface: u32,
+    /// The outer VLAN id, or -1.
+    vlan_id: i32,
+    src_port: u16,
+    /// The port, or for ICMP and ICMPv6 type * 256 + code.
+    dst_port: u16,
+    tcp_flags: u16,
+    ip_version: u8,
+    protocol: u8,
+    /// A FLOW_END_REASON value (1 idle, 2 active, 3 end of flow, 4 forced, 5 lack of resources).
+    end_reason: u32,
+    _reserved: u32 = 0,
+};
+
+/// A native flow cache's counters (`ringcap_flows_stats`), FlowTracker.stats()'s.
+pub const FlowStats = extern struct {
+    active_flows: u64,
+    packets: u64,
+    skipped: u64,
+    evictions: u64,
+    /// Records made, at the index of their end reason (index 0 unused).
+    records_by_reason: [6]u64,
+    /// Records made and not yet taken.
+    queued: u64,
+    /// The latest packet timestamp counted (ms, fractions kept): FlowTracker.latestMs.
+    latest_ms: f64,
+};
+
 comptime {
     // The kernel structs TypeScript reads at fixed offsets.
     std.debug.assert(@sizeOf(linux.tpacket3_hdr) == 48);
@@ -312,6 +362,8 @@ comptime {
     std.debug.assert(@sizeOf(CaptureInfo) == 128);
     std.debug.assert(@sizeOf(GenInfo) == 24);
     std.debug.assert(@sizeOf(BlockInfo) == 24);
+    std.debug.assert(@sizeOf(FlowRecord) == 88);
+    std.debug.assert(@sizeOf(FlowConfig) == 24);
     std.debug.assert(TpStatus.user == 1 and TpStatus.csum_valid == 1 << 7);
 }
 
@@ -403,6 +455,7 @@ const kernel_layouts = [_]Layout{
 /// Every struct that crosses libringcap's boundary.
 pub const layouts = kernel_layouts ++ [_]Layout{
     .of(CaptureConfig), .of(CaptureInfo), .of(BlockInfo), .of(CaptureStats), .of(GenConfig), .of(GenInfo), .of(GenResult),
+    .of(FlowConfig), .of(FlowRecord), .of(FlowStats),
 };
 
 /// libringcap's whole description (`ringcap_describe`), for the export table `Exports`.

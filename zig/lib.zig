@@ -10,6 +10,7 @@ const sys = @import("sys.zig");
 const ring = @import("ring.zig");
 const gen = @import("gen.zig");
 const watch = @import("watch.zig");
+const flows = @import("flows.zig");
 
 pub const panic = sys.QuietPanic("libringcap");
 
@@ -179,6 +180,56 @@ const exports = struct {
 
     pub fn gen_close(handle: u32) callconv(.c) void {
         gen.close(handle);
+    }
+
+    /// Opens a native flow cache (flows.zig); `out_handle` gets its handle.
+    pub fn flows_open(cfg: ?*const abi.FlowConfig, out_handle: ?*u32) callconv(.c) i32 {
+        const c = cfg orelse return invalid_argument;
+        const out = out_handle orelse return invalid_argument;
+        out.* = flows.open(c) catch |err| return abi.code(err);
+        return 0;
+    }
+
+    /// Frees a flow cache. Unknown or already closed handles are ignored.
+    pub fn flows_close(handle: u32) callconv(.c) void {
+        flows.close(handle);
+    }
+
+    /// Counts every frame of the block that capture `capture` holds (index `block_index`):
+    /// 0 when done, 1 when the record queue filled (take the records, then call again with the
+    /// same block, which goes on where it stopped), or a negative status (`block_not_held`).
+    pub fn flows_block(handle: u32, capture: u32, block_index: u32) callconv(.c) i32 {
+        const cache = flows.table.get(handle) catch |err| return abi.code(err);
+        const progress = flows.addHeldBlock(cache, capture, block_index) catch |err| return abi.code(err);
+        return @intFromBool(progress == .more);
+    }
+
+    /// Ends idle flows and reports long ones at `now_ms` (null: the latest packet timestamp
+    /// counted): 0 when done, 1 when the record queue filled (take, then call again).
+    pub fn flows_expire(handle: u32, now_ms: ?*const f64) callconv(.c) i32 {
+        const cache = flows.table.get(handle) catch |err| return abi.code(err);
+        const now = if (now_ms) |n| n.* else cache.latest_ms;
+        return @intFromBool(cache.expire(now) == .more);
+    }
+
+    /// Ends every flow: 0 when done, 1 when the record queue filled (take, then call again).
+    pub fn flows_flush(handle: u32) callconv(.c) i32 {
+        const cache = flows.table.get(handle) catch |err| return abi.code(err);
+        return @intFromBool(cache.flush() == .more);
+    }
+
+    /// Moves up to `len` queued records into `out`, oldest first; returns how many.
+    pub fn flows_take(handle: u32, out: ?[*]abi.FlowRecord, len: u32) callconv(.c) i32 {
+        const cache = flows.table.get(handle) catch |err| return abi.code(err);
+        const records = out orelse return if (len == 0) 0 else invalid_argument;
+        return @intCast(cache.take(records[0..len]));
+    }
+
+    pub fn flows_stats(handle: u32, out: ?*abi.FlowStats) callconv(.c) i32 {
+        const cache = flows.table.get(handle) catch |err| return abi.code(err);
+        const stats = out orelse return invalid_argument;
+        stats.* = cache.stats();
+        return 0;
     }
 };
 

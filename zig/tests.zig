@@ -3,4 +3,5 @@
 test {
     _ = @import("lib.zig");
     _ = @import("bench.zig");
+    _ = @import("flows.zig");
 }

@@ -1,7 +1,8 @@
 /**
  * `ringcap flows --ipfix HOST[:PORT]`: flow records to a collector instead of a table. Packets
- * go into a {@link FlowTracker} (on one ring, in each fanout worker with --workers, or a saved
- * file's in packet time with -r) and each record it makes into an {@link IpfixExporter}: one
+ * go into a flow cache: a {@link NativeFlowTracker} that counts each ring block natively (on
+ * one ring, or in each fanout worker with --workers), or a {@link FlowTracker} for a saved
+ * file's packets in packet time (-r) and each record it makes into an {@link IpfixExporter}: one
  * exporter, or one per worker under its own observation domain. A status line (or a JSON line
  * per interval) shows flows active, records sent and lost; at the end every open flow is
  * flushed and sent before the process exits.
@@ -16,6 +17,7 @@ import { openFanout } from "../fanout/pool.ts";
 import { IpfixExporter, type IpfixExporterStats } from "../export/exporter.ts";
 import { FLOW_END_REASON } from "../export/record.ts";
 import { FlowTracker, type FlowTrackerStats } from "../export/records.ts";
+import { NativeFlowTracker } from "../export/native_records.ts";
 import { RingcapError } from "../errors.ts";
 import { relinquish, UsageError } from "./flags.ts";
 import type { FlowExportBatch, FlowExportWorkerData } from "./flows_export_handler.ts";
@@ -52,7 +54,7 @@ function exporterFor(e: FlowExportSettings, address: string, domainId: number, b
 async function exportOnOneRing(o: FlowsOptions, e: FlowExportSettings, address: string, io: CommandIO): Promise<number> {
   using cap: Capture = openCapture(o.iface, liveCaptureOf(o));
   const exporter = exporterFor(e, address, e.domainId);
-  const tracker = new FlowTracker({ ...timeouts(e), maxFlows: o.maxFlows, onRecord: (r) => exporter.export(r) });
+  using tracker = new NativeFlowTracker(cap, { ...timeouts(e), maxFlows: o.maxFlows, onRecord: (r) => exporter.export(r) });
   relinquish(o.user); // -Z: the capture socket and the exporter's are open
   const status = new ExportStatus(io, o, e);
   status.started(o, e);
@@ -65,7 +67,7 @@ async function exportOnOneRing(o: FlowsOptions, e: FlowExportSettings, address: 
   const ticker = setInterval(() => status.update(snapshot()), o.intervalMs);
   try {
     for await (const block of cap.blocks({ signal: stop.signal })) {
-      for (const p of block) tracker.add(p.decode(), p.timestampMs, p.ifindex);
+      tracker.addBlock(block);
     }
   } finally {
     clearInterval(expirer);

@@ -1,6 +1,7 @@
 /**
  * The fanout handler behind `ringcap flows --ipfix --workers N`: each worker keeps its flows in
- * a {@link FlowTracker} and posts the records it makes to the main thread, which exports them
+ * a {@link NativeFlowTracker} over its ring (a {@link FlowTracker} over a saved file's blocks,
+ * which no ring holds) and posts the records it makes to the main thread, which exports them
  * under this worker's observation domain (flows_export.ts). The records leave the worker
  * because its block loop never yields to an event loop, which a socket's sends need; they are
  * few (one per flow end), so posting them costs little. This file runs in every worker
@@ -11,6 +12,7 @@
 import type { FanoutHandlerContext } from "../fanout/types.ts";
 import type { Block } from "../packet.ts";
 import { FlowTracker, type FlowTrackerStats } from "../export/records.ts";
+import { NativeFlowTracker } from "../export/native_records.ts";
 import type { FlowRecord } from "../export/record.ts";
 
 /** What the main thread gives every worker. */
@@ -36,15 +38,19 @@ export function createHandler(ctx: FanoutHandlerContext<FlowExportWorkerData>) {
     ctx.post({ records: batch } satisfies FlowExportBatch);
     batch = [];
   };
-  const tracker = new FlowTracker({
+  const options = {
     idleTimeoutMs: ctx.data.idleTimeoutMs,
     activeTimeoutMs: ctx.data.activeTimeoutMs,
     maxFlows: ctx.data.maxFlows,
-    onRecord: (r) => batch.push(r),
-  });
+    onRecord: (r: FlowRecord) => batch.push(r),
+  };
+  // A live worker's capture has a native handle; a saved file's stand-in has -1.
+  const live = ctx.capture.handle >= 0;
+  const tracker = live ? new NativeFlowTracker(ctx.capture, options) : new FlowTracker(options);
   return {
     onBlock(block: Block): void {
-      for (const p of block) tracker.add(p.decode(), p.timestampMs, p.ifindex);
+      if (tracker instanceof NativeFlowTracker) tracker.addBlock(block);
+      else for (const p of block) tracker.add(p.decode(), p.timestampMs, p.ifindex);
       if (batch.length >= BATCH) post();
     },
     /**
@@ -56,7 +62,9 @@ export function createHandler(ctx: FanoutHandlerContext<FlowExportWorkerData>) {
       if (final) tracker.flush();
       else tracker.expire(Date.now());
       post();
-      return tracker.stats();
+      const stats = tracker.stats();
+      if (final && tracker instanceof NativeFlowTracker) tracker.close();
+      return stats;
     },
   };
 }

@@ -10,7 +10,7 @@
  */
 
 /** The ABI version this TypeScript expects; `zig/lib.zig` has the other half. */
-export const ABI_VERSION = 8;
+export const ABI_VERSION = 9;
 
 /** Argument and result types as the library describes them ("ptr": a typed array's data). */
 export type AbiType = "u32" | "i32" | "u64" | "ptr" | "void";
@@ -38,6 +38,13 @@ export const SYMBOLS = {
   gen_open: { args: ["ptr", "ptr"], returns: "i32" },
   gen_send: { args: ["u32", "u32", "u32", "ptr"], returns: "i32" },
   gen_close: { args: ["u32"], returns: "void" },
+  flows_open: { args: ["ptr", "ptr"], returns: "i32" },
+  flows_close: { args: ["u32"], returns: "void" },
+  flows_block: { args: ["u32", "u32", "u32"], returns: "i32" },
+  flows_expire: { args: ["u32", "ptr"], returns: "i32" },
+  flows_flush: { args: ["u32"], returns: "i32" },
+  flows_take: { args: ["u32", "ptr", "u32"], returns: "i32" },
+  flows_stats: { args: ["u32", "ptr"], returns: "i32" },
 } as const satisfies Record<string, { args: readonly AbiType[]; returns: AbiType }>;
 
 /**
@@ -184,6 +191,25 @@ export const LAYOUT = {
   },
   GenInfo: { size: 24, handle: 0, errno: 4, frame_length_bytes: 8, mtu: 12, frame_length_max_bytes: 16 },
   GenResult: { size: 24, sent: 0, elapsed_ns: 8, errno: 16 },
+  FlowConfig: { size: 24, idle_timeout_ms: 0, active_timeout_ms: 4, max_flows: 8, fin_linger_ms: 12, link_type: 16 },
+  FlowRecord: {
+    size: 88,
+    packets: 0,
+    octets: 8,
+    start_ms: 16,
+    end_ms: 24,
+    src_address: 32,
+    dst_address: 48,
+    ingress_interface: 64,
+    vlan_id: 68,
+    src_port: 72,
+    dst_port: 74,
+    tcp_flags: 76,
+    ip_version: 78,
+    protocol: 79,
+    end_reason: 80,
+  },
+  FlowStats: { size: 96, active_flows: 0, packets: 8, skipped: 16, evictions: 24, records_by_reason: 32, queued: 80, latest_ms: 88 },
 } as const;
 
 /** Flag bits: CaptureConfig.flags, GenConfig.flags, PACKET_FANOUT's flags, tp_status. */

@@ -86,6 +86,13 @@ export const POINTER_RULES: { readonly [K in keyof typeof SYMBOLS]: Readonly<Rec
   gen_open: { 0: { bytes: LAYOUT.GenConfig.size }, 1: { bytes: LAYOUT.GenInfo.size } },
   gen_send: { 3: { bytes: LAYOUT.GenResult.size } },
   gen_close: {},
+  flows_open: { 0: { bytes: LAYOUT.FlowConfig.size }, 1: { bytes: 4 } },
+  flows_close: {},
+  flows_block: {},
+  flows_expire: { 1: { bytes: 8 } },
+  flows_flush: {},
+  flows_take: { 1: { lengthArg: 2, unit: LAYOUT.FlowRecord.size } },
+  flows_stats: { 1: { bytes: LAYOUT.FlowStats.size } },
 };
 
 /** Throws unless argument `index` of `args` is null or a typed array its rule allows. */
