@@ -106,4 +106,4 @@ export {
   TEMPLATE_ID,
   templateFields,
 } from "./src/export/ipfix.ts";
-export { IpfixExporter, type IpfixExporterOptions, type IpfixExporterStats } from "./src/export/exporter.ts";
+export { EXPORTER_DEFAULTS, IpfixExporter, type IpfixExporterOptions, type IpfixExporterStats } from "./src/export/exporter.ts";

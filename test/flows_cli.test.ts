@@ -9,6 +9,7 @@ import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../src/flows.ts";
 import { parseCollector, parseFlowsArgs } from "../src/cli/flows_options.ts";
 import { UsageError } from "../src/cli/flags.ts";
 import { FLOW_TRACKER_DEFAULTS, MAX_TRACKED_FLOWS } from "../src/export/records.ts";
+import { EXPORTER_DEFAULTS } from "../src/export/exporter.ts";
 import { EXIT } from "../src/cli/main.ts";
 import { flowsPrinter, type FlowsSnapshot } from "../src/cli/flows_output.ts";
 import { type Bench, createBench, privileged } from "./_netns.ts";
@@ -209,11 +210,12 @@ describe("flows --ipfix: the export's flags", () => {
       expect(() => parseCollector(bad, 4739)).toThrow(UsageError);
     }
     const o = parseFlowsArgs(["-i", "eth0", "--ipfix", "198.18.0.9", "--netflow9", "--workers", "2", "--domain-id", "7", "--active-timeout", "60", "--idle-timeout", "0.5"])!;
-    expect(o.export).toEqual({ host: "198.18.0.9", port: 2055, transport: "udp", protocol: "netflow9", domainId: 7, activeTimeoutMs: 60_000, idleTimeoutMs: 500 });
+    expect(o.export).toEqual({ host: "198.18.0.9", port: 2055, transport: "udp", protocol: "netflow9", domainId: 7, activeTimeoutMs: 60_000, idleTimeoutMs: 500, maxMessagesPerSecond: 5000 });
+    expect(parseFlowsArgs(["-i", "eth0", "--ipfix", "198.18.0.9", "--ipfix-rate", "0"])!.export?.maxMessagesPerSecond).toBe(0);
     expect(o.maxFlows).toBe(FLOW_TRACKER_DEFAULTS.maxFlows);
     const d = parseFlowsArgs(["-i", "eth0", "--ipfix", "198.18.0.9", "--ipfix-tcp"])!;
     expect(d.export).toEqual({
-      host: "198.18.0.9", port: 4739, transport: "tcp", protocol: "ipfix", domainId: 1,
+      host: "198.18.0.9", port: 4739, transport: "tcp", protocol: "ipfix", domainId: 1, maxMessagesPerSecond: EXPORTER_DEFAULTS.maxMessagesPerSecond,
       activeTimeoutMs: FLOW_TRACKER_DEFAULTS.activeTimeoutMs, idleTimeoutMs: FLOW_TRACKER_DEFAULTS.idleTimeoutMs,
     });
     expect(parseFlowsArgs(["-r", "x.pcap", "--ipfix", "198.18.0.9", "udp"])!.export?.port).toBe(4739);
@@ -230,7 +232,7 @@ describe("flows --ipfix: the export's flags", () => {
       }
       return "accepted";
     };
-    for (const flag of [["--ipfix-tcp"], ["--netflow9"], ["--domain-id", "2"], ["--active-timeout", "5"], ["--idle-timeout", "5"]]) {
+    for (const flag of [["--ipfix-tcp"], ["--netflow9"], ["--ipfix-rate", "100"], ["--domain-id", "2"], ["--active-timeout", "5"], ["--idle-timeout", "5"]]) {
       expect(refused(["-i", "eth0", ...flag])).toBe(`${flag[0]} needs --ipfix HOST[:PORT]: it shapes the flow export`);
     }
     expect(refused(["-i", "eth0", "--ipfix", "198.18.0.9", "--top", "3"])).toContain("--top cannot apply with --ipfix");

@@ -48,7 +48,15 @@ async function resolveCollector(host: string): Promise<string> {
 }
 
 function exporterFor(e: FlowExportSettings, address: string, domainId: number, bootMs?: number): IpfixExporter {
-  return new IpfixExporter({ host: address, port: e.port, transport: e.transport, protocol: e.protocol, observationDomainId: domainId, bootMs });
+  return new IpfixExporter({
+    host: address,
+    port: e.port,
+    transport: e.transport,
+    protocol: e.protocol,
+    observationDomainId: domainId,
+    maxMessagesPerSecond: e.maxMessagesPerSecond,
+    bootMs,
+  });
 }
 
 async function exportOnOneRing(o: FlowsOptions, e: FlowExportSettings, address: string, io: CommandIO): Promise<number> {

@@ -11,6 +11,7 @@ import { LINKTYPE } from "../decode.ts";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../flows.ts";
 import { FLOW_TRACKER_DEFAULTS, MAX_TRACKED_FLOWS } from "../export/records.ts";
 import type { ExportProtocol } from "../export/ipfix.ts";
+import { EXPORTER_DEFAULTS } from "../export/exporter.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import { compileExpression, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, userFlag, WORKERS } from "./flags.ts";
 
@@ -53,6 +54,9 @@ payload, RFC 7012's octetDeltaCount), times the packets' own (ms).
                --netns moves only the capture (\`ip netns exec NS ringcap ...\` moves both).
 --ipfix-tcp    over TCP instead (reconnects; records made while disconnected are lost).
 --netflow9     NetFlow v9 instead of IPFIX, for older collectors.
+--ipfix-rate N UDP messages sent at most per second (default ${EXPORTER_DEFAULTS.maxMessagesPerSecond}, about 29 records each),
+               in bursts of 32, so that many flows ending at once do not overrun the
+               collector's receive buffer; 0 sends at once.
 --domain-id D  the observation domain id (NetFlow v9: source id), default 1; with --workers,
                worker k (from 0) exports as D + k, so a collector keeps their streams apart.
 --active-timeout S  (default ${FLOW_TRACKER_DEFAULTS.activeTimeoutMs / 1000}) and --idle-timeout S (default ${FLOW_TRACKER_DEFAULTS.idleTimeoutMs / 1000}), in seconds.
@@ -100,6 +104,8 @@ export interface FlowExportSettings {
   port: number;
   transport: "udp" | "tcp";
   protocol: ExportProtocol;
+  /** UDP messages per second at most (0: unpaced), per exporter. */
+  maxMessagesPerSecond: number;
   /** The observation domain id of one ring, and of worker 0 (worker k: domainId + k). */
   domainId: number;
   activeTimeoutMs: number;
@@ -113,6 +119,7 @@ export const COLLECTOR_PORTS = Object.freeze({ ipfix: 4739, netflow9: 2055 });
 const EXPORT_ONLY = [
   ["ipfix-tcp", "--ipfix-tcp"],
   ["netflow9", "--netflow9"],
+  ["ipfix-rate", "--ipfix-rate"],
   ["domain-id", "--domain-id"],
   ["active-timeout", "--active-timeout"],
   ["idle-timeout", "--idle-timeout"],
@@ -180,6 +187,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
       ipfix: { type: "string" },
       "ipfix-tcp": { type: "boolean" },
       netflow9: { type: "boolean" },
+      "ipfix-rate": { type: "string" },
       "domain-id": { type: "string" },
       "active-timeout": { type: "string" },
       "idle-timeout": { type: "string" },
@@ -230,6 +238,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
         ...parseCollector(values.ipfix!, COLLECTOR_PORTS[protocol]),
         transport: values["ipfix-tcp"] ? "tcp" : "udp",
         protocol,
+        maxMessagesPerSecond: num(values["ipfix-rate"], "--ipfix-rate", { min: 0, max: 1_000_000 }, EXPORTER_DEFAULTS.maxMessagesPerSecond),
         domainId: num(values["domain-id"], "--domain-id", { min: 0, max: 0xffff_ffff - (workers - 1) }, 1),
         activeTimeoutMs: seconds(values["active-timeout"], "--active-timeout", FLOW_TRACKER_DEFAULTS.activeTimeoutMs),
         idleTimeoutMs: seconds(values["idle-timeout"], "--idle-timeout", FLOW_TRACKER_DEFAULTS.idleTimeoutMs),

@@ -64,6 +64,8 @@ export class NativeFlowTracker {
   #out = new Uint8Array(RECORD.size * TAKE_BATCH);
   #outView = new DataView(this.#out.buffer);
   #now = new Float64Array(1);
+  /** `#now`'s bytes, as the library's pointer argument takes them. */
+  #nowBytes = new Uint8Array(this.#now.buffer);
   #statsOut = new Uint8Array(STATS.size);
   #statsView = new DataView(this.#statsOut.buffer);
 
@@ -122,10 +124,10 @@ export class NativeFlowTracker {
   /** FlowTracker.expire: `nowMs` on the packets' clock, by default the latest packet timestamp counted. Returns the records made. */
   expire(nowMs?: number): number {
     this.#check();
-    let now: Float64Array | null = null;
+    let now: Uint8Array | null = null;
     if (nowMs !== undefined) {
       this.#now[0] = nowMs;
-      now = this.#now;
+      now = this.#nowBytes;
     }
     let made = 0;
     for (;;) {
