@@ -79,6 +79,7 @@ export {
   type FlowTrackerStats,
   MAX_TRACKED_FLOWS,
 } from "./src/export/records.ts";
+export { NativeFlowTracker } from "./src/export/native_records.ts";
 export { FLOW_END_REASON, type FlowEndReason, type FlowRecord } from "./src/export/record.ts";
 export { Generator, GENERATOR_DEFAULTS, GENERATOR_LIMITS, type GeneratorOptions, type SendResult } from "./src/gen.ts";
 export { ClosedError, InterfaceError, PermissionError, RingcapError } from "./src/errors.ts";
