@@ -241,6 +241,10 @@ describe("flows --ipfix: the export's flags", () => {
     expect(refused(["-i", "eth0", "--ipfix", "198.18.0.9", "--workers", "4", "--domain-id", String(0xffff_ffff - 2)])).toContain("--domain-id must be a whole number from 0 to 4294967292");
     expect(refused(["-i", "eth0", "--ipfix", "198.18.0.9", "--max-flows", String(MAX_TRACKED_FLOWS + 1)])).toContain(`--max-flows must be a whole number from 1 to ${MAX_TRACKED_FLOWS}`);
     expect(refused(["-i", "eth0", "--ipfix", "host:99999"])).toContain("the port must be 1-65535");
+    // Tables a machine cannot hold are refused before anything is allocated (256 tables of 4 Mi flows: 136 GiB).
+    expect(refused(["-i", "eth0", "--ipfix", "198.18.0.9", "--workers", "256", "--max-flows", String(MAX_TRACKED_FLOWS)])).toMatch(
+      /^--max-flows 4194304 \(256 tables, one per worker\) needs up to 139264 MiB of flow tables, more than half of the memory available now \(MemAvailable \d+ MiB\): lower --max-flows or --workers$/,
+    );
   });
 });
 

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type CaptureInterfaces, type RingOptions } from "../capture.ts";
 import type { BpfProgram } from "../bpf/program.ts";
@@ -41,6 +42,8 @@ the merged table is exact). EXPR is a tcpdump filter.
                ${FLOW_TABLE_DEFAULTS.maxFlows}, at most ${MAX_FLOWS}; with --workers, per worker). Packets of flows
                beyond it are counted as untracked and the output says the table is
                incomplete ("incomplete": true in JSON): the top list may then miss flows.
+               Tables that would take more than half of the memory available (MemAvailable)
+               are refused before anything is allocated (exit 2).
 Flow export (instead of the table): each flow's record goes to a collector (nfcapd, nfacctd,
 GoFlow2, ...) when the flow ends: idle for --idle-timeout, TCP FIN or RST (at once), evicted
 from a full table (--max-flows, reported, never dropped), at shutdown; a flow still active
@@ -151,6 +154,34 @@ export function liveCaptureOf(o: FlowsOptions) {
   return { netns: o.netns, snaplen: o.snaplen, filter: o.filter, ring: o.ring };
 }
 
+/**
+ * Bytes one flow may take in a table, at most: the native cache's 96-byte entry, its free-list
+ * slot and up to four 8-byte buckets (FlowTracker's and FlowTable's entries are smaller).
+ */
+const TABLE_BYTES_PER_FLOW = 136;
+
+/**
+ * The flow tables are allocated whole at the start: refused (a usage error) when they would
+ * take more than half of the memory available (MemAvailable), as a ring is, before anything
+ * asks the kernel for it. Not checked where /proc/meminfo cannot be read.
+ */
+function checkTableMemory(maxFlows: number, tables: number): void {
+  let available = NaN;
+  try {
+    const kib = /^MemAvailable:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
+    available = kib === undefined ? NaN : Number(kib) * 1024;
+  } catch {
+    return;
+  }
+  const need = maxFlows * tables * TABLE_BYTES_PER_FLOW;
+  if (!(need > available / 2)) return;
+  const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
+  const each = tables > 1 ? ` (${tables} tables, one per worker)` : "";
+  throw new UsageError(
+    `--max-flows ${maxFlows}${each} needs up to ${mib(need)} of flow tables, more than half of the memory available now (MemAvailable ${mib(available)}): lower --max-flows${tables > 1 ? " or --workers" : ""}`,
+  );
+}
+
 /** Headers are all a flow table needs. */
 const DEFAULT_SNAPLEN = 128;
 
@@ -216,6 +247,10 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
   const protocol: ExportProtocol = values.netflow9 ? "netflow9" : "ipfix";
   const workers = num(values.workers, "--workers", WORKERS, 1);
   const seconds = (v: string | undefined, flag: string, fallbackMs: number) => Math.round(num(v, flag, TIMEOUT_SECONDS, fallbackMs / 1000) * 1000);
+  const maxFlows = exporting
+    ? num(values["max-flows"], "--max-flows", { min: 1, max: MAX_TRACKED_FLOWS }, FLOW_TRACKER_DEFAULTS.maxFlows)
+    : num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows);
+  checkTableMemory(maxFlows, read === undefined ? workers : 1);
   return {
     iface: iface ?? "",
     read,
@@ -229,9 +264,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     filter: expr && read === undefined ? compileExpression(expr, snaplen, iface === "any" ? LINKTYPE.LINUX_SLL2 : undefined) : undefined,
     workers,
     ring: ringOptions(values.buffer, values["block-timeout"]),
-    maxFlows: exporting
-      ? num(values["max-flows"], "--max-flows", { min: 1, max: MAX_TRACKED_FLOWS }, FLOW_TRACKER_DEFAULTS.maxFlows)
-      : num(values["max-flows"], "--max-flows", { min: 1, max: MAX_FLOWS }, FLOW_TABLE_DEFAULTS.maxFlows),
+    maxFlows,
     user: userFlag(values["relinquish-privileges"]),
     export: exporting
       ? {
