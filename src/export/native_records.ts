@@ -16,11 +16,9 @@ import { ClosedError, RingcapError, statusError } from "../errors.ts";
 import { LAYOUT } from "../native/abi.ts";
 import { native } from "../native/library.ts";
 import type { Block } from "../packet.ts";
-import { intOption } from "../options.ts";
 import { FLOW_END_REASON, type FlowEndReason, type FlowRecord } from "./record.ts";
-import { FLOW_TRACKER_DEFAULTS, type FlowTrackerOptions, type FlowTrackerStats, MAX_TRACKED_FLOWS } from "./records.ts";
+import { type FlowTrackerOptions, type FlowTrackerStats, trackerSettings } from "./records.ts";
 
-const DAY_MS = 86_400_000;
 const CONFIG = LAYOUT.FlowConfig;
 const RECORD = LAYOUT.FlowRecord;
 const STATS = LAYOUT.FlowStats;
@@ -74,11 +72,8 @@ export class NativeFlowTracker {
    * (about 100 bytes a flow); throws RingcapError "invalid_argument" for an option out of range.
    */
   constructor(capture: Capture, options: FlowTrackerOptions = {}) {
-    const d = FLOW_TRACKER_DEFAULTS;
-    this.idleTimeoutMs = intOption(options.idleTimeoutMs, "idleTimeoutMs", { min: 1, max: 7 * DAY_MS }, d.idleTimeoutMs);
-    this.activeTimeoutMs = intOption(options.activeTimeoutMs, "activeTimeoutMs", { min: 1, max: 7 * DAY_MS }, d.activeTimeoutMs);
-    this.maxFlows = intOption(options.maxFlows, "maxFlows", { min: 1, max: MAX_TRACKED_FLOWS }, d.maxFlows);
-    this.finLingerMs = intOption(options.finLingerMs, "finLingerMs", { min: 0, max: 7 * DAY_MS }, d.finLingerMs);
+    ({ idleTimeoutMs: this.idleTimeoutMs, activeTimeoutMs: this.activeTimeoutMs, maxFlows: this.maxFlows, finLingerMs: this.finLingerMs } =
+      trackerSettings(options));
     this.#onRecord = options.onRecord;
     this.#capture = capture;
     const config = new Uint8Array(CONFIG.size);

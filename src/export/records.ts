@@ -29,6 +29,17 @@ export const MAX_TRACKED_FLOWS = 1 << 22;
 
 const DAY_MS = 86_400_000;
 
+/** A flow cache's options, checked, the defaults filled in: FlowTracker's and NativeFlowTracker's. */
+export function trackerSettings(options: FlowTrackerOptions): Required<Omit<FlowTrackerOptions, "onRecord">> {
+  const d = FLOW_TRACKER_DEFAULTS;
+  return {
+    idleTimeoutMs: intOption(options.idleTimeoutMs, "idleTimeoutMs", { min: 1, max: 7 * DAY_MS }, d.idleTimeoutMs),
+    activeTimeoutMs: intOption(options.activeTimeoutMs, "activeTimeoutMs", { min: 1, max: 7 * DAY_MS }, d.activeTimeoutMs),
+    maxFlows: intOption(options.maxFlows, "maxFlows", { min: 1, max: MAX_TRACKED_FLOWS }, d.maxFlows),
+    finLingerMs: intOption(options.finLingerMs, "finLingerMs", { min: 0, max: 7 * DAY_MS }, d.finLingerMs),
+  };
+}
+
 /** How a {@link FlowTracker} times flows out and how many it keeps (all optional). */
 export interface FlowTrackerOptions {
   /** A flow without a packet for this long ends (reason idleTimeout). @default 30000 */
@@ -152,11 +163,8 @@ export class FlowTracker {
 
   /** Allocates the table for `maxFlows` flows at once (about 100 bytes a flow); throws RingcapError "invalid_argument" for an option out of range. */
   constructor(options: FlowTrackerOptions = {}) {
-    const d = FLOW_TRACKER_DEFAULTS;
-    this.idleTimeoutMs = intOption(options.idleTimeoutMs, "idleTimeoutMs", { min: 1, max: 7 * DAY_MS }, d.idleTimeoutMs);
-    this.activeTimeoutMs = intOption(options.activeTimeoutMs, "activeTimeoutMs", { min: 1, max: 7 * DAY_MS }, d.activeTimeoutMs);
-    this.maxFlows = intOption(options.maxFlows, "maxFlows", { min: 1, max: MAX_TRACKED_FLOWS }, d.maxFlows);
-    this.finLingerMs = intOption(options.finLingerMs, "finLingerMs", { min: 0, max: 7 * DAY_MS }, d.finLingerMs);
+    ({ idleTimeoutMs: this.idleTimeoutMs, activeTimeoutMs: this.activeTimeoutMs, maxFlows: this.maxFlows, finLingerMs: this.finLingerMs } =
+      trackerSettings(options));
     this.#onRecord = options.onRecord;
     const max = this.maxFlows;
     this.#keys = new Uint32Array(SLOT_WORDS * max);
