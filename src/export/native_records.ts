@@ -69,7 +69,7 @@ export class NativeFlowTracker {
 
   /**
    * Opens a cache for `capture`'s blocks, allocating its table for `maxFlows` flows at once
-   * (about 100 bytes a flow); throws RingcapError "invalid_argument" for an option out of range.
+   * (up to 136 bytes a flow); throws RingcapError "invalid_argument" for an option out of range.
    */
   constructor(capture: Capture, options: FlowTrackerOptions = {}) {
     ({ idleTimeoutMs: this.idleTimeoutMs, activeTimeoutMs: this.activeTimeoutMs, maxFlows: this.maxFlows, finLingerMs: this.finLingerMs } =
