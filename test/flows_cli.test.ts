@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FLOW_TABLE_DEFAULTS, MAX_FLOWS } from "../src/flows.ts";
-import { parseCollector, parseFlowsArgs } from "../src/cli/flows_options.ts";
+import { EXPORT_BLOCK_TIMEOUT_MS, parseCollector, parseFlowsArgs } from "../src/cli/flows_options.ts";
 import { UsageError } from "../src/cli/flags.ts";
 import { FLOW_TRACKER_DEFAULTS, MAX_TRACKED_FLOWS } from "../src/export/records.ts";
 import { EXPORTER_DEFAULTS } from "../src/export/exporter.ts";
@@ -213,6 +213,10 @@ describe("flows --ipfix: the export's flags", () => {
     expect(o.export).toEqual({ host: "198.18.0.9", port: 2055, transport: "udp", protocol: "netflow9", domainId: 7, activeTimeoutMs: 60_000, idleTimeoutMs: 500, maxMessagesPerSecond: 5000 });
     expect(parseFlowsArgs(["-i", "eth0", "--ipfix", "198.18.0.9", "--ipfix-rate", "0"])!.export?.maxMessagesPerSecond).toBe(0);
     expect(o.maxFlows).toBe(FLOW_TRACKER_DEFAULTS.maxFlows);
+    // An export's blocks may wait longer to fill than a table's (records wait seconds anyway).
+    expect(o.ring.blockTimeoutMs).toBe(EXPORT_BLOCK_TIMEOUT_MS);
+    expect(parseFlowsArgs(["-i", "eth0", "--ipfix", "198.18.0.9", "--block-timeout", "5"])!.ring.blockTimeoutMs).toBe(5);
+    expect(parseFlowsArgs(["-i", "eth0"])!.ring.blockTimeoutMs).toBe(10);
     const d = parseFlowsArgs(["-i", "eth0", "--ipfix", "198.18.0.9", "--ipfix-tcp"])!;
     expect(d.export).toEqual({
       host: "198.18.0.9", port: 4739, transport: "tcp", protocol: "ipfix", domainId: 1, maxMessagesPerSecond: EXPORTER_DEFAULTS.maxMessagesPerSecond,

@@ -16,6 +16,13 @@ import { EXPORTER_DEFAULTS } from "../export/exporter.ts";
 import { MAX_SNAPLEN } from "../options.ts";
 import { compileExpression, interfaceFlags, NOT_WITH_READ, num, refuseWithRead, ringOptions, SECONDS, UsageError, userFlag, WORKERS } from "./flags.ts";
 
+/**
+ * `--block-timeout` of an export when not given: a record waits for its flow's timeouts (seconds)
+ * anyway, so a block may wait longer to fill than a printed packet; fuller blocks cost fewer
+ * wake-ups per packet at low rates (BENCHMARKS.md, flow export).
+ */
+export const EXPORT_BLOCK_TIMEOUT_MS = 100;
+
 export const FLOWS_HELP = `usage: ringcap flows -i IFACE [--top N] [--interval S] [--json] [--seconds S] [--netns NAME]
                     [-s SNAPLEN] [--workers N] [-B KiB] [--block-timeout MS] [--max-flows N]
                     [-Z USER] [EXPR]
@@ -62,6 +69,8 @@ payload, RFC 7012's octetDeltaCount), times the packets' own (ms).
                collector's receive buffer; 0 sends at once.
 --domain-id D  the observation domain id (NetFlow v9: source id), default 1; with --workers,
                worker k (from 0) exports as D + k, so a collector keeps their streams apart.
+--block-timeout MS  defaults to ${EXPORT_BLOCK_TIMEOUT_MS} with --ipfix (fuller blocks, fewer wake-ups; records wait for
+               their flows' timeouts anyway).
 --active-timeout S  (default ${FLOW_TRACKER_DEFAULTS.activeTimeoutMs / 1000}) and --idle-timeout S (default ${FLOW_TRACKER_DEFAULTS.idleTimeoutMs / 1000}), in seconds.
                With --ipfix, --max-flows defaults to ${FLOW_TRACKER_DEFAULTS.maxFlows} (at most ${MAX_TRACKED_FLOWS}, per worker).
                A status line (flows active, records sent and lost) is redrawn on stderr; with
@@ -263,7 +272,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     snaplen,
     filter: expr && read === undefined ? compileExpression(expr, snaplen, iface === "any" ? LINKTYPE.LINUX_SLL2 : undefined) : undefined,
     workers,
-    ring: ringOptions(values.buffer, values["block-timeout"]),
+    ring: ringOptions(values.buffer, values["block-timeout"] ?? (exporting ? String(EXPORT_BLOCK_TIMEOUT_MS) : undefined)),
     maxFlows,
     user: userFlag(values["relinquish-privileges"]),
     export: exporting
