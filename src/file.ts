@@ -204,7 +204,9 @@ interface IfaceState {
 
 function ifaceState(info: FileInterface): IfaceState {
   const lt = info.linkType;
-  const hatype = lt === 1 ? ARPHRD_ETHER : lt === 101 || lt === 12 || lt === 14 || lt === 228 || lt === 229 ? ARPHRD_NONE : ARPHRD_VOID;
+  // Raw IP of every kind (DLT_RAW is 12 or 14 on some systems) is what a tun device (ARPHRD_NONE) gives.
+  const raw = lt === LINKTYPE.RAW || lt === 12 || lt === 14 || lt === LINKTYPE.IPV4 || lt === LINKTYPE.IPV6;
+  const hatype = lt === LINKTYPE.ETHERNET ? ARPHRD_ETHER : raw ? ARPHRD_NONE : ARPHRD_VOID;
   const decimal = (info.tsresol & 0x80) === 0 && info.tsresol <= 9;
   return {
     info,

@@ -6,6 +6,7 @@
  */
 
 import { closeSync, fstatSync, ftruncateSync, lstatSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { LINKTYPE } from "./decode.ts";
 import { ClosedError, RingcapError } from "./errors.ts";
 import { intOption, MAX_SNAPLEN } from "./options.ts";
 import { type PacketView, VLAN_TAG_BYTES } from "./packet.ts";
@@ -19,13 +20,11 @@ export type PcapFormat = "pcap" | "pcapng";
  * on ARPHRD_NONE (tun).
  */
 export function linkTypeFor(arpType: number): number {
-  return arpType === ARPHRD_NONE ? LINKTYPE_RAW : LINKTYPE_ETHERNET;
+  return arpType === ARPHRD_NONE ? LINKTYPE.RAW : LINKTYPE.ETHERNET;
 }
 
 const ARPHRD_NONE = 0xfffe;
 
-const LINKTYPE_ETHERNET = 1;
-const LINKTYPE_RAW = 101;
 
 /** Options for {@link PcapWriter.open}. */
 export interface PcapWriterOptions {
@@ -140,7 +139,7 @@ export class PcapWriter {
    * ```
    */
   static open(target: string | number, options: PcapWriterOptions = {}): PcapWriter {
-    const linkType = intOption(options.linkType, "linkType", { min: 0, max: 0xffff }, LINKTYPE_ETHERNET);
+    const linkType = intOption(options.linkType, "linkType", { min: 0, max: 0xffff }, LINKTYPE.ETHERNET);
     const snaplen = intOption(options.snaplen, "snaplen", { min: 1, max: 0x7fffffff }, MAX_SNAPLEN);
     const format = options.format ?? (typeof target === "string" && target.endsWith(".pcapng") ? "pcapng" : "pcap");
     if (format !== "pcap" && format !== "pcapng") {

@@ -8,7 +8,7 @@ import { readFrames } from "./_cli.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExportEncoder, FLOW_END_REASON, IpfixExporter, RingcapError, type FlowRecord, IE, recordLength, TEMPLATE_ID, templateFields } from "../mod.ts";
-import { type Bench, createBench, privileged } from "./_netns.ts";
+import { type Bench, createBench, haveTools, privileged } from "./_netns.ts";
 import { prng } from "./_prng.ts";
 
 const BUN = process.execPath;
@@ -383,11 +383,7 @@ function expectDecoded(messages: Decoded[], records: FlowRecord[], protocol: "ip
   expect(got.toSorted()).toEqual(want.toSorted());
 }
 
-function hasTool(name: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
-}
-
-const canRun = privileged() && hasTool("tshark") && hasTool("tcpdump");
+const canRun = privileged() && haveTools("tshark", "tcpdump");
 
 describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () => {
   let bench: Bench;
@@ -436,7 +432,7 @@ describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () =
     }, 30_000);
   }
 
-  test.skipIf(!hasTool("text2pcap"))("the expert check sees a malformed message (a template longer than its set)", () => {
+  test.skipIf(!haveTools("text2pcap"))("the expert check sees a malformed message (a template longer than its set)", () => {
     const bad = join(dir, "bad.txt");
     writeFileSync(bad, "0000 00 0a 00 1c 00 00 00 00 00 00 00 00 00 00 00 01 00 02 00 0c 01 00 00 05 00 08 00 04\n");
     expect(spawnSync("text2pcap", ["-q", "-u", "1000,4739", bad, join(dir, "bad.pcap")]).status).toBe(0);
@@ -490,7 +486,7 @@ describe.skipIf(!canRun)("IpfixExporter in a namespace, decoded by tshark", () =
     expect(tsharkExpert(pcap, `tcp.port==${port},cflow`).filter((l) => !/TCP/.test(l))).toEqual([]);
   }, 30_000);
 
-  test.skipIf(!hasTool("nfcapd") || !hasTool("nfdump"))("nfcapd receives IPFIX and NetFlow v9; nfdump lists exactly the flows sent", async () => {
+  test.skipIf(!haveTools("nfcapd", "nfdump"))("nfcapd receives IPFIX and NetFlow v9; nfdump lists exactly the flows sent", async () => {
     for (const [protocol, port] of [["ipfix", 4742], ["netflow9", 2056]] as const) {
       const records = makeRecords(60, port, Date.now() - 600_000);
       const flowdir = join(dir, `nfcapd-${protocol}`);

@@ -11,7 +11,6 @@
 // lengths less the 14-byte Ethernet header (padding and trailers included), not the IP length,
 // which the test checks from the frames tcpdump saw.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,14 +36,11 @@ import {
 import { BUN, CLI, Proc } from "./_cli.ts";
 import type { ExportSnapshot } from "../src/cli/flows_export.ts";
 import { buildFrame } from "./_frames.ts";
-import { type Bench, createBench, privileged } from "./_netns.ts";
+import { type Bench, createBench, haveTools, privileged } from "./_netns.ts";
 import { prng } from "./_prng.ts";
 import { record, replay, type Seen, seenFrames, type Timed, writeSchedule } from "./_replay.ts";
 
-const TOOLS = ["nfcapd", "nfdump", "softflowd", "softflowctl", "tshark", "tcpdump", "python3"];
-const missing = TOOLS.filter((t) => spawnSync("sh", ["-c", `command -v ${t}`]).status !== 0);
-if (missing.length && process.env.CI === "true") throw new Error(`CI=true but ${missing.join(", ")} missing (make apt installs them)`);
-const canRun = missing.length === 0 && privileged();
+const canRun = haveTools("nfcapd", "nfdump", "softflowd", "softflowctl", "tshark", "tcpdump", "python3") && privileged();
 
 /** IPFIX flowEndReason values (RFC 7012, IE 136). */
 const REASON = { idle: 1, active: 2, endOfFlow: 3, forcedEnd: 4, lackOfResources: 5 } as const;

@@ -8,7 +8,6 @@
 // forced end, lack of resources); the two lists of records must be equal field by field and in
 // order, and so must the counters.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,12 +16,10 @@ import { NativeFlowTracker } from "../src/export/native_records.ts";
 import type { FlowRecord } from "../src/export/record.ts";
 import { FlowTracker } from "../src/export/records.ts";
 import { buildFrame, type FrameSpec } from "./_frames.ts";
-import { type Bench, createBench, privileged } from "./_netns.ts";
+import { type Bench, createBench, haveTools, privileged } from "./_netns.ts";
 import { replay, type Timed, writeSchedule } from "./_replay.ts";
 
-const hasPython = spawnSync("sh", ["-c", "command -v python3"]).status === 0;
-if (!hasPython && process.env.CI === "true") throw new Error("CI=true but python3 is missing");
-const canRun = hasPython && privileged();
+const canRun = haveTools("python3") && privileged();
 
 /** Not the capturing interface's MAC (checked below). */
 const MACS = { dstMac: [0x02, 0, 0, 0, 0, 0x99], srcMac: [0x02, 0, 0, 0, 0, 0x98] };

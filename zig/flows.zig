@@ -19,7 +19,8 @@ const ring = @import("ring.zig");
 // ---------------------------------------------------------------------------------------------
 // The frame parser: PacketDecoder's walk, down to what a flow needs.
 
-/// The pcap link types a ring's frames come in (PacketDecoder's LINKTYPE values).
+/// The pcap link types a ring's frames come in (PacketDecoder's LINKTYPE values; capture.ts's
+/// linkTypeFor and "any").
 pub const LinkType = struct {
     pub const ethernet: u32 = 1;
     pub const raw: u32 = 101;
@@ -235,7 +236,7 @@ pub fn parse(frame: []const u8, link_type: u32, stripped_tci: i32, ifindex: u32)
     switch (link_type) {
         LinkType.ethernet => d.ethernet(),
         LinkType.linux_sll2 => d.sll2(),
-        LinkType.raw, 12, 14 => d.raw(),
+        LinkType.raw => d.raw(),
         else => {},
     }
     if (d.ip_version == 0) return null;
@@ -378,7 +379,7 @@ pub const Cache = struct {
         if (cfg.fin_linger_ms > week_ms) return error.InvalidArgument;
         if (cfg.max_flows < 1 or cfg.max_flows > max_flows_limit) return error.InvalidArgument;
         switch (cfg.link_type) {
-            LinkType.ethernet, LinkType.raw, LinkType.linux_sll2, 12, 14 => {},
+            LinkType.ethernet, LinkType.raw, LinkType.linux_sll2 => {},
             else => return error.InvalidArgument,
         }
         const a = std.heap.page_allocator;
@@ -424,16 +425,6 @@ pub const Cache = struct {
 
     fn room(c: *const Cache) u32 {
         return queue_capacity - c.queue_len;
-    }
-
-    /// Counts a frame as FlowTracker.add counts the packet: `t` is its timestamp in ms (as
-    /// PacketView.timestampMs computes it). The queue must have room for `records_per_packet`.
-    pub fn addFrame(c: *Cache, frame: []const u8, stripped_tci: i32, ifindex: u32, t: f64) void {
-        const p = parse(frame, c.link_type, stripped_tci, ifindex) orelse {
-            c.skipped += 1;
-            return;
-        };
-        c.add(&p, hashOf(&p.key), t);
     }
 
     /// FlowTracker.add for a packet parsed (not IP: not here) whose key hashes to `h`.
@@ -1013,6 +1004,15 @@ test "LINUX_SLL2 and raw IP frames give the key an Ethernet frame gives" {
     try testing.expect(parse(sll[0..19], LinkType.linux_sll2, -1, 3) == null);
 }
 
+/// Counts one frame as FlowTracker.add counts the packet (`t` its timestamp in ms); not IP: skipped.
+fn addFrame(c: *Cache, frame: []const u8, stripped_tci: i32, ifindex: u32, t: f64) void {
+    const p = parse(frame, c.link_type, stripped_tci, ifindex) orelse {
+        c.skipped += 1;
+        return;
+    };
+    c.add(&p, hashOf(&p.key), t);
+}
+
 fn testCache(max_flows: u32, fin_linger_ms: u32) !Cache {
     return Cache.init(&.{ .idle_timeout_ms = 1000, .active_timeout_ms = 5000, .max_flows = max_flows, .fin_linger_ms = fin_linger_ms, .link_type = LinkType.ethernet });
 }
@@ -1020,7 +1020,7 @@ fn testCache(max_flows: u32, fin_linger_ms: u32) !Cache {
 fn feed(c: *Cache, o: Build, t: f64) void {
     var buf: [256]u8 = undefined;
     const n = o.frame(&buf);
-    c.addFrame(buf[0..n], -1, 3, t);
+    addFrame(c, buf[0..n], -1, 3, t);
 }
 
 fn takeAll(c: *Cache, out: []abi.FlowRecord) []abi.FlowRecord {

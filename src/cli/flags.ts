@@ -61,14 +61,17 @@ export const WORKERS: FlagRange = { min: 1, max: FANOUT_DEFAULTS.maxWorkers };
 /** `-B KiB` when absent: the library's default ring. */
 export const DEFAULT_RING_KIB = (DEFAULT_RING.blockSize * DEFAULT_RING.blockCount) / 1024;
 
-/** The ring of `-B KiB` (1 MiB blocks from 64 MiB up, else 64 KiB blocks) and `--block-timeout MS`. */
-export function ringOptions(bufferKiB: string | undefined, blockTimeoutMs: string | undefined): RingOptions {
+/**
+ * The ring of `-B KiB` (1 MiB blocks from 64 MiB up, else 64 KiB blocks) and `--block-timeout MS`
+ * (`defaultTimeoutMs` when absent).
+ */
+export function ringOptions(bufferKiB: string | undefined, blockTimeoutMs: string | undefined, defaultTimeoutMs = DEFAULT_RING.blockTimeoutMs): RingOptions {
   const ringKiB = num(bufferKiB, "-B", { min: 64, max: 16 * 1024 * 1024 }, DEFAULT_RING_KIB);
   const blockSize = ringKiB >= 64 * 1024 ? 1 << 20 : 1 << 16;
   return {
     blockSize,
     blockCount: Math.max(2, Math.floor((ringKiB * 1024) / blockSize)),
-    blockTimeoutMs: num(blockTimeoutMs, "--block-timeout", { min: 1, max: 60_000 }, DEFAULT_RING.blockTimeoutMs),
+    blockTimeoutMs: num(blockTimeoutMs, "--block-timeout", { min: 1, max: 60_000 }, defaultTimeoutMs),
   };
 }
 

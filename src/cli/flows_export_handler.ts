@@ -1,8 +1,7 @@
 /**
  * The fanout handler behind `ringcap flows --ipfix --workers N`: each worker keeps its flows in
- * a {@link NativeFlowTracker} over its ring (a {@link FlowTracker} over a saved file's blocks,
- * which no ring holds) and posts the records it makes to the main thread, which exports them
- * under this worker's observation domain (flows_export.ts). The records leave the worker
+ * a {@link NativeFlowTracker} over its ring and posts the records it makes to the main thread,
+ * which exports them under this worker's observation domain (flows_export.ts). The records leave the worker
  * because its block loop never yields to an event loop, which a socket's sends need; they are
  * few (one per flow end), so posting them costs little. This file runs in every worker
  * thread: it imports library modules only, never the CLI.
@@ -11,7 +10,7 @@
 
 import type { FanoutHandlerContext } from "../fanout/types.ts";
 import type { Block } from "../packet.ts";
-import { FlowTracker, type FlowTrackerStats } from "../export/records.ts";
+import type { FlowTrackerStats } from "../export/records.ts";
 import { NativeFlowTracker } from "../export/native_records.ts";
 import type { FlowRecord } from "../export/record.ts";
 
@@ -44,13 +43,11 @@ export function createHandler(ctx: FanoutHandlerContext<FlowExportWorkerData>) {
     maxFlows: ctx.data.maxFlows,
     onRecord: (r: FlowRecord) => batch.push(r),
   };
-  // A live worker's capture has a native handle; a saved file's stand-in has -1.
-  const live = ctx.capture.handle >= 0;
-  const tracker = live ? new NativeFlowTracker(ctx.capture, options) : new FlowTracker(options);
+  // Workers read live rings only: `flows -r FILE` is one reader, with no workers.
+  const tracker = new NativeFlowTracker(ctx.capture, options);
   return {
     onBlock(block: Block): void {
-      if (tracker instanceof NativeFlowTracker) tracker.addBlock(block);
-      else for (const p of block) tracker.add(p.decode(), p.timestampMs, p.ifindex);
+      tracker.addBlock(block);
       if (batch.length >= BATCH) post();
     },
     /**
@@ -62,9 +59,10 @@ export function createHandler(ctx: FanoutHandlerContext<FlowExportWorkerData>) {
       if (final) tracker.flush();
       else tracker.expire(Date.now());
       post();
-      const stats = tracker.stats();
-      if (final && tracker instanceof NativeFlowTracker) tracker.close();
-      return stats;
+      return tracker.stats();
+    },
+    close(): void {
+      tracker.close();
     },
   };
 }

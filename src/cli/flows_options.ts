@@ -272,7 +272,7 @@ export function parseFlowsArgs(args: string[]): FlowsOptions | null {
     snaplen,
     filter: expr && read === undefined ? compileExpression(expr, snaplen, iface === "any" ? LINKTYPE.LINUX_SLL2 : undefined) : undefined,
     workers,
-    ring: ringOptions(values.buffer, values["block-timeout"] ?? (exporting ? String(EXPORT_BLOCK_TIMEOUT_MS) : undefined)),
+    ring: ringOptions(values.buffer, values["block-timeout"], exporting ? EXPORT_BLOCK_TIMEOUT_MS : undefined),
     maxFlows,
     user: userFlag(values["relinquish-privileges"]),
     export: exporting

@@ -107,13 +107,7 @@ export class NativeFlowTracker {
   addBlock(block: Block): number {
     this.#check();
     if (!block.live) throw new RingcapError("block_released", "block used after it was released");
-    let made = 0;
-    for (;;) {
-      const r = this.#lib.flows_block(this.#handle, this.#capture.handle, block.index);
-      if (r < 0) throw statusError(r, "the native flow cache cannot read the block");
-      made += this.#take();
-      if (r === 0) return made;
-    }
+    return this.#run(() => this.#lib.flows_block(this.#handle, this.#capture.handle, block.index), "the native flow cache cannot read the block");
   }
 
   /** FlowTracker.expire: `nowMs` on the packets' clock, by default the latest packet timestamp counted. Returns the records made. */
@@ -124,25 +118,13 @@ export class NativeFlowTracker {
       this.#now[0] = nowMs;
       now = this.#nowBytes;
     }
-    let made = 0;
-    for (;;) {
-      const r = this.#lib.flows_expire(this.#handle, now);
-      if (r < 0) throw statusError(r, "native flow cache");
-      made += this.#take();
-      if (r === 0) return made;
-    }
+    return this.#run(() => this.#lib.flows_expire(this.#handle, now), "native flow cache");
   }
 
   /** FlowTracker.flush: ends every flow (forcedEnd; lingering ones endOfFlowDetected). Returns the records made. */
   flush(): number {
     this.#check();
-    let made = 0;
-    for (;;) {
-      const r = this.#lib.flows_flush(this.#handle);
-      if (r < 0) throw statusError(r, "native flow cache");
-      made += this.#take();
-      if (r === 0) return made;
-    }
+    return this.#run(() => this.#lib.flows_flush(this.#handle), "native flow cache");
   }
 
   /** The records made since the last call (only without `onRecord`, which gets them instead). */
@@ -197,6 +179,21 @@ export class NativeFlowTracker {
   #stat(at: number): number {
     this.#readStats();
     return Number(this.#statsView.getBigUint64(at, true));
+  }
+
+  /**
+   * Runs a resumable call of the cache (a block, an expire, a flush) to its end: it returns 1
+   * when its record queue filled, and goes on where it stopped once the records are taken.
+   * Returns the records made.
+   */
+  #run(call: () => number, what: string): number {
+    let made = 0;
+    for (;;) {
+      const r = call();
+      if (r < 0) throw statusError(r, what);
+      made += this.#take();
+      if (r === 0) return made;
+    }
   }
 
   /** Takes every queued record out of the cache, to onRecord or the queue. */
