@@ -25,7 +25,7 @@ import {
   TimedFlush,
 } from "./capture_output.ts";
 import { relinquish } from "./flags.ts";
-import { type CommandIO, RunStop } from "./io.ts";
+import { type CommandIO, DRAIN_MAX_MS, RunStop } from "./io.ts";
 import { captureFromFile } from "./capture_read.ts";
 
 /** libpcap's descriptions of the timestamp types, as tcpdump -J prints them. */
@@ -34,9 +34,6 @@ const TIMESTAMP_DESCRIPTIONS: Readonly<Record<TimestampType, string>> = {
   adapter: "Adapter",
   adapter_unsynced: "Adapter, not synced with system time",
 };
-
-/** How long a capture ended by Ctrl-C or --seconds waits for the ring to hand over what it holds. */
-const DRAIN_MAX_MS = 2000;
 
 /** Runs `ringcap capture ARGS`; resolves to the exit code. */
 export async function capture(args: string[], io: CommandIO): Promise<number> {

@@ -12,7 +12,7 @@ import { FlowTable } from "../flows.ts";
 import { relinquish } from "./flags.ts";
 import { FLOWS_HELP, type FlowsOptions, liveCaptureOf, parseFlowsArgs } from "./flows_options.ts";
 import { flowsPrinter, flowsRow } from "./flows_output.ts";
-import { type CommandIO, RunStop } from "./io.ts";
+import { type CommandIO, readUntilStopped, RunStop } from "./io.ts";
 import { OfflineFilter, requireDecodable } from "./offline.ts";
 
 /** Runs `ringcap flows ARGS`; resolves to the exit code. */
@@ -52,9 +52,9 @@ async function flowsOnOneRing(o: FlowsOptions, io: CommandIO): Promise<number> {
   };
   const ticker = setInterval(report, o.intervalMs);
   try {
-    for await (const block of cap.blocks({ signal: stop.signal })) {
+    await readUntilStopped(cap, stop.signal, (block) => {
       for (const p of block) table.add(p.decode(), p.wireLength);
-    }
+    });
   } finally {
     clearInterval(ticker);
     stop.release();

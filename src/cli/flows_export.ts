@@ -22,7 +22,7 @@ import { RingcapError } from "../errors.ts";
 import { relinquish, UsageError } from "./flags.ts";
 import type { FlowExportBatch, FlowExportWorkerData } from "./flows_export_handler.ts";
 import { type FlowExportSettings, type FlowsOptions, liveCaptureOf } from "./flows_options.ts";
-import { type CommandIO, RunStop, unwrapWorkerFailure } from "./io.ts";
+import { type CommandIO, readUntilStopped, RunStop, unwrapWorkerFailure } from "./io.ts";
 import { OfflineFilter, requireDecodable } from "./offline.ts";
 
 /** How often a live tracker ends idle flows and reports long ones, by the wall clock. */
@@ -74,9 +74,7 @@ async function exportOnOneRing(o: FlowsOptions, e: FlowExportSettings, address: 
   const expirer = setInterval(() => tracker.expire(Date.now()), EXPIRE_EVERY_MS);
   const ticker = setInterval(() => status.update(snapshot()), o.intervalMs);
   try {
-    for await (const block of cap.blocks({ signal: stop.signal })) {
-      tracker.addBlock(block);
-    }
+    await readUntilStopped(cap, stop.signal, (block) => tracker.addBlock(block));
   } finally {
     clearInterval(expirer);
     clearInterval(ticker);

@@ -1,12 +1,15 @@
 /**
  * What every `ringcap` command runs with: where its lines go ({@link CommandIO}) and when its
- * run ends ({@link RunStop}), and how a worker's error ends it ({@link unwrapWorkerFailure}).
+ * run ends ({@link RunStop}, {@link readUntilStopped}), and how a worker's error ends it
+ * ({@link unwrapWorkerFailure}).
  * Imports nothing from the rest of the CLI.
  * @module
  */
 
 import { readFileSync } from "node:fs";
+import type { Capture } from "../capture.ts";
 import { RingcapError } from "../errors.ts";
+import type { Block } from "../packet.ts";
 import { onStopSignals } from "../native/runtime.ts";
 
 /** Where a command writes: lines to stdout and stderr. Tests pass their own. */
@@ -109,4 +112,31 @@ export function unwrapWorkerFailure(e: unknown): unknown {
   const code = cause?.code;
   if (code && code !== "worker_failed") return new RingcapError(code, e.message, { errno: cause?.errno, cause: e });
   return e;
+}
+
+/** How long a stopped run waits for the last packets the kernel had taken (a partly filled block comes within its timeout). */
+export const DRAIN_MAX_MS = 2000;
+
+/**
+ * Hands `cap`'s blocks to `take` until `signal` aborts (Ctrl-C, --seconds), then goes on until
+ * every packet the kernel had put in the ring at that moment is taken: its count then
+ * (`stats().received`), since the ring is read in order and a partly filled block is handed
+ * over within the block timeout. Nothing the kernel reported captured is left out; nothing
+ * after the stop is taken but the rest of the last block. Resolves to the packets taken.
+ */
+export async function readUntilStopped(cap: Capture, signal: AbortSignal, take: (block: Block) => void): Promise<number> {
+  let taken = 0;
+  for await (const block of cap.blocks({ signal })) {
+    take(block);
+    taken += block.packetCount;
+  }
+  if (!signal.aborted || cap.closed) return taken;
+  const target = cap.stats().received;
+  if (taken >= target) return taken;
+  for await (const block of cap.blocks({ signal: AbortSignal.timeout(DRAIN_MAX_MS) })) {
+    take(block);
+    taken += block.packetCount;
+    if (taken >= target) break;
+  }
+  return taken;
 }
